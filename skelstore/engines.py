@@ -1,0 +1,197 @@
+"""The engine registry, engine guessing and :func:`open`.
+
+Built-in engines are listed as lazy ``"module:Class"`` strings and merged with
+entry points of the group ``skelstore.backends`` (third-party engines register
+there); nothing is imported until an engine is needed. Guessing an engine for a
+target goes: the explicit ``engine=``, then the name's suffix, then (for reading)
+the target's own bytes or marker files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from skelstore.errors import EngineError, MissingDependencyError, NotFoundError
+from skelstore.storage import MODES, Engine, Group, Probe
+from skelstore.urls import split_suffix, to_fs
+
+__all__ = ["as_group", "get_engine", "guess_engine", "list_engines", "open"]
+
+#: Built-in engines: name -> "module:Class". Entry points may add more.
+BUILTIN_ENGINES: dict[str, str] = {
+    "hdf5": "skelstore.backends.hdf5:HDF5Engine",
+    "zarr": "skelstore.backends.zarr:ZarrEngine",
+}
+
+_ALIASES = {"h5": "hdf5", "h5py": "hdf5", "zarr3": "zarr", "zarr2": "zarr"}
+
+
+@cache
+def _engine_table() -> dict[str, str]:
+    table = dict(BUILTIN_ENGINES)
+    for ep in entry_points(group="skelstore.backends"):
+        table.setdefault(ep.name, ep.value)
+    return table
+
+
+def list_engines() -> list[str]:
+    """Names of every registered engine (installed or not)."""
+    return sorted(_engine_table())
+
+
+@cache
+def get_engine(name: str) -> Engine:
+    """The engine registered as ``name``.
+
+    Raises:
+        EngineError: no engine has that name (the message lists the known ones).
+        MissingDependencyError: the engine's library is not installed.
+    """
+    key = _ALIASES.get(name.lower(), name.lower())
+    table = _engine_table()
+    if key not in table:
+        raise EngineError(
+            f"unknown engine {name!r}; registered engines: {', '.join(sorted(table))}"
+        )
+    module_name, _, cls_name = table[key].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"engine {key!r} needs a library that is not installed ({exc}); "
+            f"try: pip install skelstore"
+        ) from exc
+    engine = getattr(module, cls_name)()
+    if not isinstance(engine, Engine):
+        raise EngineError(f"{table[key]} is not a skelstore Engine")
+    return engine
+
+
+def _engines() -> list[Engine]:
+    out = []
+    for name in list_engines():
+        try:
+            out.append(get_engine(name))
+        except EngineError:
+            continue
+    return out
+
+
+def _probe(url: str, storage_options: dict[str, Any] | None) -> Probe:
+    """Look at a target's first bytes or directory listing, for sniffing."""
+    probe = Probe(url=url, suffix=split_suffix(url))
+    fs, path = to_fs(url, storage_options)
+    try:
+        if fs.isdir(path):
+            probe.members = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
+        elif fs.isfile(path):
+            with fs.open(path, "rb", block_size=2048, cache_type="readahead") as f:
+                probe.head = f.read(2048)
+        else:
+            raise NotFoundError(f"{url}: no such file, directory or object")
+    except NotFoundError:
+        raise
+    except FileNotFoundError:
+        raise NotFoundError(f"{url}: no such file, directory or object") from None
+    except PermissionError as exc:
+        raise EngineError(f"{url}: access denied ({exc})") from exc
+    return probe
+
+
+def guess_engine(
+    url: str, mode: str = "r", storage_options: dict[str, Any] | None = None
+) -> Engine:
+    """Choose an engine for ``url``: by suffix first, then by sniffing its bytes.
+
+    Sniffing only happens for modes that read an existing target.
+
+    Raises:
+        EngineError: the engine cannot be told; the message lists the engines and
+            how to choose one.
+    """
+    suffix = split_suffix(url)
+    engines = _engines()
+    for engine in engines:
+        if suffix and suffix in engine.suffixes:
+            return engine
+    exists_required = mode in ("r", "r+")
+    probe: Probe | None = None
+    if mode in ("r", "r+", "a"):
+        try:
+            probe = _probe(url, storage_options)
+        except NotFoundError:
+            if exists_required:
+                raise
+    if probe is not None:
+        for engine in engines:
+            if engine.sniff(probe):
+                return engine
+    known = ", ".join(f"{e.name} ({' '.join(e.suffixes)})" for e in engines)
+    what = "its name or contents" if probe is not None else "its name"
+    raise EngineError(
+        f"{url}: cannot tell the storage engine from {what}; "
+        f"pass engine=... (installed engines: {known})"
+    )
+
+
+def as_group(obj: Any) -> Group:
+    """Adapt ``obj`` to a :class:`~skelstore.storage.Group`.
+
+    ``obj`` may already be a skelstore group (returned as is), or an open
+    ``h5py.File``/``h5py.Group`` or ``zarr.Group`` (wrapped, not closed by us).
+
+    Raises:
+        EngineError: no engine recognises ``obj``.
+    """
+    if isinstance(obj, Group):
+        return obj
+    for engine in _engines():
+        if engine.owns(obj):
+            return engine.wrap(obj)
+    raise EngineError(
+        f"cannot use a {type(obj).__module__}.{type(obj).__qualname__} as a dump; "
+        "pass a skelstore group (skelstore.open), an h5py.File/Group or a zarr.Group"
+    )
+
+
+def open(  # noqa: A001 - the module's verb, as h5py.File/zarr.open
+    target: Any,
+    mode: str = "r",
+    *,
+    engine: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    zarr_format: int | None = None,
+) -> Group:
+    """Open a skeleton dump (or any HDF5/Zarr hierarchy) and return its root group.
+
+    Args:
+        target: a local path, an fsspec URL (``file://``, ``memory://``, ``s3://``,
+            ``gs://``, ``https://``, ``zip::...``), or an already open ``h5py`` or
+            ``zarr`` object (wrapped; closing it stays with you).
+        mode: ``r``, ``r+``, ``w``, ``w-``/``x`` or ``a``, with h5py's meanings.
+        engine: ``"hdf5"`` or ``"zarr"`` (or a third-party engine name); guessed
+            from the suffix (``.h5 .hdf5 .hdf`` → hdf5; ``.zarr .zarr.zip`` → zarr)
+            and, when reading, from the target's bytes if not given.
+        storage_options: passed to fsspec (credentials, ``endpoint_url``, ...).
+        zarr_format: 2 or 3 when creating a Zarr store (3 by default).
+
+    Returns:
+        The root :class:`~skelstore.storage.Group`; use it as a context manager.
+
+    Raises:
+        EngineError: unknown engine, or one that cannot be guessed.
+        NotFoundError: reading a target that does not exist.
+    """
+    if mode not in MODES:
+        raise EngineError(f"{target}: invalid mode {mode!r}; use one of {', '.join(MODES)}")
+    if not isinstance(target, (str, os.PathLike)):
+        return as_group(target)
+    url = os.fspath(target)
+    eng = get_engine(engine) if engine else guess_engine(url, mode, storage_options)
+    if zarr_format not in (None, 2, 3):
+        raise EngineError(f"{url}: zarr_format must be 2 or 3, not {zarr_format!r}")
+    return eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format)

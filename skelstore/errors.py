@@ -1,0 +1,66 @@
+"""The one exception hierarchy of skelstore.
+
+Every failure that input (a file, a URL, an argument) can cause is raised as a
+subclass of :class:`SkelstoreError`, with a message that names the file and the
+problem. Callers that want "anything skelstore refuses" catch ``SkelstoreError``;
+callers that want to tell cases apart catch the subclasses.
+
+``SkelstoreError`` subclasses that correspond to a builtin error family also
+inherit from it (``NotFoundError`` is a ``FileNotFoundError``, ``FormatError`` a
+``ValueError``), so code written against h5py or zarr, which raise those, keeps
+working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EngineError",
+    "FormatError",
+    "IncompleteDumpError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "SkelstoreError",
+    "UnknownModeError",
+]
+
+
+class SkelstoreError(Exception):
+    """Base class of every error skelstore raises on purpose."""
+
+
+class EngineError(SkelstoreError):
+    """No engine can serve a target, or an engine cannot honour a request.
+
+    Raised for an unknown ``engine=`` name, a URL whose engine cannot be told from
+    its suffix or bytes, or an option one engine cannot carry out (for example
+    h5py filter settings given to the Zarr engine).
+    """
+
+
+class MissingDependencyError(EngineError, ImportError):
+    """An optional dependency is not installed; the message says what to install."""
+
+
+class NotFoundError(SkelstoreError, FileNotFoundError):
+    """A file, object, bucket, group or array does not exist."""
+
+
+class ReadOnlyError(SkelstoreError, PermissionError):
+    """A write was attempted on a target opened (or only openable) for reading."""
+
+
+class FormatError(SkelstoreError, ValueError):
+    """The stored data does not follow the skeleton dump layout.
+
+    Examples: a missing root attribute, an unknown ``fmt_type``, a group named
+    ``poseX`` where X is not a number, an ``indptr`` that does not fit ``data``.
+    """
+
+
+class UnknownModeError(FormatError):
+    """The dump's ``mode`` attribute names no known pose mode."""
+
+
+class IncompleteDumpError(FormatError):
+    """The dump was not closed by its writer (it still carries the in-progress mark)."""

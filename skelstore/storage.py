@@ -1,0 +1,473 @@
+"""The storage interface: abstract :class:`Group` and :class:`Array`, and :class:`Engine`.
+
+Everything above this module (the CSR layout, the readers and writers, conversion,
+the CLI) talks to storage only through these classes; everything below it (one
+module per engine in ``skelstore.backends``) implements them. Nothing here knows
+h5py or zarr.
+
+The contracts, shared by every engine:
+
+* **Paths.** A node's :attr:`Node.path` is absolute inside its file (``"/"`` for the
+  root, ``"/timeline/shot0"``). ``group["a/b"]`` walks down.
+* **Attributes.** :attr:`Node.attrs` is a mutable mapping. Values read back are
+  plain Python scalars (``int``, ``float``, ``bool``), ``str`` (never ``bytes``) or
+  ``list``; :func:`normalize_attr` is the one normalisation, applied on read by
+  every engine, so a value survives any conversion between engines unchanged.
+* **Order.** Children are listed in natural order (``shot2`` before ``shot10``),
+  whatever order the engine stores them in.
+* **Reading.** ``array[sel]`` and :meth:`Array.read` return numpy arrays;
+  :meth:`Group.read_many` reads several arrays in one call, which engines may
+  serve concurrently (Zarr) or in sequence (HDF5).
+* **Growing.** Arrays created with ``growable=True`` take :meth:`Array.append`
+  along their first axis; nothing is resized per element.
+* **Errors.** A missing child raises :class:`~skelstore.errors.NotFoundError` naming
+  the file and path; a write on a read-only group raises
+  :class:`~skelstore.errors.ReadOnlyError`.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from skelstore.compression import Encoding
+from skelstore.errors import NotFoundError, ReadOnlyError
+
+__all__ = [
+    "Array",
+    "Attrs",
+    "Engine",
+    "Group",
+    "Mode",
+    "Node",
+    "Probe",
+    "natural_key",
+    "normalize_attr",
+]
+
+#: Open modes, with h5py's meanings: ``r`` read only, must exist; ``r+`` read/write,
+#: must exist; ``w`` create, truncate if it exists; ``w-``/``x`` create, fail if it
+#: exists; ``a`` read/write if it exists, create otherwise.
+Mode = Literal["r", "r+", "w", "w-", "x", "a"]
+MODES: tuple[str, ...] = ("r", "r+", "w", "w-", "x", "a")
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """Sort key that orders embedded numbers by value: ``shot2`` < ``shot10``."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name))
+
+
+def normalize_attr(value: Any) -> Any:
+    """Turn an attribute value as stored by any engine into plain Python.
+
+    numpy scalars become ``int``/``float``/``bool``/``str``; ``bytes`` are decoded as
+    UTF-8; numpy arrays and tuples become (nested) lists of such values.
+    """
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="surrogateescape")
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return normalize_attr(value[()])
+        return [normalize_attr(v) for v in value]
+    if isinstance(value, np.generic):
+        return normalize_attr(value.item())
+    if isinstance(value, (list, tuple)):
+        return [normalize_attr(v) for v in value]
+    return value
+
+
+class Attrs(MutableMapping[str, Any]):
+    """Attributes of a node: a mutable mapping over the engine's own attributes.
+
+    Reads go through :func:`normalize_attr`; writes through the engine's
+    ``encode`` function (which may, for example, turn a list into a numpy array
+    for HDF5). ``raw`` is the engine's mapping (``h5py.AttributeManager``,
+    ``zarr`` attributes); ``writable`` guards every write.
+    """
+
+    def __init__(
+        self,
+        raw: MutableMapping[str, Any],
+        *,
+        writable: bool,
+        where: str,
+        encode: Any = None,
+    ) -> None:
+        self._raw = raw
+        self._writable = writable
+        self._where = where
+        self._encode = encode or (lambda v: v)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return normalize_attr(self._raw[key])
+        except KeyError:
+            raise NotFoundError(f"{self._where}: no attribute {key!r}") from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check_writable()
+        self._raw[key] = self._encode(normalize_attr(value))
+
+    def __delitem__(self, key: str) -> None:
+        self._check_writable()
+        try:
+            del self._raw[key]
+        except KeyError:
+            raise NotFoundError(f"{self._where}: no attribute {key!r}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._raw.keys()))
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def update_all(self, values: dict[str, Any]) -> None:
+        """Set many attributes in one write where the engine allows it (Zarr writes its
+        metadata document once instead of once per attribute)."""
+        self._check_writable()
+        self._raw.update({k: self._encode(normalize_attr(v)) for k, v in values.items()})
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+        """Like ``dict.update``, written in one go (see :meth:`update_all`)."""
+        self.update_all({**dict(other), **kwargs})
+
+    def _check_writable(self) -> None:
+        if not self._writable:
+            raise ReadOnlyError(f"{self._where}: opened read-only, cannot change attributes")
+
+    def __repr__(self) -> str:
+        return f"<Attrs of {self._where}: {dict(self)!r}>"
+
+
+class Node(ABC):
+    """What groups and arrays share: a path, attributes and the file they live in."""
+
+    @property
+    @abstractmethod
+    def path(self) -> str:
+        """Absolute path inside the file: ``"/"`` for the root."""
+
+    @property
+    def name(self) -> str:
+        """Last component of :attr:`path` (``""`` for the root)."""
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    @abstractmethod
+    def attrs(self) -> Attrs:
+        """The node's attributes; see :class:`Attrs`."""
+
+    @property
+    @abstractmethod
+    def source(self) -> str:
+        """The file or URL this node lives in, for messages."""
+
+    @property
+    @abstractmethod
+    def raw(self) -> Any:
+        """The engine's own object (``h5py.Group``/``Dataset``, ``zarr.Group``/``Array``)."""
+
+    def where(self) -> str:
+        """``source:path``, the form every error message uses."""
+        return f"{self.source}:{self.path}"
+
+
+class Array(Node):
+    """An n-dimensional array of one dtype.
+
+    Pose groups use three: ``data`` (n, 3) float32, ``indices`` (n,) uint16 and
+    ``indptr`` (rows + 1,) uint32.
+    """
+
+    @property
+    @abstractmethod
+    def shape(self) -> tuple[int, ...]:
+        """Current shape."""
+
+    @property
+    @abstractmethod
+    def dtype(self) -> np.dtype:
+        """Element type."""
+
+    @property
+    @abstractmethod
+    def chunks(self) -> tuple[int, ...] | None:
+        """Chunk shape, or ``None`` for contiguous storage."""
+
+    @property
+    @abstractmethod
+    def encoding(self) -> Encoding | None:
+        """The engine-neutral encoding found on storage, or ``None`` if it is not one
+        skelstore knows (foreign filters)."""
+
+    @property
+    @abstractmethod
+    def growable(self) -> bool:
+        """True if :meth:`append` may extend the first axis."""
+
+    @property
+    def nbytes_stored(self) -> int | None:
+        """Bytes the array takes on storage, if the engine can tell cheaply."""
+        return None
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    @abstractmethod
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        """Read ``selection`` (ints, slices, tuples of them) into a numpy array."""
+
+    def read(self) -> np.ndarray:
+        """Read the whole array in one call."""
+        return self[...]
+
+    @abstractmethod
+    def __setitem__(self, selection: Any, values: Any) -> None:
+        """Write ``values`` into ``selection`` (shape unchanged)."""
+
+    @abstractmethod
+    def append(self, values: np.ndarray) -> None:
+        """Append ``values`` along the first axis; trailing dimensions must match.
+
+        Raises:
+            ReadOnlyError: the file is open read-only.
+            FormatError: the array was not created growable or shapes disagree.
+        """
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.where()} shape={self.shape} dtype={self.dtype}>"
+
+
+class Group(Node):
+    """A group of named children (groups and arrays); the root is a group too.
+
+    A root group returned by :func:`skelstore.open` owns its file: use it as a
+    context manager, or call :meth:`close`.
+    """
+
+    #: Engine name, as in the registry (``"hdf5"``, ``"zarr"``).
+    engine_name: ClassVar[str] = ""
+
+    @property
+    @abstractmethod
+    def writable(self) -> bool:
+        """True if this group's file was opened for writing."""
+
+    @property
+    def supports_concurrent_reads(self) -> bool:
+        """True if :meth:`read_many` fetches arrays concurrently (latency hiding)."""
+        return False
+
+    @property
+    def format_info(self) -> dict[str, Any]:
+        """Engine facts for ``skelstore info``: e.g. ``{"zarr_format": 3}``."""
+        return {}
+
+    # -- listing ---------------------------------------------------------
+    @abstractmethod
+    def keys(self) -> list[str]:
+        """Names of the direct children, in natural order."""
+
+    @abstractmethod
+    def _child(self, name: str) -> Group | Array | None:
+        """The direct child called ``name``, or ``None`` if there is none."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str):
+            return False
+        try:
+            self[path]
+        except NotFoundError:
+            return False
+        return True
+
+    def __getitem__(self, path: str) -> Group | Array:
+        """The node at ``path`` relative to this group (``"a/b"``; a leading ``/``
+        means relative to this group too, as for the root).
+
+        Raises:
+            NotFoundError: no such node; the message names the file and path.
+        """
+        node: Group | Array = self
+        for part in [p for p in path.split("/") if p]:
+            child = node._child(part) if isinstance(node, Group) else None
+            if child is None:
+                full = (self.path.rstrip("/") + "/" + path.strip("/")).replace("//", "/")
+                raise NotFoundError(f"{self.source}: no group or array at {full!r}")
+            node = child
+        return node
+
+    def get(self, path: str, default: Any = None) -> Group | Array | Any:
+        """``self[path]``, or ``default`` if there is nothing there."""
+        try:
+            return self[path]
+        except NotFoundError:
+            return default
+
+    def items(self) -> list[tuple[str, Group | Array]]:
+        """``(name, child)`` pairs in natural order."""
+        out = []
+        for k in self.keys():
+            child = self._child(k)
+            if child is not None:
+                out.append((k, child))
+        return out
+
+    def groups(self) -> list[tuple[str, Group]]:
+        """Child groups in natural order."""
+        return [(k, v) for k, v in self.items() if isinstance(v, Group)]
+
+    def arrays(self) -> list[tuple[str, Array]]:
+        """Child arrays in natural order."""
+        return [(k, v) for k, v in self.items() if isinstance(v, Array)]
+
+    # -- writing ---------------------------------------------------------
+    @abstractmethod
+    def create_group(self, name: str) -> Group:
+        """Create and return a new child group.
+
+        Raises:
+            ReadOnlyError: read-only file.
+            FormatError: something already exists under ``name``.
+        """
+
+    def require_group(self, name: str) -> Group:
+        """The child group ``name``, created if missing."""
+        node = self.get(name)
+        if node is None:
+            return self.create_group(name)
+        if not isinstance(node, Group):
+            from skelstore.errors import FormatError
+
+            raise FormatError(f"{node.where()}: expected a group, found an array")
+        return node
+
+    @abstractmethod
+    def create_array(
+        self,
+        name: str,
+        *,
+        data: np.ndarray | None = None,
+        shape: tuple[int, ...] | None = None,
+        dtype: Any = None,
+        chunks: tuple[int, ...] | None = None,
+        encoding: Encoding | None = None,
+        growable: bool = False,
+        engine_options: dict[str, Any] | None = None,
+    ) -> Array:
+        """Create a child array, from ``data`` or empty with ``shape``/``dtype``.
+
+        Args:
+            data: initial contents (its dtype is cast to ``dtype`` if given).
+            shape, dtype: the shape and dtype when ``data`` is not given.
+            chunks: chunk shape (every entry ≥ 1); ``None`` lets the engine choose.
+            encoding: engine-neutral compression; ``None`` means none.
+            growable: allow :meth:`Array.append` along the first axis.
+            engine_options: settings only one engine understands (h5py's
+                ``create_dataset`` keywords for HDF5). An engine that cannot honour
+                one raises :class:`~skelstore.errors.EngineError` naming it.
+        """
+
+    # -- bulk reading ----------------------------------------------------
+    def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
+        """Read several arrays (or ``(array, selection)`` pairs) in one call.
+
+        Results come back in request order. The default reads in sequence;
+        engines with concurrent I/O override it.
+        """
+        out = []
+        for req in requests:
+            arr, sel = req if isinstance(req, tuple) else (req, ...)
+            out.append(arr[sel])
+        return out
+
+    # -- lifetime --------------------------------------------------------
+    def flush(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Make everything written so far durable (no-op where writes are immediate)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Finish writing and release the file. Only root groups own a file;
+        closing a child group does nothing. Safe to call twice."""
+
+    def __enter__(self) -> Group:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.where()} ({len(self.keys())} members)>"
+
+
+@dataclass
+class Probe:
+    """What engine guessing knows about a target, gathered lazily.
+
+    Attributes:
+        url: the target as given (path or URL).
+        suffix: lower-cased name ending used for guessing (``.h5``, ``.zarr``,
+            ``.zarr.zip``, ...), ``""`` if none.
+        head: the first bytes of the target if it is a file (``None`` if it is a
+            directory or does not exist).
+        members: names found directly inside the target if it is a directory.
+    """
+
+    url: str
+    suffix: str
+    head: bytes | None = None
+    members: set[str] = field(default_factory=set)
+
+
+class Engine(ABC):
+    """One storage engine: how to open, create, sniff and adapt its targets.
+
+    Engine classes are small entry points (as in xarray's backends); the heavy
+    library is imported when a method runs. Registered under the entry-point
+    group ``skelstore.backends``.
+    """
+
+    #: Registry name.
+    name: ClassVar[str]
+    #: Name endings this engine claims, longest first (``.zarr.zip`` before ``.zip``).
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: What to ``pip install`` when its library is missing.
+    install_hint: ClassVar[str] = ""
+
+    @abstractmethod
+    def sniff(self, probe: Probe) -> bool:
+        """True if ``probe`` looks like this engine's format (magic bytes, marker files)."""
+
+    @abstractmethod
+    def open(
+        self,
+        url: str,
+        mode: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        zarr_format: int | None = None,
+    ) -> Group:
+        """Open ``url`` in ``mode`` and return its root group (which owns the file)."""
+
+    @abstractmethod
+    def owns(self, obj: Any) -> bool:
+        """True if ``obj`` is this engine's own open object (e.g. an ``h5py.Group``)."""
+
+    @abstractmethod
+    def wrap(self, obj: Any) -> Group:
+        """Adapt an already open object to :class:`Group`; closing it stays the caller's job."""

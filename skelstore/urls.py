@@ -1,0 +1,83 @@
+"""Targets as fsspec URLs: suffixes, locality and filesystems.
+
+A target is a local path or any fsspec URL. This module holds the few facts about
+URLs the rest needs; the filesystems themselves are fsspec's (and its config and
+environment discovery apply).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from skelstore.errors import EngineError, MissingDependencyError
+
+__all__ = ["is_local", "local_path", "protocol", "split_suffix", "to_fs"]
+
+#: Name endings made of two parts, matched before single ones.
+_DOUBLE_SUFFIXES = (".zarr.zip",)
+
+#: The pip extra that brings each protocol's filesystem.
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "http": "http", "https": "http"}
+
+
+def protocol(url: str) -> str:
+    """The outermost protocol of ``url`` (``"file"`` for plain paths)."""
+    first = url.split("::", 1)[0]
+    if "://" not in first:
+        return "file" if "::" not in url else first
+    return first.split("://", 1)[0].lower()
+
+
+def is_local(url: str) -> bool:
+    """True for plain paths and ``file://`` URLs (not for chained URLs)."""
+    return "::" not in url and protocol(url) in ("file", "local")
+
+
+def local_path(url: str) -> str:
+    """The filesystem path of a local target."""
+    if url.startswith("file://"):
+        return urlsplit(url).path
+    if url.startswith("local://"):
+        return url[len("local://") :]
+    return os.path.expanduser(url)
+
+
+def split_suffix(url: str) -> str:
+    """The lower-cased name ending used to guess an engine (``""`` if none).
+
+    ``s3://b/video.h5`` → ``.h5``; ``x.zarr.zip`` → ``.zarr.zip``;
+    ``zip::file:///tmp/x.zarr.zip`` → ``.zarr.zip``; ``x.zarr/`` → ``.zarr``.
+    """
+    last = url.split("::")[-1]
+    path = urlsplit(last).path if "://" in last else last
+    base = path.rstrip("/").rsplit("/", 1)[-1].lower()
+    for double in _DOUBLE_SUFFIXES:
+        if base.endswith(double):
+            return double
+    return os.path.splitext(base)[1]
+
+
+def to_fs(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """``(filesystem, path)`` for ``url`` through fsspec.
+
+    Raises:
+        MissingDependencyError: the protocol's filesystem package is missing (the
+            message names the pip extra to install).
+        EngineError: fsspec knows no such protocol.
+    """
+    import fsspec.core
+
+    try:
+        return fsspec.core.url_to_fs(url, **(storage_options or {}))
+    except ImportError as exc:
+        extra = _EXTRAS.get(protocol(url))
+        hint = f"pip install 'skelstore[{extra}]'" if extra else "install its fsspec package"
+        raise MissingDependencyError(
+            f"{url}: the {protocol(url)!r} protocol needs a missing package ({exc}); {hint}"
+        ) from exc
+    except ValueError as exc:
+        if "Protocol not known" in str(exc):
+            raise EngineError(f"{url}: unknown URL protocol {protocol(url)!r}") from exc
+        raise
