@@ -1,0 +1,1 @@
+"""Storage engines, one module each; see skelstore.engines for the registry."""

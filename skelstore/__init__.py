@@ -1,0 +1,46 @@
+"""skelstore: skelshop's skeleton dump layout on any storage (HDF5, Zarr; local or fsspec URLs).
+
+    >>> import skelstore
+    >>> from skelstore.io import ShotSegmentedReader
+    >>> with skelstore.open("video.h5") as root:          # doctest: +SKIP
+    ...     for shot in ShotSegmentedReader(root):
+    ...         for bundle in shot:
+    ...             for pose_id, pose in bundle:
+    ...                 pose.keypoints                    # (limbs, 3): x, y, confidence
+"""
+
+from __future__ import annotations
+
+from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
+from skelstore.errors import (
+    EngineError,
+    FormatError,
+    IncompleteDumpError,
+    MissingDependencyError,
+    NotFoundError,
+    ReadOnlyError,
+    SkelstoreError,
+    UnknownModeError,
+)
+from skelstore.storage import Array, Group
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Array",
+    "EngineError",
+    "FormatError",
+    "Group",
+    "IncompleteDumpError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "SkelstoreError",
+    "UnknownModeError",
+    "__version__",
+    "as_group",
+    "get_engine",
+    "guess_engine",
+    "list_engines",
+    "open",
+]

@@ -1,0 +1,503 @@
+"""skelshop's readers and writers, on any storage.
+
+Same names, arguments and behaviour as ``skelshop.io``. Every reader and writer
+takes a skelstore group (from :func:`skelstore.open`), an ``h5py.File``/``Group``
+or a ``zarr.Group``.
+
+Differences from skelshop, all deliberate:
+
+* Readers load a shot's arrays in bulk (one call for every ``indptr``, one per
+  block of frames for ``data``/``indices``) instead of slicing per pose per frame;
+  writers buffer a track and write it in large appends.
+* Members are visited in natural numeric order (``pose2`` before ``pose10``).
+* ``ShotSegmentedReader.iter_from_frame`` on a frame that falls in a gap between
+  two shots starts at the next shot (skelshop yields nothing).
+* Bad files raise :class:`~skelstore.errors.FormatError` (a ``SkelstoreError``)
+  instead of ``AssertionError``/``KeyError``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+
+from skelstore.compression import Preset
+from skelstore.engines import as_group
+from skelstore.errors import FormatError, NotFoundError
+from skelstore.layout import (
+    FMT_VERSION,
+    TIMELINE,
+    ArraySettings,
+    ShotInfo,
+    TrackSource,
+    TrackWriter,
+    frame_attrs,
+    list_shots,
+    list_tracks,
+    load_indptrs,
+    read_dense_block,
+)
+from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
+from skelstore.storage import Group
+
+__all__ = [
+    "AsIfSingleShot",
+    "AsIfTracked",
+    "EmptyShot",
+    "EnumerateIterable",
+    "NullWriter",
+    "ShotReader",
+    "ShotSegmentedReader",
+    "ShotSegmentedWriter",
+    "UnsegmentedReader",
+    "UnsegmentedWriter",
+]
+
+#: Frames decoded at a time by readers: bounds memory for long shots.
+READ_BLOCK_FRAMES = 1024
+
+
+# ------------------------------------------------------------------ writers
+
+
+def _prepare_root(root: Group, fmt_type: str, num_kps: int | None) -> None:
+    """Record what readers need if the caller has not (skelshop's add_fmt_metadata
+    and add_metadata may still be called, before or after)."""
+    defaults: dict[str, Any] = {"fmt_type": fmt_type, "fmt_ver": FMT_VERSION}
+    if num_kps is not None:
+        defaults["limbs"] = int(num_kps)
+    missing = {k: v for k, v in defaults.items() if k not in root.attrs}
+    if missing:
+        root.attrs.update(missing)
+
+
+class NullWriter:
+    """A writer that writes nothing (skelshop's ``NullWriter``)."""
+
+    def __init__(self, h5f: Any = None, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
+        pass
+
+    def start_shot(self, start_frame: int | None = None) -> None:
+        pass
+
+    def register_frame(self, frame_num: int) -> None:
+        pass
+
+    def end_shot(self) -> None:
+        pass
+
+
+class UnsegmentedWriter:
+    """Write a skeleton dump without shot segmentation (typically untracked poses).
+
+    Each pose id gets a growable track under ``/timeline/poseN``; poses are
+    buffered and appended in blocks of frames, not one resize per frame.
+    """
+
+    def __init__(
+        self,
+        h5f: Any,
+        num_kps: int | None = None,
+        *,
+        compression: str | Preset | None = None,
+        lossless_kwargs: dict[str, Any] | None = None,
+        lossy_kwargs: dict[str, Any] | None = None,
+        block_frames: int = 4096,
+    ) -> None:
+        """
+        Args:
+            h5f: the root to write into (skelstore group, h5py or zarr object).
+            num_kps: keypoints per pose (sets chunking and the ``limbs`` attr).
+            compression: a preset name (``none``, ``lossless``, ``lossless9``,
+                ``lossy``, ``lossy9``).
+            lossless_kwargs, lossy_kwargs: skelshop's raw h5py filter settings.
+            block_frames: frames buffered per track between appends.
+        """
+        self.h5f = as_group(h5f)
+        self.num_kps = num_kps
+        _prepare_root(self.h5f, "unseg", num_kps)
+        self.timeline_grp = self.h5f.require_group(TIMELINE)
+        self.settings = ArraySettings.make(num_kps, compression, lossless_kwargs, lossy_kwargs)
+        self.block_frames = block_frames
+        self.tracks: dict[int, TrackWriter] = {}
+        self.start_frame = 0
+
+    def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
+        """Add the pose of detection slot ``pose_id`` at ``frame_num``."""
+        track = self.tracks.get(pose_id)
+        if track is None:
+            track = TrackWriter(
+                self.timeline_grp, f"pose{pose_id}", self.settings,
+                growable=True, block=self.block_frames,
+            )
+            self.tracks[pose_id] = track
+        track.add(frame_num, pose)
+
+    def start_shot(self, start_frame: int = 0) -> None:
+        """Start the (only) shot; call once, before writing."""
+        self.start_frame = start_frame
+
+    def register_frame(self, frame_num: int) -> None:
+        """Accepted for interface compatibility; unsegmented dumps ignore it."""
+
+    def end_shot(self) -> None:
+        """End the (only) shot: flush every track and set the timeline's frame range."""
+        last = 0
+        for track in self.tracks.values():
+            track.finish()
+            last = max(last, track.last_frame or 0)
+        self.timeline_grp.attrs.update({"start_frame": self.start_frame, "end_frame": last + 1})
+        self.h5f.flush()
+
+
+class ShotSegmentedWriter:
+    """Write a skeleton dump segmented into shots (typically tracked poses).
+
+    Poses of the current shot are buffered per pose id and each track is written
+    in one go when the shot ends.
+    """
+
+    def __init__(
+        self,
+        h5f: Any,
+        num_kps: int | None = None,
+        *,
+        compression: str | Preset | None = None,
+        lossless_kwargs: dict[str, Any] | None = None,
+        lossy_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Arguments as for :class:`UnsegmentedWriter`."""
+        self.h5f = as_group(h5f)
+        self.num_kps = num_kps
+        _prepare_root(self.h5f, "trackshots", num_kps)
+        self.timeline_grp = self.h5f.require_group(TIMELINE)
+        self.settings = ArraySettings.make(num_kps, compression, lossless_kwargs, lossy_kwargs)
+        self.tracks: dict[int, TrackWriter] = {}
+        self.shot_idx = len(self.timeline_grp.keys())
+        self.shot_start = 0
+        self.last_frame = 0
+        if self.shot_idx:
+            last = list_shots(self.timeline_grp)[-1]
+            self.shot_start = self.last_frame = last.end_frame
+            self.last_frame = last.end_frame - 1
+
+    def start_shot(self, start_frame: int | None = None) -> None:
+        """Start a new shot (at ``start_frame``, or right after the previous one)."""
+        if start_frame is not None:
+            self.shot_start = start_frame
+
+    def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
+        """Add the pose of track ``pose_id`` at ``frame_num``."""
+        track = self.tracks.get(pose_id)
+        if track is None:
+            track = self.tracks[pose_id] = TrackWriter(None, f"pose{pose_id}", self.settings)
+        track.add(frame_num, pose)
+        self.last_frame = frame_num
+
+    def register_frame(self, frame_num: int) -> None:
+        """Register ``frame_num`` as part of the current shot."""
+        self.last_frame = frame_num
+
+    def end_shot(self) -> None:
+        """Write the current shot: its group, attributes and every pose track."""
+        end = max(self.last_frame + 1, self.shot_start)
+        shot = self.timeline_grp.create_group(f"shot{self.shot_idx}")
+        shot.attrs.update({"start_frame": self.shot_start, "end_frame": end})
+        for pose_id in sorted(self.tracks):
+            self.tracks[pose_id].finish(shot)
+        self.tracks = {}
+        self.shot_idx += 1
+        self.shot_start = self.last_frame + 1
+        self.h5f.flush()
+
+
+# ------------------------------------------------------------------ readers
+
+
+def _reader_setup(
+    h5f: Any, fmt_type: str, bundle_cls: type
+) -> tuple[Group, int, Callable[..., Any]]:
+    root = as_group(h5f)
+    attrs = root.attrs
+    where = root.source
+    found = attrs.get("fmt_type")
+    if found != fmt_type:
+        what = "no fmt_type attribute" if found is None else f"fmt_type {found!r}"
+        raise FormatError(f"{where}: expected a {fmt_type!r} dump, found {what}")
+    mode = attrs.get("mode")
+    cls = pose_class(mode, where)
+    limbs = attrs.get("limbs")
+    if limbs is None:
+        from skelstore.pose import LIMBS
+
+        limbs = LIMBS.get(mode) if mode else None
+    if isinstance(limbs, bool) or not isinstance(limbs, (int, np.integer)) or limbs <= 0:
+        raise FormatError(f"{where}: bad or missing 'limbs' attribute ({limbs!r})")
+    if int(limbs) > 65536:
+        raise FormatError(f"{where}: 'limbs' attribute {limbs} exceeds the uint16 index range")
+    return root, int(limbs), partial(bundle_cls, cls=cls)
+
+
+def _timeline(root: Group) -> Group:
+    try:
+        tl = root[TIMELINE]
+    except NotFoundError:
+        raise FormatError(f"{root.source}: no /timeline group") from None
+    if not isinstance(tl, Group):
+        raise FormatError(f"{tl.where()}: expected a group")
+    return tl
+
+
+class EmptyShot:
+    """A shot with no poses: yields empty bundles (forever if ``end_frame`` is None)."""
+
+    def __init__(self, start_frame: int, end_frame: int | None, empty_bundle: Any) -> None:
+        self.start_frame = start_frame
+        self.end_frame = end_frame
+        self.empty_bundle = empty_bundle
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.iter_from(self.start_frame)
+
+    def iter_from(self, start_frame: int) -> Iterator[Any]:
+        if self.end_frame:
+            return repeat(self.empty_bundle, max(0, self.end_frame - start_frame))
+        return repeat(self.empty_bundle)
+
+
+class ShotReader:
+    """A reader for one shot; typically returned by :class:`ShotSegmentedReader`.
+
+    Iterating yields one pose bundle per frame of ``[start_frame, end_frame)``;
+    ``reader[frame]`` / ``reader[frame, pose_ids]`` give the bundle of a frame
+    counted from the shot's start.
+    """
+
+    def __init__(
+        self,
+        start_frame: int,
+        end_frame: int,
+        bundles: Iterable[tuple[int, Group]] | Iterable[TrackSource],
+        num_limbs: int,
+        mk_bundle: Callable[..., Any],
+        *,
+        io_group: Group | None = None,
+    ) -> None:
+        self.num_limbs = num_limbs
+        self.mk_bundle = mk_bundle
+        self.start_frame = start_frame
+        self.end_frame = end_frame
+        tracks = [
+            b if isinstance(b, TrackSource) else TrackSource(b[0], as_group(b[1]))
+            for b in bundles
+        ]
+        self._tracks = tracks
+        self.poses = [(t.pose_id, t.start_frame, t.end_frame, t) for t in tracks]
+        self._io = io_group or (tracks[0].group if tracks else None)
+        if self._io is not None:
+            load_indptrs(self._io, tracks)
+        self._block: tuple[int, int, dict[int, tuple[int, np.ndarray]]] | None = None
+
+    def _dense(self, f0: int, f1: int) -> dict[int, tuple[int, np.ndarray]]:
+        if self._io is None or f0 >= f1:
+            return {}
+        return read_dense_block(self._io, self._tracks, f0, f1, self.num_limbs)
+
+    def _frame_bundle(
+        self, frame: int, dense: dict[int, tuple[int, np.ndarray]], pose_nums: Any = None
+    ) -> Any:
+        bundle = {}
+        for pid, (first, rows) in dense.items():
+            r = frame - first
+            if 0 <= r < len(rows) and (pose_nums is None or pid in pose_nums):
+                bundle[pid] = rows[r]
+        return self.mk_bundle(bundle)
+
+    def __getitem__(self, tpl: int | tuple[int, Any]) -> Any:
+        if isinstance(tpl, tuple):
+            frame_num, pose_nums = tpl
+        else:
+            frame_num, pose_nums = tpl, None
+        frame = int(frame_num) + self.start_frame
+        block = self._block
+        if block is None or not (block[0] <= frame < block[1]):
+            f0 = frame - (frame - self.start_frame) % READ_BLOCK_FRAMES
+            f1 = f0 + READ_BLOCK_FRAMES
+            block = self._block = (f0, f1, self._dense(f0, f1))
+        return self._frame_bundle(frame, block[2], pose_nums)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.iter_from(self.start_frame)
+
+    def iter_from(self, start_frame: int) -> Iterator[Any]:
+        """Bundles of every frame from ``start_frame`` (absolute) to the shot's end."""
+        for f0 in range(start_frame, self.end_frame, READ_BLOCK_FRAMES):
+            f1 = min(f0 + READ_BLOCK_FRAMES, self.end_frame)
+            dense = self._dense(f0, f1)
+            for frame in range(f0, f1):
+                yield self._frame_bundle(frame, dense)
+
+
+class ShotSegmentedReader:
+    """Reads a shot-segmented (``trackshots``) skeleton dump.
+
+    Iterating yields a :class:`ShotReader` per shot (and an :class:`EmptyShot`
+    before a first shot that starts after frame 0).
+    """
+
+    def __init__(
+        self,
+        h5f: Any,
+        bundle_cls: type = DumpReaderPoseBundle,
+        infinite: bool = False,
+    ) -> None:
+        """If ``infinite`` is True, shot iterators end with an empty shot that yields
+        empty bundles forever."""
+        self.h5f, self.limbs, self.mk_bundle = _reader_setup(h5f, "trackshots", bundle_cls)
+        self.empty_bundle = self.mk_bundle({})
+        self.infinite = infinite
+        self._shots: list[ShotInfo] | None = None
+
+    @property
+    def shots(self) -> list[ShotInfo]:
+        """Every shot's index, name and frame range (read once, from attributes)."""
+        if self._shots is None:
+            shots = list_shots(_timeline(self.h5f))
+            prev_end = -1
+            for s in shots:
+                if s.start_frame < prev_end:
+                    raise FormatError(f"{s.group.where()}: overlaps the previous shot")
+                prev_end = s.end_frame
+            self._shots = shots
+        return self._shots
+
+    def _mk_reader(self, shot: ShotInfo) -> ShotReader:
+        return ShotReader(
+            shot.start_frame,
+            shot.end_frame,
+            list_tracks(shot.group),
+            self.limbs,
+            self.mk_bundle,
+            io_group=shot.group,
+        )
+
+    def __getitem__(self, idx: int) -> ShotReader:
+        """The shot stored as ``/timeline/shot{idx}``."""
+        for shot in self.shots:
+            if shot.index == idx:
+                return self._mk_reader(shot)
+        raise NotFoundError(f"{self.h5f.source}: no shot{idx} in /timeline")
+
+    def __len__(self) -> int:
+        return len(self.shots)
+
+    def _iter(self, req_start: int = 0, first: int = 0) -> Iterator[tuple[int, int, int | None, Any]]:
+        """``(shot_idx, start, end, make_shot)`` from the ``first``-th stored shot on."""
+        shots = self.shots
+        # What skelshop's loop variables hold after skipping shots before ``first``.
+        end_frame: int = shots[first - 1].end_frame if first else req_start
+        shot_idx = shots[first - 1].index if first else -1
+        for pos in range(first, len(shots)):
+            shot = shots[pos]
+            shot_idx, start_frame, end_frame = shot.index, shot.start_frame, shot.end_frame
+            if end_frame <= req_start:
+                continue
+            if pos == 0 and start_frame > 0 and req_start < start_frame:
+                yield (
+                    -1, req_start, start_frame,
+                    partial(EmptyShot, req_start, start_frame, self.empty_bundle),
+                )
+            yield shot_idx, start_frame, end_frame, partial(self._mk_reader, shot)
+        if self.infinite:
+            yield (
+                shot_idx + 1, end_frame, None,
+                partial(EmptyShot, end_frame, None, self.empty_bundle),
+            )
+
+    def __iter__(self) -> Iterator[Any]:
+        """Every shot, in order."""
+        for _, _, _, mk_shot in self._iter():
+            yield mk_shot()
+
+    def iter_from_shot(self, start_shot: int) -> Iterator[Any]:
+        """Shots from the one stored as ``shot{start_shot}`` on."""
+        for shot_idx, _, _, mk_shot in self._iter():
+            if shot_idx >= start_shot:
+                yield mk_shot()
+
+    def iter_from_frame(self, start_frame: int) -> Iterator[Any]:
+        """Shots from the one containing frame ``start_frame`` on.
+
+        Finds that shot by binary search over the shots' frame ranges, so the cost
+        does not grow with the position in the file.
+        """
+        ends = [s.end_frame for s in self.shots]
+        first = bisect.bisect_right(ends, start_frame)
+        for _, _, _, mk_shot in self._iter(start_frame, first):
+            yield mk_shot()
+
+
+class UnsegmentedReader:
+    """Reads an unsegmented (``unseg``) skeleton dump frame by frame."""
+
+    def __init__(self, h5f: Any, bundle_cls: type = UntrackedDumpReaderPoseBundle) -> None:
+        self.h5f, self.limbs, mk_bundle = _reader_setup(h5f, "unseg", bundle_cls)
+        timeline = _timeline(self.h5f)
+        start, end = frame_attrs(timeline)
+        self.shot_reader = ShotReader(
+            start, end, list_tracks(timeline), self.limbs, mk_bundle, io_group=timeline
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        """Bundles of every frame."""
+        return iter(self.shot_reader)
+
+    def iter_from(self, start_frame: int) -> Iterator[Any]:
+        """Bundles from frame ``start_frame`` on."""
+        return self.shot_reader.iter_from(start_frame)
+
+
+class EnumerateIterable:
+    """Like ``enumerate(...)`` but an iterable (can be consumed many times)."""
+
+    def __init__(self, wrapped: Iterable[Any]) -> None:
+        self.wrapped = wrapped
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        return enumerate(self.wrapped)
+
+
+class AsIfTracked:
+    """Makes a reader of untracked bundles (e.g. :class:`UnsegmentedReader`) yield
+    bundles of ``(index, pose)`` like tracked ones."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def __iter__(self) -> Iterator[EnumerateIterable]:
+        return (EnumerateIterable(frame) for frame in iter(self.wrapped))
+
+    def iter_from(self, start_frame: int) -> Iterator[EnumerateIterable]:
+        return (EnumerateIterable(frame) for frame in self.wrapped.iter_from(start_frame))
+
+
+class AsIfSingleShot:
+    """Makes a :class:`ShotSegmentedReader` act like an :class:`UnsegmentedReader`."""
+
+    def __init__(self, wrapped: ShotSegmentedReader) -> None:
+        self.wrapped = wrapped
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.iter_from(0)
+
+    def iter_from(self, start_frame: int) -> Iterator[Any]:
+        for shot in self.wrapped.iter_from_frame(start_frame):
+            yield from shot

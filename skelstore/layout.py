@@ -1,0 +1,521 @@
+"""The CSR timeline layout of a skeleton dump, over the storage interface.
+
+This module is the one place that knows how a dump is laid out::
+
+    /                       attrs: fmt_type, fmt_ver, mode, limbs, num_frames, video, ...
+    /timeline               (unseg: attrs start_frame, end_frame; poseN groups directly)
+    /timeline/shotN         attrs start_frame, end_frame (half-open frame range)
+    /timeline/shotN/poseM   attrs start_frame, end_frame; arrays:
+        data     float32 (nnz, 3)   x, y, confidence of each stored keypoint
+        indices  uint16  (nnz,)     keypoint index of each entry
+        indptr   uint32  (rows + 1) row r (frame start_frame + r) is
+                                    data[indptr[r]:indptr[r + 1]]
+
+Keypoints whose confidence is 0 are not stored. Chunking follows skelshop:
+``clamp(num_kps * 15, 2**14 // 14, 2**19 // 14)`` rows for ``data``/``indices``
+(capped at the array's length when written in one go), 1024 for ``indptr``.
+
+Everything is vectorised numpy on whole arrays or blocks of rows; nothing here
+loops over frames in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skelstore.compression import Encoding, Preset, get_preset
+from skelstore.errors import FormatError
+from skelstore.storage import Array, Group
+
+__all__ = [
+    "DATA_DTYPE",
+    "FMT_TYPES",
+    "FMT_VERSION",
+    "INDICES_DTYPE",
+    "INDPTR_DTYPE",
+    "TIMELINE",
+    "ShotInfo",
+    "Track",
+    "TrackSource",
+    "TrackWriter",
+    "data_chunk_rows",
+    "encode_rows",
+    "list_shots",
+    "list_tracks",
+    "parse_index",
+    "write_track",
+]
+
+TIMELINE = "timeline"
+FMT_TYPES = ("trackshots", "unseg")
+FMT_VERSION = 1
+
+DATA_DTYPE = np.dtype(np.float32)
+INDICES_DTYPE = np.dtype(np.uint16)
+INDPTR_DTYPE = np.dtype(np.uint32)
+
+MIN_CHUNK_DIM = 2**14 // 14  # 16 KiB of (4 bytes * 3 coords + 2 bytes)
+MAX_CHUNK_DIM = 2**19 // 14  # 512 KiB
+INDPTR_CHUNK_SIZE = 1024
+
+
+def data_chunk_rows(num_kps: int | None) -> int:
+    """skelshop's chunk length for ``data``/``indices``: about 15 frames of one pose."""
+    if num_kps is None:
+        return MIN_CHUNK_DIM
+    return int(min(max(num_kps * 15, MIN_CHUNK_DIM), MAX_CHUNK_DIM))
+
+
+def parse_index(name: str, prefix: str, where: str) -> int:
+    """The N of a child called ``{prefix}N``.
+
+    Raises:
+        FormatError: ``name`` is not ``prefix`` followed by digits.
+    """
+    digits = name[len(prefix) :]
+    if not name.startswith(prefix) or not digits.isdigit():
+        raise FormatError(f"{where}: unexpected member {name!r} (expected {prefix}N)")
+    return int(digits)
+
+
+def frame_attrs(node: Group, where: str | None = None) -> tuple[int, int]:
+    """``(start_frame, end_frame)`` of a shot, pose or unseg timeline group.
+
+    Raises:
+        FormatError: an attribute is missing, not an integer, or the range is reversed.
+    """
+    attrs = node.attrs
+    where = where or node.where()
+    try:
+        start, end = attrs["start_frame"], attrs["end_frame"]
+    except KeyError as exc:
+        raise FormatError(f"{where}: missing attribute {exc.args[0]}") from None
+    if isinstance(start, bool) or isinstance(end, bool):
+        raise FormatError(f"{where}: start_frame/end_frame must be integers")
+    try:
+        start_i, end_i = int(start), int(end)
+    except (TypeError, ValueError):
+        raise FormatError(f"{where}: start_frame/end_frame must be integers") from None
+    if start_i != start or end_i != end or start_i < 0 or end_i < start_i:
+        raise FormatError(f"{where}: bad frame range start_frame={start!r} end_frame={end!r}")
+    return start_i, end_i
+
+
+# ----------------------------------------------------------------- tracks in memory
+
+
+@dataclass
+class Track:
+    """One pose track in CSR form, in memory.
+
+    Row ``r`` is frame ``start_frame + r``; ``indptr`` has ``rows + 1`` entries.
+    """
+
+    start_frame: int
+    end_frame: int
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return self.end_frame - self.start_frame
+
+    def dense(self, limbs: int, r0: int = 0, r1: int | None = None) -> np.ndarray:
+        """Rows ``r0:r1`` as a dense ``(rows, limbs, 3)`` float64 array (absent = 0)."""
+        r1 = self.rows if r1 is None else r1
+        return decode_rows(self.data, self.indices, self.indptr[r0 : r1 + 1], limbs)
+
+
+def decode_rows(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, limbs: int, where: str = ""
+) -> np.ndarray:
+    """Dense ``(len(indptr) - 1, limbs, 3)`` float64 rows from a CSR slice.
+
+    ``indptr`` holds absolute offsets into the full arrays; ``data``/``indices`` are
+    the entries from ``indptr[0]`` to ``indptr[-1]``.
+    """
+    n = len(indptr) - 1
+    out = np.zeros((n, limbs, 3), dtype=np.float64)
+    if n <= 0 or len(data) == 0:
+        return out
+    counts = np.diff(indptr.astype(np.int64))
+    rows = np.repeat(np.arange(n), counts)
+    if len(rows) != len(data) or len(indices) != len(data):
+        raise FormatError(f"{where}: indptr does not match data/indices lengths")
+    if indices.size and int(indices.max()) >= limbs:
+        raise FormatError(
+            f"{where}: keypoint index {int(indices.max())} out of range for {limbs} limbs"
+        )
+    out[rows, indices] = data
+    return out
+
+
+def encode_rows(
+    poses: np.ndarray, row_of_pose: np.ndarray, rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays for poses placed at given rows of a track.
+
+    Args:
+        poses: ``(k, kps, 3)`` keypoints, one pose per entry of ``row_of_pose``.
+        row_of_pose: increasing row numbers (``k`` of them) in ``0..rows-1``.
+        rows: number of rows of the track (frames with no pose stay empty).
+
+    Returns:
+        ``(data, indices, indptr)`` with skelshop's dtypes; keypoints whose
+        confidence is 0 are dropped.
+    """
+    poses = np.asarray(poses, dtype=DATA_DTYPE)
+    mask = poses[..., 2] != 0
+    pose_idx, kp_idx = np.nonzero(mask)
+    data = poses[pose_idx, kp_idx]
+    indices = kp_idx.astype(INDICES_DTYPE)
+    counts = np.zeros(rows + 1, dtype=np.int64)
+    np.add.at(counts, np.asarray(row_of_pose, dtype=np.int64) + 1, mask.sum(axis=1))
+    indptr = np.cumsum(counts).astype(INDPTR_DTYPE)
+    return data.reshape(-1, 3), indices, indptr
+
+
+def as_keypoints(pose: Any) -> np.ndarray:
+    """A pose given as an array, or as an object with ``.keypoints``/``.all()``."""
+    if hasattr(pose, "all") and not isinstance(pose, np.ndarray):
+        pose = pose.all()
+    elif hasattr(pose, "keypoints"):
+        pose = pose.keypoints
+    arr = np.asarray(pose, dtype=DATA_DTYPE)
+    if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] > 65536:
+        raise FormatError(f"a pose must be a (keypoints, 3) array, got shape {arr.shape}")
+    return arr
+
+
+# ----------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class ArraySettings:
+    """How the arrays of pose groups are created: preset, h5py options, chunking."""
+
+    num_kps: int | None
+    preset: Preset
+    lossless_kwargs: dict[str, Any] | None = None
+    lossy_kwargs: dict[str, Any] | None = None
+
+    @classmethod
+    def make(
+        cls,
+        num_kps: int | None,
+        compression: str | Preset | None = None,
+        lossless_kwargs: dict[str, Any] | None = None,
+        lossy_kwargs: dict[str, Any] | None = None,
+    ) -> ArraySettings:
+        return cls(num_kps, get_preset(compression), lossless_kwargs or None, lossy_kwargs or None)
+
+    def encoding(self, role: str, entries: int | None) -> Encoding:
+        return self.preset.for_array(role, entries)
+
+    def engine_options(self, role: str, entries: int | None) -> dict[str, Any] | None:
+        """skelshop's raw h5py settings: lossless on data and indices (dropped for
+        small tracks), lossy on data only; never on indptr."""
+        if self.lossless_kwargs is None and self.lossy_kwargs is None:
+            return None
+        opts: dict[str, Any] = {}
+        small = entries is not None and entries < 24
+        if role in ("data", "indices") and self.lossless_kwargs and not small:
+            opts.update(self.lossless_kwargs)
+        if role == "data" and self.lossy_kwargs:
+            opts.update(self.lossy_kwargs)
+        return opts
+
+    def create(
+        self, group: Group, role: str, data: np.ndarray | None, dtype: np.dtype, trailing: tuple
+    ) -> Array:
+        """Create array ``role`` of a pose group: from ``data``, or growable if ``None``.
+
+        The small-track rule uses the array's own length, which for ``data`` and
+        ``indices`` is the track's number of stored keypoints, as in skelshop.
+        """
+        growable = data is None
+        entries = None if data is None else len(data)
+        chunk = INDPTR_CHUNK_SIZE if role == "indptr" else data_chunk_rows(self.num_kps)
+        if entries is not None:
+            chunk = max(1, min(chunk, entries))
+        return group.create_array(
+            role,
+            data=data,
+            shape=(0, *trailing) if growable else None,
+            dtype=dtype,
+            chunks=(chunk, *trailing),
+            encoding=self.encoding(role, entries),
+            growable=growable,
+            engine_options=self.engine_options(role, entries),
+        )
+
+
+def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> Group:
+    """Write ``track`` as the pose group ``parent/name`` in one go (fixed-size arrays)."""
+    grp = parent.create_group(name)
+    settings.create(grp, "data", np.asarray(track.data, DATA_DTYPE).reshape(-1, 3), DATA_DTYPE, (3,))
+    settings.create(grp, "indices", np.asarray(track.indices, INDICES_DTYPE), INDICES_DTYPE, ())
+    settings.create(grp, "indptr", np.asarray(track.indptr, INDPTR_DTYPE), INDPTR_DTYPE, ())
+    grp.attrs.update({"start_frame": track.start_frame, "end_frame": track.end_frame})
+    return grp
+
+
+class TrackWriter:
+    """Builds one pose track frame by frame and writes it in large appends.
+
+    ``add(frame, pose)`` takes frames in increasing order (a repeated frame replaces
+    the earlier pose). With ``growable=True`` the arrays are created in ``parent``
+    at the first pose and extended every ``block`` frames (for unsegmented dumps and
+    crash safety); otherwise everything is written by :meth:`finish`, into the
+    parent given there (a shot group that exists only once the shot ends).
+    """
+
+    def __init__(
+        self,
+        parent: Group | None,
+        name: str,
+        settings: ArraySettings,
+        *,
+        growable: bool = False,
+        block: int = 4096,
+    ) -> None:
+        self.parent = parent
+        self.name = name
+        self.settings = settings
+        self.growable = growable
+        self.block = block
+        self.start_frame: int | None = None
+        self.last_frame: int | None = None
+        self._frames: list[int] = []
+        self._poses: list[np.ndarray] = []
+        self._group: Group | None = None
+        self._arrays: tuple[Array, Array, Array] | None = None
+        self._flushed_rows = 0  # rows already written (growable mode)
+        self._flushed_nnz = 0
+
+    def add(self, frame: int, pose: Any) -> None:
+        kps = as_keypoints(pose)
+        if self.start_frame is None:
+            self.start_frame = frame
+            if self.growable:
+                self._create_growable()
+        elif frame <= (self.last_frame or 0):
+            if frame == self.last_frame and self._frames and self._frames[-1] == frame:
+                self._poses[-1] = kps
+                return
+            raise FormatError(
+                f"pose track {self.name}: frame {frame} added after frame "
+                f"{self.last_frame}; frames must increase"
+            )
+        self._frames.append(frame)
+        self._poses.append(kps)
+        self.last_frame = frame
+        if self.growable and len(self._frames) >= self.block:
+            self._append(upto=frame)
+
+    def _create_growable(self) -> None:
+        assert self.parent is not None, "growable tracks need their parent group"
+        grp = self.parent.create_group(self.name)
+        grp.attrs["start_frame"] = self.start_frame
+        s = self.settings
+        self._group = grp
+        self._arrays = (
+            s.create(grp, "data", None, DATA_DTYPE, (3,)),
+            s.create(grp, "indices", None, INDICES_DTYPE, ()),
+            s.create(grp, "indptr", None, INDPTR_DTYPE, ()),
+        )
+
+    def _encode_pending(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR of the buffered poses over ``rows`` rows from the first unwritten row."""
+        assert self.start_frame is not None
+        base = self.start_frame + self._flushed_rows
+        if self._poses:
+            width = max(p.shape[0] for p in self._poses)
+            stack = np.zeros((len(self._poses), width, 3), dtype=DATA_DTYPE)
+            for i, p in enumerate(self._poses):
+                stack[i, : p.shape[0]] = p
+        else:
+            stack = np.zeros((0, 1, 3), dtype=DATA_DTYPE)
+        rel = np.asarray(self._frames, dtype=np.int64) - base
+        return encode_rows(stack, rel, rows)
+
+    def _append(self, upto: int) -> None:
+        """Write every buffered frame up to and including ``upto`` (growable mode)."""
+        assert self._arrays is not None and self.start_frame is not None
+        rows = upto - self.start_frame + 1 - self._flushed_rows
+        data, indices, indptr = self._encode_pending(rows)
+        data_a, indices_a, indptr_a = self._arrays
+        data_a.append(data)
+        indices_a.append(indices)
+        indptr_a.append((indptr[:-1].astype(np.int64) + self._flushed_nnz).astype(INDPTR_DTYPE))
+        self._flushed_rows += rows
+        self._flushed_nnz += len(data)
+        self._frames.clear()
+        self._poses.clear()
+
+    def finish(self, parent: Group | None = None) -> Group | None:
+        """Write what is left; the group's ``end_frame`` is the last frame + 1.
+
+        Returns the pose group, or ``None`` if no pose was ever added.
+        """
+        parent = parent or self.parent
+        if self.start_frame is None or self.last_frame is None:
+            return None
+        end = self.last_frame + 1
+        if self.growable:
+            assert self._arrays is not None and self._group is not None
+            if self._frames:
+                self._append(upto=self.last_frame)
+            self._arrays[2].append(np.asarray([self._flushed_nnz], dtype=INDPTR_DTYPE))
+            self._group.attrs["end_frame"] = end
+            return self._group
+        data, indices, indptr = self._encode_pending(end - self.start_frame)
+        track = Track(self.start_frame, end, data, indices, indptr)
+        self._frames.clear()
+        self._poses.clear()
+        if parent is None:
+            raise ValueError("finish() needs the parent group of the track")
+        return write_track(parent, self.name, track, self.settings)
+
+
+# ----------------------------------------------------------------- reading
+
+
+@dataclass
+class ShotInfo:
+    """A shot's place in the timeline, read from its attributes only."""
+
+    index: int
+    name: str
+    start_frame: int
+    end_frame: int
+    group: Group
+
+
+def list_shots(timeline: Group) -> list[ShotInfo]:
+    """Every ``shotN`` of a ``trackshots`` timeline, ordered by N.
+
+    Raises:
+        FormatError: a member is not ``shotN``, not a group, or has bad frame attrs.
+    """
+    out = []
+    for name, node in timeline.items():
+        idx = parse_index(name, "shot", timeline.where())
+        if not isinstance(node, Group):
+            raise FormatError(f"{timeline.where()}/{name}: expected a shot group")
+        start, end = frame_attrs(node)
+        out.append(ShotInfo(idx, name, start, end, node))
+    out.sort(key=lambda s: s.index)
+    return out
+
+
+class TrackSource:
+    """A stored pose track: its frame range and arrays, read in blocks of rows.
+
+    Reading happens in bulk through :meth:`load_indptrs` (every ``indptr`` of a shot
+    in one :meth:`~skelstore.storage.Group.read_many`) and :meth:`read_block`
+    (``data``/``indices`` of many tracks for a block of frames in one call).
+    """
+
+    def __init__(self, pose_id: int, group: Group) -> None:
+        self.pose_id = pose_id
+        self.group = group
+        self.where = group.where()
+        self.start_frame, self.end_frame = frame_attrs(group)
+        try:
+            self.data = group["data"]
+            self.indices = group["indices"]
+            self.indptr_array = group["indptr"]
+        except KeyError as exc:  # NotFoundError is a KeyError-free FileNotFoundError
+            raise FormatError(f"{self.where}: missing array {exc}") from None
+        for arr in (self.data, self.indices, self.indptr_array):
+            if not isinstance(arr, Array):
+                raise FormatError(f"{arr.where()}: expected an array, found a group")
+        if self.data.shape[1:] != (3,) or len(self.data.shape) != 2:
+            raise FormatError(f"{self.where}/data: shape {self.data.shape}, expected (n, 3)")
+        self.indptr: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.end_frame - self.start_frame
+
+    def set_indptr(self, indptr: np.ndarray) -> None:
+        """Check and keep this track's ``indptr`` (cheap checks readers always do)."""
+        indptr = np.asarray(indptr)
+        if indptr.ndim != 1 or len(indptr) < self.rows + 1:
+            raise FormatError(
+                f"{self.where}/indptr: {len(indptr)} entries for {self.rows} frames "
+                f"(need {self.rows + 1})"
+            )
+        indptr = indptr[: self.rows + 1].astype(np.int64)
+        if len(indptr) and (np.any(np.diff(indptr) < 0) or indptr[0] < 0):
+            raise FormatError(f"{self.where}/indptr: not monotone")
+        if len(indptr) and indptr[-1] > len(self.data):
+            raise FormatError(
+                f"{self.where}/indptr: ends at {int(indptr[-1])} but data has "
+                f"{len(self.data)} entries"
+            )
+        self.indptr = indptr
+
+    def block_request(self, r0: int, r1: int) -> list[tuple[Array, slice]]:
+        """``read_many`` requests for rows ``r0:r1`` (``data`` then ``indices``)."""
+        assert self.indptr is not None
+        lo, hi = int(self.indptr[r0]), int(self.indptr[r1])
+        return [(self.data, slice(lo, hi)), (self.indices, slice(lo, hi))]
+
+    def decode(self, r0: int, r1: int, data: np.ndarray, indices: np.ndarray, limbs: int):
+        assert self.indptr is not None
+        return decode_rows(data, indices, self.indptr[r0 : r1 + 1], limbs, self.where)
+
+
+def list_tracks(group: Group) -> list[TrackSource]:
+    """The ``poseN`` tracks of a shot group (or unseg timeline), ordered by N.
+
+    Raises:
+        FormatError: a member is not ``poseN`` or lacks its arrays/attributes.
+    """
+    out = []
+    for name, node in group.items():
+        pid = parse_index(name, "pose", group.where())
+        if not isinstance(node, Group):
+            raise FormatError(f"{group.where()}/{name}: expected a pose group")
+        out.append(TrackSource(pid, node))
+    out.sort(key=lambda t: t.pose_id)
+    return out
+
+
+def load_indptrs(group: Group, tracks: Iterable[TrackSource]) -> None:
+    """Read every track's ``indptr`` in one bulk call."""
+    tracks = list(tracks)
+    for t, arr in zip(tracks, group.read_many([t.indptr_array for t in tracks]), strict=True):
+        t.set_indptr(arr)
+
+
+def read_dense_block(
+    group: Group, tracks: list[TrackSource], f0: int, f1: int, limbs: int
+) -> dict[int, tuple[int, np.ndarray]]:
+    """Dense rows of every track overlapping frames ``f0:f1``, in one bulk read.
+
+    Returns ``{pose_id: (first_frame, (n, limbs, 3) array)}`` for the overlapping
+    part of each track.
+    """
+    spans = []
+    requests: list[tuple[Array, slice]] = []
+    for t in tracks:
+        a, b = max(f0, t.start_frame), min(f1, t.end_frame)
+        if a >= b:
+            continue
+        r0, r1 = a - t.start_frame, b - t.start_frame
+        spans.append((t, a, r0, r1))
+        requests.extend(t.block_request(r0, r1))
+    results = group.read_many(requests) if requests else []
+    out: dict[int, tuple[int, np.ndarray]] = {}
+    for i, (t, a, r0, r1) in enumerate(spans):
+        data, indices = results[2 * i], results[2 * i + 1]
+        out[t.pose_id] = (a, t.decode(r0, r1, data, indices, limbs))
+    return out
