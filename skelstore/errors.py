@@ -22,6 +22,7 @@ __all__ = [
     "ReadOnlyError",
     "SkelstoreError",
     "UnknownModeError",
+    "VerificationError",
 ]
 
 
@@ -64,3 +65,7 @@ class UnknownModeError(FormatError):
 
 class IncompleteDumpError(FormatError):
     """The dump was not closed by its writer (it still carries the in-progress mark)."""
+
+
+class VerificationError(SkelstoreError):
+    """A converted dump differs from its source; the message names the first difference."""

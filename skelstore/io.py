@@ -192,7 +192,7 @@ class ShotSegmentedWriter:
     def start_shot(self, start_frame: int | None = None) -> None:
         """Start a new shot (at ``start_frame``, or right after the previous one)."""
         if start_frame is not None:
-            self.shot_start = start_frame
+            self.shot_start, self.last_frame = start_frame, start_frame - 1
 
     def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
         """Add the pose of track ``pose_id`` at ``frame_num``."""
@@ -263,6 +263,8 @@ class EmptyShot:
         self.start_frame = start_frame
         self.end_frame = end_frame
         self.empty_bundle = empty_bundle
+        #: Not a stored shot.
+        self.index = -1
 
     def __iter__(self) -> Iterator[Any]:
         return self.iter_from(self.start_frame)
@@ -290,8 +292,11 @@ class ShotReader:
         mk_bundle: Callable[..., Any],
         *,
         io_group: Group | None = None,
+        index: int | None = None,
     ) -> None:
         self.num_limbs = num_limbs
+        #: The N of the stored ``shotN`` (``None`` when not read from a shot group).
+        self.index = index
         self.mk_bundle = mk_bundle
         self.start_frame = start_frame
         self.end_frame = end_frame
@@ -387,6 +392,7 @@ class ShotSegmentedReader:
             self.limbs,
             self.mk_bundle,
             io_group=shot.group,
+            index=shot.index,
         )
 
     def __getitem__(self, idx: int) -> ShotReader:
@@ -399,7 +405,9 @@ class ShotSegmentedReader:
     def __len__(self) -> int:
         return len(self.shots)
 
-    def _iter(self, req_start: int = 0, first: int = 0) -> Iterator[tuple[int, int, int | None, Any]]:
+    def _iter(
+        self, req_start: int = 0, first: int = 0
+    ) -> Iterator[tuple[int, int, int | None, Any]]:
         """``(shot_idx, start, end, make_shot)`` from the ``first``-th stored shot on."""
         shots = self.shots
         # What skelshop's loop variables hold after skipping shots before ``first``.

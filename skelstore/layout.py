@@ -258,7 +258,8 @@ class ArraySettings:
 def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> Group:
     """Write ``track`` as the pose group ``parent/name`` in one go (fixed-size arrays)."""
     grp = parent.create_group(name)
-    settings.create(grp, "data", np.asarray(track.data, DATA_DTYPE).reshape(-1, 3), DATA_DTYPE, (3,))
+    data = np.asarray(track.data, DATA_DTYPE).reshape(-1, 3)
+    settings.create(grp, "data", data, DATA_DTYPE, (3,))
     settings.create(grp, "indices", np.asarray(track.indices, INDICES_DTYPE), INDICES_DTYPE, ())
     settings.create(grp, "indptr", np.asarray(track.indptr, INDPTR_DTYPE), INDPTR_DTYPE, ())
     grp.attrs.update({"start_frame": track.start_frame, "end_frame": track.end_frame})
@@ -363,7 +364,7 @@ class TrackWriter:
 
         Returns the pose group, or ``None`` if no pose was ever added.
         """
-        parent = parent or self.parent
+        parent = parent if parent is not None else self.parent
         if self.start_frame is None or self.last_frame is None:
             return None
         end = self.last_frame + 1

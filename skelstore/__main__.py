@@ -1,0 +1,5 @@
+"""``python -m skelstore``: the command line."""
+
+from skelstore.cli import main
+
+main()

@@ -1,0 +1,334 @@
+"""The ``skelstore`` command line (also ``python -m skelstore``).
+
+Exit codes: 0 success; 1 a check failed (verification, validation); 2 usage
+error or bad input. Errors are one line on stderr naming the file and the
+problem; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from skelstore.errors import SkelstoreError, VerificationError
+
+__all__ = ["main"]
+
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Context:
+    def __init__(self, debug: bool, storage_options: dict[str, Any]) -> None:
+        self.debug = debug
+        self.storage_options = storage_options or None
+
+
+def _parse_options(values: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--storage-option")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _fail(ctx: _Context, exc: BaseException, code: int) -> None:
+    if ctx.debug:
+        raise exc
+    click.echo(f"skelstore: error: {exc}", err=True)
+    sys.exit(code)
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn skelstore and OS errors into one-line messages and exit codes."""
+
+    @click.pass_obj
+    def wrapper(obj: _Context, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(obj, *args, **kwargs)
+        except VerificationError as exc:
+            _fail(obj, exc, EXIT_CHECK_FAILED)
+        except (SkelstoreError, OSError, ValueError) as exc:
+            _fail(obj, exc, EXIT_BAD_INPUT)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option(
+    "-o",
+    "--storage-option",
+    "storage_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="fsspec storage option (repeatable; VALUE parsed as JSON when it can be).",
+)
+@click.version_option(package_name="skelstore")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, storage_options: tuple[str, ...]) -> None:
+    """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
+    ctx.obj = _Context(debug, _parse_options(storage_options))
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+@cli.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per file).")
+@_guarded
+def info(ctx: _Context, urls: tuple[str, ...], as_json: bool) -> None:
+    """Summarise dumps: format, mode, frames, shots, tracks, poses, engine, compression, size."""
+    import skelstore
+    from skelstore.summary import describe
+
+    results = []
+    for url in urls:
+        with skelstore.open(url, storage_options=ctx.storage_options) as root:
+            results.append(describe(root, storage_options=ctx.storage_options))
+    if as_json:
+        payload = [r.as_dict() for r in results]
+        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+        return
+    for r in results:
+        fmt = ", ".join(f"{k} {v}" for k, v in r.format_info.items())
+        rows = [
+            ("file", r.url),
+            ("engine", f"{r.engine}" + (f" ({fmt})" if fmt else "")),
+            ("format", r.fmt_type),
+            ("mode", f"{r.mode} ({r.limbs} keypoints)"),
+            ("frames", r.num_frames),
+            ("shots", r.shots),
+            ("pose tracks", r.pose_tracks),
+            ("poses stored", r.poses_stored),
+            ("keypoints stored", r.keypoints_stored),
+            ("compression", r.compression or "unknown/mixed"),
+            ("size on storage", _human(r.bytes_stored)),
+        ]
+        if r.extra_groups:
+            rows.append(("other groups", ", ".join(r.extra_groups)))
+        width = max(len(k) for k, _ in rows)
+        for k, v in rows:
+            click.echo(f"{k:<{width}}  {v}")
+        if len(results) > 1:
+            click.echo("")
+
+
+def _default_dst(src: str, to_dir: str, engine: str) -> str:
+    from skelstore.urls import split_suffix
+
+    base = src.rstrip("/").rsplit("/", 1)[-1]
+    suffix = split_suffix(src)
+    stem = base[: -len(suffix)] if suffix else base
+    ext = {"zarr": ".zarr", "hdf5": ".h5"}.get(engine, "." + engine)
+    return to_dir.rstrip("/") + "/" + stem + ext
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--to-dir", help="Convert every PATH into this directory (or URL prefix).")
+@click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
+@click.option(
+    "--compression",
+    type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
+    help="Recompress pose arrays with this preset (default: keep the source's).",
+)
+@click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option("--verify", is_flag=True, help="Re-read the output and compare it with the source.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing destination.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@_guarded
+def convert(
+    ctx: _Context,
+    paths: tuple[str, ...],
+    to_dir: str | None,
+    engine: str | None,
+    compression: str | None,
+    zarr_format: str | None,
+    verify: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Convert SRC to DST, or every SRC into --to-dir DIR.
+
+    \b
+      skelstore convert video.h5 video.zarr --verify
+      skelstore convert dumps/*.h5 --to-dir s3://bucket/zarr --engine zarr
+    """
+    from skelstore.convert import convert as do_convert
+    from skelstore.engines import guess_engine
+
+    if to_dir is None:
+        if len(paths) != 2:
+            raise click.UsageError("give SRC DST, or SRC... --to-dir DIR")
+        pairs = [(paths[0], paths[1])]
+    else:
+        pairs = []
+        for src in paths:
+            eng = engine or ("hdf5" if guess_engine(src, "r").name == "zarr" else "zarr")
+            pairs.append((src, _default_dst(src, to_dir, eng)))
+        if to_dir and "://" not in to_dir:
+            os.makedirs(to_dir, exist_ok=True)
+    progress = not quiet and sys.stderr.isatty()
+    for src, dst in pairs:
+        report = do_convert(
+            src,
+            dst,
+            engine=engine,
+            compression=compression,
+            zarr_format=int(zarr_format) if zarr_format else None,
+            storage_options=ctx.storage_options,
+            verify=verify,
+            progress=progress,
+            overwrite=overwrite,
+        )
+        if not quiet:
+            click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--attrs/--no-attrs", default=False, help="Show every node's attributes.")
+@_guarded
+def ls(ctx: _Context, url: str, attrs: bool) -> None:
+    """List a dump's tree: groups with frame ranges, arrays with shape, dtype, compression."""
+    import skelstore
+    from skelstore.storage import Group
+
+    def show(group: Group, depth: int) -> None:
+        for name, node in group.items():
+            pad = "  " * depth
+            if isinstance(node, Group):
+                a = node.attrs
+                rng = (
+                    f"  frames {a['start_frame']}:{a['end_frame']}"
+                    if "start_frame" in a and "end_frame" in a
+                    else ""
+                )
+                click.echo(f"{pad}{name}/{rng}")
+                if attrs:
+                    for k, v in node.attrs.items():
+                        click.echo(f"{pad}  @{k} = {v!r}")
+                show(node, depth + 1)
+            else:
+                enc = node.encoding
+                what = "unknown filters" if enc is None else _describe_encoding(enc)
+                click.echo(f"{pad}{name}  {node.dtype} {node.shape}  chunks {node.chunks}  {what}")
+
+    with skelstore.open(url, storage_options=ctx.storage_options) as root:
+        click.echo(f"{url} [{root.engine_name}]")
+        for k, v in root.attrs.items():
+            click.echo(f"  @{k} = {v!r}")
+        show(root, 1)
+
+
+def _describe_encoding(enc: Any) -> str:
+    parts = []
+    if enc.blosc_level is not None:
+        parts.append(f"blosc-zstd{enc.blosc_level}")
+    if enc.scale_digits is not None:
+        parts.append(f"scale-offset {enc.scale_digits} digits")
+    return "+".join(parts) or "uncompressed"
+
+
+def _frame_range(text: str) -> tuple[int, int | None]:
+    a, sep, b = text.partition(":")
+    try:
+        start = int(a) if a else 0
+        end = int(b) if b else None
+        if not sep:
+            end = start + 1
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected A:B (frame numbers)") from None
+    return start, end
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--frames", default="0:10", show_default=True, help="Frame range A:B (half-open).")
+@_guarded
+def cat(ctx: _Context, url: str, frames: str) -> None:
+    """Print the stored keypoints of a frame range as a table."""
+    import skelstore
+    from skelstore.io import ShotSegmentedReader, UnsegmentedReader
+    from skelstore.pose import DumpReaderPoseBundle
+
+    start, end = _frame_range(frames)
+    click.echo(f"{'frame':>7} {'shot':>5} {'pose':>5} {'kp':>4} {'x':>10} {'y':>10} {'conf':>7}")
+    with skelstore.open(url, storage_options=ctx.storage_options) as root:
+        if root.attrs.get("fmt_type") == "unseg":
+            reader = UnsegmentedReader(root, bundle_cls=DumpReaderPoseBundle)
+            shots = [(0, reader.shot_reader)]
+        else:
+            sreader = ShotSegmentedReader(root)
+            shots = [
+                (getattr(s, "index", -1), s) for s in sreader.iter_from_frame(start)
+            ]
+        for shot_no, shot in shots:
+            s0 = max(start, shot.start_frame)
+            if end is not None and s0 >= end:
+                break
+            if shot.end_frame is None:
+                break
+            for frame, bundle in enumerate(shot.iter_from(s0), start=s0):
+                if end is not None and frame >= end:
+                    break
+                for pose_id, pose in bundle:
+                    for kp, (x, y, c) in enumerate(pose.keypoints):
+                        if c:
+                            click.echo(
+                                f"{frame:>7} {shot_no:>5} {pose_id:>5} {kp:>4} "
+                                f"{x:>10.2f} {y:>10.2f} {c:>7.3f}"
+                            )
+
+
+@cli.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--deep", is_flag=True, help="Also read all keypoint data (finite values).")
+@_guarded
+def validate(ctx: _Context, urls: tuple[str, ...], deep: bool) -> None:
+    """Check dumps' structure; exit 1 if any problem is found."""
+    import skelstore
+    from skelstore.validate import validate as run
+
+    bad = 0
+    for url in urls:
+        with skelstore.open(url, storage_options=ctx.storage_options) as root:
+            rep = run(root, deep=deep)
+        status = "ok" if rep.ok else f"{len(rep.problems)} problem(s)"
+        click.echo(f"{url}: {status} ({rep.shots} shots, {rep.tracks} tracks)")
+        for p in rep.problems:
+            click.echo(f"  {p}")
+        bad += not rep.ok
+    if bad:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``skelstore`` command."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="skelstore")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

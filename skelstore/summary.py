@@ -1,0 +1,162 @@
+"""What a dump holds, at a glance: the facts behind ``skelstore info``.
+
+Everything here reads attributes, the tree and the small ``indptr`` arrays; no
+keypoint data is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from skelstore.compression import preset_name
+from skelstore.errors import FormatError
+from skelstore.layout import FMT_TYPES, TIMELINE, list_shots, list_tracks
+from skelstore.storage import Array, Group
+
+__all__ = [
+    "DumpInfo",
+    "describe",
+    "detect_preset",
+    "iter_tracks",
+    "pose_arrays",
+    "size_on_storage",
+]
+
+
+@dataclass
+class DumpInfo:
+    """Summary of one dump (``skelstore info``; ``--json`` prints :meth:`as_dict`)."""
+
+    url: str
+    engine: str
+    fmt_type: str
+    mode: str | None
+    limbs: int | None
+    num_frames: int | None
+    shots: int
+    pose_tracks: int
+    poses_stored: int
+    keypoints_stored: int
+    compression: str | None
+    bytes_stored: int | None
+    format_info: dict[str, Any] = field(default_factory=dict)
+    extra_groups: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def iter_tracks(root: Group) -> list[tuple[str, Group]]:
+    """``(path, pose group)`` of every pose track, in timeline order."""
+    fmt_type = root.attrs.get("fmt_type")
+    if fmt_type not in FMT_TYPES:
+        raise FormatError(f"{root.source}: not a skeleton dump (fmt_type={fmt_type!r})")
+    timeline = root.get(TIMELINE)
+    if not isinstance(timeline, Group):
+        raise FormatError(f"{root.source}: no /timeline group")
+    parents = [timeline] if fmt_type == "unseg" else [s.group for s in list_shots(timeline)]
+    return [(t.group.path, t.group) for p in parents for t in list_tracks(p)]
+
+
+def pose_arrays(group: Group) -> dict[str, Array]:
+    """The ``data``/``indices``/``indptr`` arrays of a pose group (those present)."""
+    out = {}
+    for name in ("data", "indices", "indptr"):
+        node = group.get(name)
+        if isinstance(node, Array):
+            out[name] = node
+    return out
+
+
+def detect_preset(tracks: list[tuple[str, Group]]) -> str | None:
+    """The compression preset of a dump, judged on its largest track.
+
+    Small tracks (< 24 keypoints) drop Blosc by design, so the largest one is the
+    one that tells. ``None`` when there are no tracks or the filters are foreign.
+    """
+    best: tuple[int, Group] | None = None
+    for _, grp in tracks:
+        arrays = pose_arrays(grp)
+        if "data" in arrays and (best is None or len(arrays["data"]) > best[0]):
+            best = (len(arrays["data"]), grp)
+    if best is None:
+        return None
+    arrays = pose_arrays(best[1])
+    if "indices" not in arrays:
+        return None
+    return preset_name(arrays["data"].encoding, arrays["indices"].encoding)
+
+
+def size_on_storage(url: str, storage_options: dict[str, Any] | None = None) -> int | None:
+    """Bytes the file, object or directory tree at ``url`` takes (``None`` if unknown)."""
+    from skelstore.urls import to_fs
+
+    try:
+        fs, path = to_fs(url, storage_options)
+        if fs.isdir(path):
+            return int(fs.du(path, total=True))
+        return int(fs.size(path))
+    except Exception:  # size is informative only: any failure means "unknown"
+        return None
+
+
+def _bytes_stored(root: Group) -> int | None:
+    """Sum of the stored sizes of every array (fallback when the file size is unknown)."""
+    total = 0
+
+    def walk(g: Group) -> bool:
+        nonlocal total
+        for _, child in g.items():
+            if isinstance(child, Group):
+                if not walk(child):
+                    return False
+            else:
+                n = child.nbytes_stored
+                if n is None:
+                    return False
+                total += n
+        return True
+
+    return total if walk(root) else None
+
+
+def describe(
+    root: Group, *, with_size: bool = True, storage_options: dict[str, Any] | None = None
+) -> DumpInfo:
+    """Summarise the dump at ``root``; ``bytes_stored`` is the size on storage
+    (file, object or directory), or the arrays' stored sizes when that is unknown.
+
+    Raises:
+        FormatError: ``root`` is not a skeleton dump.
+    """
+    attrs = dict(root.attrs)
+    tracks = iter_tracks(root)
+    indptr_arrays = [a["indptr"] for a in (pose_arrays(g) for _, g in tracks) if "indptr" in a]
+    indptrs = root.read_many(indptr_arrays)
+    poses = sum(int(np.count_nonzero(np.diff(ip.astype(np.int64)))) for ip in indptrs)
+    kps = sum(int(ip[-1]) for ip in indptrs if len(ip))
+    timeline = root[TIMELINE]
+    shots = len(timeline) if attrs.get("fmt_type") == "trackshots" else 1
+    num_frames = attrs.get("num_frames")
+    limbs = attrs.get("limbs")
+    return DumpInfo(
+        url=root.source,
+        engine=root.engine_name,
+        fmt_type=attrs["fmt_type"],
+        mode=attrs.get("mode"),
+        limbs=int(limbs) if isinstance(limbs, int) else None,
+        num_frames=int(num_frames) if isinstance(num_frames, int) else None,
+        shots=shots,
+        pose_tracks=len(tracks),
+        poses_stored=poses,
+        keypoints_stored=kps,
+        compression=detect_preset(tracks),
+        bytes_stored=(size_on_storage(root.source, storage_options) or _bytes_stored(root))
+        if with_size
+        else None,
+        format_info=root.format_info,
+        extra_groups=[k for k in root if k != TIMELINE],
+    )
