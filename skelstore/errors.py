@@ -7,8 +7,8 @@ callers that want to tell cases apart catch the subclasses.
 
 ``SkelstoreError`` subclasses that correspond to a builtin error family also
 inherit from it (``NotFoundError`` is a ``FileNotFoundError``, ``FormatError`` a
-``ValueError``), so code written against h5py or zarr, which raise those, keeps
-working.
+``ValueError``, ``NotFoundError`` also a ``KeyError``), so code written against
+h5py or zarr, which raise those, keeps working.
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ class MissingDependencyError(EngineError, ImportError):
     """An optional dependency is not installed; the message says what to install."""
 
 
-class NotFoundError(SkelstoreError, FileNotFoundError):
-    """A file, object, bucket, group or array does not exist."""
+class NotFoundError(SkelstoreError, FileNotFoundError, KeyError):
+    """A file, object, bucket, group, array or attribute does not exist.
+
+    Also a ``KeyError``, so mapping-style code written for h5py or zarr
+    (``try: group["x"] except KeyError``, ``attrs.get("x")``) keeps working.
+    """
 
 
 class ReadOnlyError(SkelstoreError, PermissionError):

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from skelstore.compression import Encoding, Preset, get_preset
-from skelstore.errors import FormatError
+from skelstore.errors import FormatError, NotFoundError
 from skelstore.storage import Array, Group
 
 __all__ = [
@@ -432,8 +432,8 @@ class TrackSource:
             self.data = group["data"]
             self.indices = group["indices"]
             self.indptr_array = group["indptr"]
-        except KeyError as exc:  # NotFoundError is a KeyError-free FileNotFoundError
-            raise FormatError(f"{self.where}: missing array {exc}") from None
+        except NotFoundError as exc:
+            raise FormatError(f"{self.where}: incomplete pose group ({exc})") from None
         for arr in (self.data, self.indices, self.indptr_array):
             if not isinstance(arr, Array):
                 raise FormatError(f"{arr.where()}: expected an array, found a group")

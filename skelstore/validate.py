@@ -160,10 +160,12 @@ def validate(root: Group, *, deep: bool = False) -> ValidationReport:
             continue
         shots.append((idx, start, end, node))
     shots.sort(key=lambda s: s[0])
-    for idx, start, end, node in shots:
+    for _, start, end, node in shots:
         rep.shots += 1
         if prev is not None and start < prev[1]:
-            rep.problems.append(f"{node.path}: starts at {start}, before {prev[2]} ends ({prev[1]})")
+            rep.problems.append(
+                f"{node.path}: starts at {start}, before {prev[2]} ends ({prev[1]})"
+            )
         prev = (start, end, node.path)
         _check_tracks(node, limbs, rep, deep)
         for _, track in node.groups():
@@ -172,5 +174,7 @@ def validate(root: Group, *, deep: bool = False) -> ValidationReport:
             except SkelstoreError:
                 continue
             if t0 < start or t1 > end:
-                rep.problems.append(f"{track.path}: frames {t0}:{t1} outside its shot {start}:{end}")
+                rep.problems.append(
+                    f"{track.path}: frames {t0}:{t1} outside its shot {start}:{end}"
+                )
     return rep
