@@ -56,6 +56,9 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(obj: _Context, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(obj, *args, **kwargs)
+        except BrokenPipeError:  # output piped into `head` and closed: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except VerificationError as exc:
             _fail(obj, exc, EXIT_CHECK_FAILED)
         except (SkelstoreError, OSError, ValueError) as exc:
