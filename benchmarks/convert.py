@@ -29,7 +29,8 @@ t = time.perf_counter()
 if {src!r}:
     convert({src!r}, {dst!r}, zarr_format={zf!r}, compression={comp!r})
 dt = time.perf_counter() - t
-print(json.dumps({{"seconds": dt, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"seconds": dt, "maxrss_kb": rss}}))
 """
 
 
@@ -57,7 +58,8 @@ def main() -> None:
     src = os.path.join(tmp, "src.h5")
     t = time.perf_counter()
     make_dump(src, args.frames, mode="BODY_25_ALL", tracked=True, compression="lossless")
-    print(f"generated {args.frames} frames ({size(src) / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s",
+    took = time.perf_counter() - t
+    print(f"generated {args.frames} frames ({size(src) / 1e6:.1f} MB) in {took:.1f} s",
           file=sys.stderr)
     runs = [
         ("baseline (import only)", "", "", None, None),

@@ -38,7 +38,8 @@ def tracked_frames(
         spans = {i: sorted(rng.integers(0, length, 2)) for i in ids}
         centres = {i: rng.uniform(200, 1500, 2) for i in ids}
         for f in range(length):
-            yield [(i, _pose(rng, limbs, centres[i])) for i in ids if spans[i][0] <= f <= spans[i][1]]
+            live = [i for i in ids if spans[i][0] <= f <= spans[i][1]]
+            yield [(i, _pose(rng, limbs, centres[i])) for i in live]
         done += length
 
 
@@ -65,7 +66,10 @@ def make_dump(
     with skelstore.open(url, "w", **open_kwargs) as root:
         add_fmt_metadata(root, "trackshots" if tracked else "unseg")
         add_metadata(root, "synthetic.mp4", frames, mode, limbs)
-        it = tracked_frames(frames, limbs, seed) if tracked else untracked_frames(frames, limbs, seed=seed)
+        if tracked:
+            it = tracked_frames(frames, limbs, seed)
+        else:
+            it = untracked_frames(frames, limbs, seed=seed)
         write_shots(
             root, limbs, it,
             writer_cls=ShotSegmentedWriter if tracked else UnsegmentedWriter,
