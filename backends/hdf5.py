@@ -269,7 +269,7 @@ class HDF5Group(Group):
             chunks = tuple(max(1, int(c)) for c in chunks)
         elif growable or kwargs:
             chunks = True  # type: ignore[assignment]
-        maxshape = (None, *shape[1:]) if growable else None
+        maxshape = (None, *shape[1:]) if growable or shape[:1] == (0,) else None
         if data is not None and len(data) == 0:
             data = None  # h5py rejects empty data with filters; the shape says it all
         try:

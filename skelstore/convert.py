@@ -239,7 +239,8 @@ def convert(
     """Convert the dump at ``src`` into ``dst`` (any engine, any URL).
 
     Args:
-        src, dst: paths or fsspec URLs; they must differ.
+        src: path or fsspec URL of the dump to read.
+        dst: path or fsspec URL to write; must differ from ``src``.
         engine: the destination engine (guessed from ``dst``'s suffix if omitted).
         compression: a preset for the pose arrays; ``None`` keeps each array's
             encoding (foreign filters become ``lossless``).

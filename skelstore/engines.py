@@ -158,7 +158,7 @@ def as_group(obj: Any) -> Group:
     )
 
 
-def open(  # noqa: A001 - the module's verb, as h5py.File/zarr.open
+def open(
     target: Any,
     mode: str = "r",
     *,

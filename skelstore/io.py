@@ -118,7 +118,9 @@ class UnsegmentedWriter:
             num_kps: keypoints per pose (sets chunking and the ``limbs`` attr).
             compression: a preset name (``none``, ``lossless``, ``lossless9``,
                 ``lossy``, ``lossy9``).
-            lossless_kwargs, lossy_kwargs: skelshop's raw h5py filter settings.
+            lossless_kwargs: skelshop's raw h5py filter settings for ``data`` and
+                ``indices`` (dropped for tracks of fewer than 24 keypoints).
+            lossy_kwargs: skelshop's raw h5py filter settings for ``data`` only.
             block_frames: frames buffered per track between appends.
         """
         self.h5f = as_group(h5f)
@@ -150,10 +152,13 @@ class UnsegmentedWriter:
 
     def end_shot(self) -> None:
         """End the (only) shot: flush every track and set the timeline's frame range."""
-        last = 0
+        last = self.start_frame - 1
         for track in self.tracks.values():
             track.finish()
-            last = max(last, track.last_frame or 0)
+            if track.last_frame is not None:
+                last = max(last, track.last_frame)
+        # skelshop's end is (last pose frame + 1); with no poses at all it wrote 1,
+        # which can precede start_frame: the range is then empty instead.
         self.timeline_grp.attrs.update({"start_frame": self.start_frame, "end_frame": last + 1})
         self.h5f.flush()
 

@@ -288,6 +288,10 @@ class Group(Node):
     def __len__(self) -> int:
         return len(self.keys())
 
+    def __bool__(self) -> bool:
+        """Always true, as h5py's and zarr's groups are (an empty group is not "no group")."""
+        return True
+
     def __contains__(self, path: object) -> bool:
         if not isinstance(path, str):
             return False
@@ -375,7 +379,8 @@ class Group(Node):
 
         Args:
             data: initial contents (its dtype is cast to ``dtype`` if given).
-            shape, dtype: the shape and dtype when ``data`` is not given.
+            shape: the shape when ``data`` is not given.
+            dtype: the element type (``data`` is cast to it if both are given).
             chunks: chunk shape (every entry ≥ 1); ``None`` lets the engine choose.
             encoding: engine-neutral compression; ``None`` means none.
             growable: allow :meth:`Array.append` along the first axis.
@@ -398,10 +403,10 @@ class Group(Node):
         return out
 
     # -- lifetime --------------------------------------------------------
-    def flush(self) -> None:  # noqa: B027 - optional hook, no-op by default
+    def flush(self) -> None:
         """Make everything written so far durable (no-op where writes are immediate)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
+    def close(self) -> None:
         """Finish writing and release the file. Only root groups own a file;
         closing a child group does nothing. Safe to call twice."""
 

@@ -51,7 +51,12 @@ def split_suffix(url: str) -> str:
     ``zip::file:///tmp/x.zarr.zip`` → ``.zarr.zip``; ``x.zarr/`` → ``.zarr``.
     """
     last = url.split("::")[-1]
-    path = urlsplit(last).path if "://" in last else last
+    if "://" in last:
+        # the name may sit in the "host" part (memory://x.zarr) or the path
+        rest = last.split("://", 1)[1]
+        path = rest.split("?", 1)[0].split("#", 1)[0] if protocol(last) in ("http", "https") else rest
+    else:
+        path = last
     base = path.rstrip("/").rsplit("/", 1)[-1].lower()
     for double in _DOUBLE_SUFFIXES:
         if base.endswith(double):

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Run every check: ruff, the documentation build (mkdocs --strict) and the tests (pytest).
+#
+#   bash scripts/test.sh [PYTEST ARGS...]
+#
+# Set-up included: needs only python3 (>= 3.11). Creates .venv in the repo if it is
+# missing and installs skelstore with its test extras into it (again whenever
+# pyproject.toml changes). Exits non-zero on any failure, including when pytest
+# collects no test at all.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ ! -x .venv/bin/python ]]; then
+    python3 -m venv .venv
+fi
+stamp=.venv/.skelstore-test-installed
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+    echo "test.sh: installing skelstore[test] into .venv (the first time takes a minute or two)" >&2
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+    touch "$stamp" .venv/.skelstore-installed
+fi
+export PATH="$PWD/.venv/bin:$PATH" NO_MKDOCS_2_WARNING=1
+
+echo "== ruff check ."
+ruff check .
+
+echo "== mkdocs build --strict"
+site=$(mktemp -d)
+trap 'rm -rf "$site"' EXIT
+mkdocs build --strict --site-dir "$site"
+
+# pytest last, so that its summary line closes the output.
+echo "== pytest"
+status=0
+pytest "$@" || status=$?
+if [[ $status -eq 5 ]]; then
+    echo "pytest collected no tests: counted as a failure" >&2
+fi
+exit "$status"
