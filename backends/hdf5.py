@@ -97,7 +97,9 @@ class HDF5Array(Array):
 
     @property
     def attrs(self) -> Attrs:
-        return Attrs(self._ds.attrs, writable=self._writable, where=self.where(), encode=_encode_attr)
+        return Attrs(
+            self._ds.attrs, writable=self._writable, where=self.where(), encode=_encode_attr
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -210,7 +212,9 @@ class HDF5Group(Group):
 
     @property
     def attrs(self) -> Attrs:
-        return Attrs(self._grp.attrs, writable=self._writable, where=self.where(), encode=_encode_attr)
+        return Attrs(
+            self._grp.attrs, writable=self._writable, where=self.where(), encode=_encode_attr
+        )
 
     @property
     def format_info(self) -> dict[str, Any]:
@@ -274,7 +278,13 @@ class HDF5Group(Group):
             data = None  # h5py rejects empty data with filters; the shape says it all
         try:
             ds = self._grp.create_dataset(
-                name, shape=shape, dtype=dtype, data=data, chunks=chunks, maxshape=maxshape, **kwargs
+                name,
+                shape=shape,
+                dtype=dtype,
+                data=data,
+                chunks=chunks,
+                maxshape=maxshape,
+                **kwargs,
             )
         except (TypeError, ValueError) as exc:
             raise EngineError(f"{self.where()}/{name}: h5py refused the settings ({exc})") from exc

@@ -54,7 +54,9 @@ def split_suffix(url: str) -> str:
     if "://" in last:
         # the name may sit in the "host" part (memory://x.zarr) or the path
         rest = last.split("://", 1)[1]
-        path = rest.split("?", 1)[0].split("#", 1)[0] if protocol(last) in ("http", "https") else rest
+        if protocol(last) in ("http", "https"):
+            rest = rest.split("?", 1)[0].split("#", 1)[0]
+        path = rest
     else:
         path = last
     base = path.rstrip("/").rsplit("/", 1)[-1].lower()

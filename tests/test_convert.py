@@ -187,7 +187,7 @@ def test_refuses_same_file_existing_dst_and_non_dump(tmp_path: Path) -> None:
     not_dump = tmp_path / "plain.h5"
     with h5py.File(not_dump, "w") as f:
         f["x"] = np.arange(3)
-    with pytest.raises(FormatError, match="plain.h5"):
+    with pytest.raises(FormatError, match=r"plain\.h5"):
         convert(not_dump, tmp_path / "never.zarr")
     assert not (tmp_path / "never.zarr").exists()
     assert (_digest(src), _digest(dst)) == digests
@@ -224,8 +224,10 @@ def test_overwrite_replaces_atomically(tmp_path: Path) -> None:
 def test_memory_url_destination(tmp_path: Path) -> None:
     report = convert(GOLDEN / "trackshots_offset_face.h5", "memory://conv/x.zarr", verify=True)
     assert report.dst_engine == "zarr"
-    with skelstore.open("memory://conv/x.zarr") as root:
-        with skelstore.open(GOLDEN / "trackshots_offset_face.h5") as g:
-            assert compare_dumps(g, root) is None
+    with (
+        skelstore.open("memory://conv/x.zarr") as root,
+        skelstore.open(GOLDEN / "trackshots_offset_face.h5") as g,
+    ):
+        assert compare_dumps(g, root) is None
     with pytest.raises(SkelstoreError):
         convert(GOLDEN / "trackshots_offset_face.h5", "memory://conv/x.zarr")
