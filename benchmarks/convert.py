@@ -1,6 +1,6 @@
 """Conversion throughput (frames/s) and peak memory (RSS) for a 90k-frame dump.
 
-    python benchmarks/convert.py [--frames 90000] [--markdown docs/_convert_table.md]
+    python benchmarks/convert.py [--frames 90000] [--markdown benchmarks/results/convert.md]
 
 Each conversion runs in a fresh subprocess so its peak RSS is its own
 (``ru_maxrss`` of the child, which includes the interpreter and imports: the

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dumputil import GOLDEN_DIR, STORAGE_KINDS, clear_memory_fs, make_target  # noqa: E402
+from dumputil import GOLDEN_DIR, STORAGE_KINDS, clear_memory_fs, make_target
 
 TargetFactory = Callable[..., tuple[str, dict[str, Any]]]
 

@@ -76,9 +76,7 @@ class Rows:
 
     def sorted(self) -> Rows:
         order = np.lexsort((self.pose_id, self.frame))
-        return Rows(
-            self.frame[order], self.shot[order], self.pose_id[order], self.keypoints[order]
-        )
+        return Rows(self.frame[order], self.shot[order], self.pose_id[order], self.keypoints[order])
 
     def select(self, mask: np.ndarray) -> Rows:
         return Rows(self.frame[mask], self.shot[mask], self.pose_id[mask], self.keypoints[mask])

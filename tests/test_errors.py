@@ -45,8 +45,11 @@ def build(
                 pg = grp.create_group(pname)
                 for k, v in pose.get("attrs", {}).items():
                     pg.attrs[k] = v
-                for arr, dtype in (("data", np.float32), ("indices", np.uint16),
-                                   ("indptr", np.uint32)):
+                for arr, dtype in (
+                    ("data", np.float32),
+                    ("indices", np.uint16),
+                    ("indptr", np.uint32),
+                ):
                     if pose.get(arr) is not None:
                         pg.create_dataset(arr, data=np.asarray(pose[arr], dtype=dtype))
     return path
@@ -64,8 +67,10 @@ def good_pose(start: int = 0, end: int = 3, **override) -> dict:
 
 
 def good_shot(start: int = 0, end: int = 3, **poses) -> dict:
-    return {"attrs": {"start_frame": start, "end_frame": end},
-            "poses": poses or {"pose0": good_pose(start, end)}}
+    return {
+        "attrs": {"start_frame": start, "end_frame": end},
+        "poses": poses or {"pose0": good_pose(start, end)},
+    }
 
 
 def read_trackshots(target) -> int:
@@ -91,9 +96,16 @@ def raises(exc_type, path: Path, fn, *args):
 def test_minimal_dumps_are_valid(tmp_path):
     """The starting points of every bad file below decode fine."""
     assert read_trackshots(build(tmp_path / "ok.h5")) == 3
-    unseg = build(tmp_path / "ok_unseg.h5", fmt_type="unseg",
-                  shots={"": {"attrs": {"start_frame": 0, "end_frame": 3},
-                              "poses": {"pose0": good_pose(), "pose1": good_pose(1, 3)}}})
+    unseg = build(
+        tmp_path / "ok_unseg.h5",
+        fmt_type="unseg",
+        shots={
+            "": {
+                "attrs": {"start_frame": 0, "end_frame": 3},
+                "poses": {"pose0": good_pose(), "pose1": good_pose(1, 3)},
+            }
+        },
+    )
     assert read_unseg(unseg) == 5
 
 
@@ -112,9 +124,11 @@ def test_wrong_fmt_type(tmp_path):
     path = build(tmp_path / "seg.h5", fmt_type="trackshots")
     err = raises(skelstore.FormatError, path, read_unseg, path)
     assert "trackshots" in str(err)
-    unseg = build(tmp_path / "unseg.h5", fmt_type="unseg",
-                  shots={"": {"attrs": {"start_frame": 0, "end_frame": 3},
-                              "poses": {"pose0": good_pose()}}})
+    unseg = build(
+        tmp_path / "unseg.h5",
+        fmt_type="unseg",
+        shots={"": {"attrs": {"start_frame": 0, "end_frame": 3}, "poses": {"pose0": good_pose()}}},
+    )
     raises(skelstore.FormatError, unseg, read_trackshots, unseg)
     other = build(tmp_path / "other.h5", fmt_type="segments")
     raises(skelstore.FormatError, other, read_trackshots, other)
@@ -125,9 +139,12 @@ def test_unknown_mode(tmp_path):
     err = raises(skelstore.UnknownModeError, path, read_trackshots, path)
     assert isinstance(err, skelstore.FormatError)
     assert "BODY_99" in str(err)
-    unseg = build(tmp_path / "mode_unseg.h5", fmt_type="unseg", mode="NOSE",
-                  shots={"": {"attrs": {"start_frame": 0, "end_frame": 3},
-                              "poses": {"pose0": good_pose()}}})
+    unseg = build(
+        tmp_path / "mode_unseg.h5",
+        fmt_type="unseg",
+        mode="NOSE",
+        shots={"": {"attrs": {"start_frame": 0, "end_frame": 3}, "poses": {"pose0": good_pose()}}},
+    )
     raises(skelstore.UnknownModeError, unseg, read_unseg, unseg)
 
 
@@ -160,8 +177,7 @@ def test_pose_not_named_pose_n(tmp_path):
 
 
 def test_pose_group_missing_indptr(tmp_path):
-    path = build(tmp_path / "noindptr.h5",
-                 shots={"shot0": good_shot(pose0=good_pose(indptr=None))})
+    path = build(tmp_path / "noindptr.h5", shots={"shot0": good_shot(pose0=good_pose(indptr=None))})
     err = raises(skelstore.FormatError, path, read_trackshots, path)
     assert "indptr" in str(err)
 
@@ -172,60 +188,74 @@ def test_pose_group_missing_data(tmp_path):
 
 
 def test_data_of_wrong_shape(tmp_path):
-    path = build(tmp_path / "shape.h5",
-                 shots={"shot0": good_shot(pose0=good_pose(data=np.ones((3, 2))))})
+    path = build(
+        tmp_path / "shape.h5", shots={"shot0": good_shot(pose0=good_pose(data=np.ones((3, 2))))}
+    )
     raises(skelstore.FormatError, path, read_trackshots, path)
 
 
 def test_indptr_shorter_than_frame_range(tmp_path):
-    path = build(tmp_path / "short.h5",
-                 shots={"shot0": good_shot(pose0=good_pose(indptr=[0, 1, 2]))})
+    path = build(
+        tmp_path / "short.h5", shots={"shot0": good_shot(pose0=good_pose(indptr=[0, 1, 2]))}
+    )
     err = raises(skelstore.FormatError, path, read_trackshots, path)
     assert "indptr" in str(err)
 
 
 def test_indptr_not_monotone(tmp_path):
-    path = build(tmp_path / "mono.h5",
-                 shots={"shot0": good_shot(pose0=good_pose(indptr=[0, 2, 1, 3]))})
+    path = build(
+        tmp_path / "mono.h5", shots={"shot0": good_shot(pose0=good_pose(indptr=[0, 2, 1, 3]))}
+    )
     err = raises(skelstore.FormatError, path, read_trackshots, path)
     assert "indptr" in str(err)
 
 
 def test_indptr_past_the_data(tmp_path):
-    path = build(tmp_path / "past.h5",
-                 shots={"shot0": good_shot(pose0=good_pose(indptr=[0, 1, 2, 9]))})
+    path = build(
+        tmp_path / "past.h5", shots={"shot0": good_shot(pose0=good_pose(indptr=[0, 1, 2, 9]))}
+    )
     raises(skelstore.FormatError, path, read_trackshots, path)
 
 
 def test_indices_not_below_limbs(tmp_path):
-    path = build(tmp_path / "idx.h5",
-                 shots={"shot0": good_shot(pose0=good_pose(indices=[0, 1, 25]))})
+    path = build(
+        tmp_path / "idx.h5", shots={"shot0": good_shot(pose0=good_pose(indices=[0, 1, 25]))}
+    )
     err = raises(skelstore.FormatError, path, read_trackshots, path)
     assert "25" in str(err)
 
 
 def test_missing_frame_attrs(tmp_path):
-    path = build(tmp_path / "noattrs.h5",
-                 shots={"shot0": {"attrs": {"start_frame": 0}, "poses": {"pose0": good_pose()}}})
+    path = build(
+        tmp_path / "noattrs.h5",
+        shots={"shot0": {"attrs": {"start_frame": 0}, "poses": {"pose0": good_pose()}}},
+    )
     err = raises(skelstore.FormatError, path, read_trackshots, path)
     assert "end_frame" in str(err)
-    pose = build(tmp_path / "posenoattrs.h5",
-                 shots={"shot0": good_shot(pose0=good_pose(attrs={"end_frame": 3}))})
+    pose = build(
+        tmp_path / "posenoattrs.h5",
+        shots={"shot0": good_shot(pose0=good_pose(attrs={"end_frame": 3}))},
+    )
     raises(skelstore.FormatError, pose, read_trackshots, pose)
-    unseg = build(tmp_path / "unsegnoattrs.h5", fmt_type="unseg",
-                  shots={"": {"attrs": {}, "poses": {"pose0": good_pose()}}})
+    unseg = build(
+        tmp_path / "unsegnoattrs.h5",
+        fmt_type="unseg",
+        shots={"": {"attrs": {}, "poses": {"pose0": good_pose()}}},
+    )
     raises(skelstore.FormatError, unseg, read_unseg, unseg)
 
 
 def test_reversed_frame_range(tmp_path):
-    path = build(tmp_path / "rev.h5", shots={"shot0": {"attrs": {"start_frame": 5,
-                                                                  "end_frame": 2}}})
+    path = build(
+        tmp_path / "rev.h5", shots={"shot0": {"attrs": {"start_frame": 5, "end_frame": 2}}}
+    )
     raises(skelstore.FormatError, path, read_trackshots, path)
 
 
 def test_overlapping_shots(tmp_path):
-    path = build(tmp_path / "overlap.h5",
-                 shots={"shot0": good_shot(0, 3), "shot1": good_shot(2, 5)})
+    path = build(
+        tmp_path / "overlap.h5", shots={"shot0": good_shot(0, 3), "shot1": good_shot(2, 5)}
+    )
     raises(skelstore.FormatError, path, read_trackshots, path)
 
 
@@ -264,6 +294,11 @@ def test_error_hierarchy():
     assert issubclass(skelstore.ReadOnlyError, PermissionError)
     assert issubclass(skelstore.MissingDependencyError, skelstore.EngineError)
     assert issubclass(skelstore.MissingDependencyError, ImportError)
-    for cls in (skelstore.FormatError, skelstore.NotFoundError, skelstore.ReadOnlyError,
-                skelstore.EngineError, skelstore.UnknownModeError):
+    for cls in (
+        skelstore.FormatError,
+        skelstore.NotFoundError,
+        skelstore.ReadOnlyError,
+        skelstore.EngineError,
+        skelstore.UnknownModeError,
+    ):
         assert issubclass(cls, skelstore.SkelstoreError)

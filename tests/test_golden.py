@@ -152,10 +152,7 @@ def test_trackshots_pose_class_follows_mode(name, cls):
     assert POSE_CLASSES[golden_attrs(name)["mode"]] is cls
     with skelstore.open(GOLDEN_DIR / name) as root:
         poses = [
-            pose
-            for shot in ShotSegmentedReader(root)
-            for bundle in shot
-            for _, pose in bundle
+            pose for shot in ShotSegmentedReader(root) for bundle in shot for _, pose in bundle
         ]
     assert poses
     assert all(type(p) is cls for p in poses)
@@ -261,8 +258,10 @@ def test_iter_from_frame_before_first_shot_yields_empty_shot_from_that_frame():
         assert all(len(list(b)) == 0 for b in bundles)
 
 
-@pytest.mark.parametrize(("name", "start_shot"), [(BODY, 0), (BODY, 3), (BODY, 7), (BODY, 8),
-                                                  (OFFSET, 0), (OFFSET, 1), (OFFSET, 2)])
+@pytest.mark.parametrize(
+    ("name", "start_shot"),
+    [(BODY, 0), (BODY, 3), (BODY, 7), (BODY, 8), (OFFSET, 0), (OFFSET, 1), (OFFSET, 2)],
+)
 def test_iter_from_shot(name, start_shot):
     ranges = golden_shot_ranges(name)
     expected = load_expected(name)
@@ -430,18 +429,25 @@ def copy_trackshots(src_root, dst_root, name: str, compression: str) -> None:
 
     attrs = golden_attrs(name)
     add_fmt_metadata(dst_root, "trackshots")
-    add_metadata(dst_root, "/videos/video.mp4", int(attrs["num_frames"]), attrs["mode"],
-                 int(attrs["limbs"]))
-    write_shots(dst_root, int(attrs["limbs"]), frames(), start_frame=shots[0].start_frame,
-                compression=compression)
+    add_metadata(
+        dst_root, "/videos/video.mp4", int(attrs["num_frames"]), attrs["mode"], int(attrs["limbs"])
+    )
+    write_shots(
+        dst_root,
+        int(attrs["limbs"]),
+        frames(),
+        start_frame=shots[0].start_frame,
+        compression=compression,
+    )
 
 
 def copy_unseg(src_root, dst_root, name: str, compression: str) -> None:
     reader = UnsegmentedReader(src_root, bundle_cls=DumpReaderPoseBundle)
     attrs = golden_attrs(name)
     add_fmt_metadata(dst_root, "unseg")
-    add_metadata(dst_root, "video.mp4", int(attrs["num_frames"]), attrs["mode"],
-                 int(attrs["limbs"]))
+    add_metadata(
+        dst_root, "video.mp4", int(attrs["num_frames"]), attrs["mode"], int(attrs["limbs"])
+    )
     write_shots(
         dst_root,
         int(attrs["limbs"]),

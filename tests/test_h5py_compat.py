@@ -75,8 +75,7 @@ def standard_unseg(root, mode: str = "BODY_25", **create_kwargs) -> None:
         frames.append(bundle)
     add_fmt_metadata(root, "unseg")
     add_metadata(root, "video.mp4", 30, mode, limbs)
-    write_shots(root, limbs, frames, writer_cls=UnsegmentedWriter, block_frames=7,
-                **create_kwargs)
+    write_shots(root, limbs, frames, writer_cls=UnsegmentedWriter, block_frames=7, **create_kwargs)
 
 
 def filters(ds: h5py.Dataset) -> list[tuple]:
@@ -112,8 +111,11 @@ def test_shot_written_dtypes_and_chunks(tmp_path, mode):
     with h5py.File(path, "r") as f:
         assert list(f["timeline"]) == ["shot0", "shot1"]
         assert sorted(f["timeline/shot0"]) == ["pose0", "pose1"]
-        for track, nnz, rows in (("shot0/pose0", 70 * limbs, 70), ("shot0/pose1", 10, 1),
-                                 ("shot1/pose2", 5 * limbs, 5)):
+        for track, nnz, rows in (
+            ("shot0/pose0", 70 * limbs, 70),
+            ("shot0/pose1", 10, 1),
+            ("shot1/pose2", 5 * limbs, 5),
+        ):
             grp = f[f"timeline/{track}"]
             assert sorted(grp) == ["data", "indices", "indptr"]
             data, indices, indptr = grp["data"], grp["indices"], grp["indptr"]
@@ -157,9 +159,11 @@ def test_unseg_tracks_are_growable_with_full_chunks(tmp_path, mode):
         assert sorted(tl) == ["pose0", "pose1"]
         for name, nnz, rows in (("pose0", 30 * limbs, 30), ("pose1", 3, 1)):
             data, indices, indptr = (tl[name][k] for k in ("data", "indices", "indptr"))
-            assert (data.dtype, data.shape, data.maxshape) == (np.float32, (nnz, 3), (None, 3))
-            assert (indices.dtype, indices.shape, indices.maxshape) == (np.uint16, (nnz,), (None,))
-            assert (indptr.dtype, indptr.shape, indptr.maxshape) == (np.uint32, (rows + 1,), (None,))
+            assert (data.dtype, data.shape) == (np.float32, (nnz, 3))
+            assert (indices.dtype, indices.shape) == (np.uint16, (nnz,))
+            assert (indptr.dtype, indptr.shape) == (np.uint32, (rows + 1,))
+            assert data.maxshape == (None, 3)
+            assert indices.maxshape == indptr.maxshape == (None,)
             assert data.chunks == (chunk, 3)
             assert indices.chunks == (chunk,)
             assert indptr.chunks == (1024,)
@@ -231,8 +235,14 @@ def rewrite_golden(src_path: Path, dst_path: Path, compression: str) -> None:
         add_metadata(dst, attrs["video"], attrs["num_frames"], attrs["mode"], limbs)
         if attrs["fmt_type"] == "unseg":
             reader = UnsegmentedReader(src, bundle_cls=DumpReaderPoseBundle)
-            write_shots(dst, limbs, (list(b) for b in reader), writer_cls=UnsegmentedWriter,
-                        start_frame=reader.shot_reader.start_frame, compression=compression)
+            write_shots(
+                dst,
+                limbs,
+                (list(b) for b in reader),
+                writer_cls=UnsegmentedWriter,
+                start_frame=reader.shot_reader.start_frame,
+                compression=compression,
+            )
             return
         shots = [s for s in ShotSegmentedReader(src) if not isinstance(s, EmptyShot)]
 
@@ -242,8 +252,7 @@ def rewrite_golden(src_path: Path, dst_path: Path, compression: str) -> None:
                     yield SHOT_CHANGE
                 yield from (list(b) for b in shot)
 
-        write_shots(dst, limbs, frames(), start_frame=shots[0].start_frame,
-                    compression=compression)
+        write_shots(dst, limbs, frames(), start_frame=shots[0].start_frame, compression=compression)
 
 
 def datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
@@ -300,7 +309,9 @@ def test_track_compared_with_golden_lossless(tmp_path):
         for arr in ("data", "indices", "indptr"):
             gd, md = g[f"timeline/shot4/pose9/{arr}"], m[f"timeline/shot4/pose9/{arr}"]
             assert (md.chunks, md.dtype, md.compression_opts) == (
-                gd.chunks, gd.dtype, gd.compression_opts
+                gd.chunks,
+                gd.dtype,
+                gd.compression_opts,
             )
             assert filters(md) == filters(gd)
         assert filter_ids(m["timeline/shot4/pose9/data"]) == [BLOSC]
@@ -329,10 +340,14 @@ def test_root_attrs_after_metadata(tmp_path):
             assert f.attrs.get_id(key).shape == gold.attrs.get_id(key).shape, key
             assert type(f.attrs[key]) is type(gold.attrs[key]), key
         for key in ("start_frame", "end_frame"):
-            assert (f["timeline/shot0"].attrs.get_id(key).dtype
-                    == gold["timeline/shot0"].attrs.get_id(key).dtype)
-            assert (f["timeline/shot0/pose0"].attrs.get_id(key).dtype
-                    == gold["timeline/shot0/pose0"].attrs.get_id(key).dtype)
+            assert (
+                f["timeline/shot0"].attrs.get_id(key).dtype
+                == gold["timeline/shot0"].attrs.get_id(key).dtype
+            )
+            assert (
+                f["timeline/shot0/pose0"].attrs.get_id(key).dtype
+                == gold["timeline/shot0/pose0"].attrs.get_id(key).dtype
+            )
 
 
 def test_fmt_metadata_prepends_version(tmp_path):
@@ -356,7 +371,9 @@ def test_metadata_on_raw_h5py_file(tmp_path):
         add_metadata(f, "dir/clip.mkv", 12, "FACE", 70)
     with h5py.File(path, "r") as f:
         assert (f.attrs["fmt_type"], f.attrs["video"], f.attrs["num_frames"]) == (
-            "unseg", "clip.mkv", 12
+            "unseg",
+            "clip.mkv",
+            12,
         )
         assert (f.attrs["mode"], f.attrs["limbs"]) == ("FACE", 70)
 
@@ -366,11 +383,21 @@ def test_metadata_on_raw_h5py_file(tmp_path):
 
 def test_skelshop_kwargs_equal_lossy_preset_on_hdf5(tmp_path):
     a = write_h5(tmp_path, standard_tracked, "preset.h5", compression="lossy")
-    b = write_h5(tmp_path, standard_tracked, "kwargs.h5", lossless_kwargs=SKELSHOP_LOSSLESS,
-                 lossy_kwargs=SKELSHOP_LOSSY)
+    b = write_h5(
+        tmp_path,
+        standard_tracked,
+        "kwargs.h5",
+        lossless_kwargs=SKELSHOP_LOSSLESS,
+        lossy_kwargs=SKELSHOP_LOSSY,
+    )
     c = write_h5(tmp_path, standard_unseg, "preset_u.h5", compression="lossy")
-    d = write_h5(tmp_path, standard_unseg, "kwargs_u.h5", lossless_kwargs=SKELSHOP_LOSSLESS,
-                 lossy_kwargs=SKELSHOP_LOSSY)
+    d = write_h5(
+        tmp_path,
+        standard_unseg,
+        "kwargs_u.h5",
+        lossless_kwargs=SKELSHOP_LOSSLESS,
+        lossy_kwargs=SKELSHOP_LOSSY,
+    )
     for x, y in ((a, b), (c, d)):
         with h5py.File(x, "r") as fx, h5py.File(y, "r") as fy:
             dx, dy = datasets(fx), datasets(fy)

@@ -131,8 +131,7 @@ def write_tracked(url, kwargs, mode, start_frame, shots, preset):
     with skelstore.open(url, "w", **kwargs) as root:
         add_fmt_metadata(root, "trackshots")
         add_metadata(root, "video.mp4", start_frame + total, mode, limbs)
-        write_shots(root, limbs, tracked_frames(shots), start_frame=start_frame,
-                    compression=preset)
+        write_shots(root, limbs, tracked_frames(shots), start_frame=start_frame, compression=preset)
 
 
 def check_tracked(url, mode, start_frame, shots, preset):
@@ -287,8 +286,9 @@ def test_unseg_without_poses_is_readable(target):
         with skelstore.open(url, "w", **kwargs) as root:
             add_fmt_metadata(root, "unseg")
             add_metadata(root, "video.mp4", 20, "BODY_25", 25)
-            write_shots(root, 25, [[], [], []], writer_cls=UnsegmentedWriter,
-                        start_frame=start_frame)
+            write_shots(
+                root, 25, [[], [], []], writer_cls=UnsegmentedWriter, start_frame=start_frame
+            )
         with skelstore.open(url, "r") as root:
             got, start, n = decode_unseg(root, 25)
         assert len(got) == 0
@@ -310,6 +310,6 @@ def test_writer_without_metadata_is_readable_as_generic_pose(tmp_path):
         assert root.attrs["fmt_type"] == "trackshots"
         bundles = list(ShotSegmentedReader(root)[0])
     assert len(bundles) == 2
-    (pid, p), = list(bundles[0])
+    ((pid, p),) = list(bundles[0])
     assert pid == 0 and type(p) is GenericPose
     np.testing.assert_array_equal(p.keypoints, visible(pose))

@@ -186,8 +186,9 @@ def test_create_array_from_data(store):
         a = root.create_array("data", data=data, chunks=(4, 3))
         b = root.create_array("idx", data=[1, 2, 3], dtype=np.uint16)
         c = root.create_array("empty", shape=(5,), dtype=np.uint32)
-        z = root.create_array("zero", data=np.zeros((0, 3), np.float32), chunks=(1, 3),
-                              encoding=Encoding(5))
+        z = root.create_array(
+            "zero", data=np.zeros((0, 3), np.float32), chunks=(1, 3), encoding=Encoding(5)
+        )
         assert a.shape == (10, 3) and a.dtype == np.float32 and a.chunks == (4, 3)
         assert b.dtype == np.uint16 and len(b) == 3
         assert c.shape == (5,) and c.dtype == np.uint32
@@ -364,8 +365,14 @@ def test_explicit_engine_and_aliases(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "engine"),
-    [("a.h5", "hdf5"), ("a.HDF5", "hdf5"), ("a.hdf", "hdf5"), ("a.zarr", "zarr"),
-     ("a.zarr.zip", "zarr"), ("a.zarr/", "zarr")],
+    [
+        ("a.h5", "hdf5"),
+        ("a.HDF5", "hdf5"),
+        ("a.hdf", "hdf5"),
+        ("a.zarr", "zarr"),
+        ("a.zarr.zip", "zarr"),
+        ("a.zarr/", "zarr"),
+    ],
 )
 def test_guess_engine_by_suffix(tmp_path, name, engine):
     assert guess_engine(str(tmp_path / name), "w").name == engine
