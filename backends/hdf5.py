@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import h5py
@@ -26,6 +27,7 @@ from skelstore.errors import (
     ReadOnlyError,
     SkelstoreError,
 )
+from skelstore.rangefile import RangeCacheFile
 from skelstore.storage import Array, Attrs, Engine, Group, Probe, natural_key
 from skelstore.urls import is_local, local_path, to_fs
 
@@ -73,6 +75,53 @@ def _encode_attr(value: Any) -> Any:
             return arr.astype(h5py.string_dtype())
         return arr
     return value
+
+
+def _row_span(ds: h5py.Dataset, sel: Any) -> tuple[int, int]:
+    """Rows ``[a, b)`` of axis 0 that ``sel`` touches (all rows if unknown)."""
+    n = ds.shape[0] if ds.shape else 0
+    first = sel[0] if isinstance(sel, tuple) and sel else sel
+    if isinstance(first, slice) and first.step in (None, 1):
+        a, b, _ = first.indices(n)
+        return a, max(a, b)
+    if isinstance(first, (int, np.integer)):
+        a = int(first) % n if n else 0
+        return a, a + 1
+    return 0, n
+
+
+def chunk_byte_ranges(ds: h5py.Dataset, sel: Any = ...) -> list[tuple[int, int]]:
+    """File byte ranges ``[start, end)`` holding the data ``ds[sel]`` reads.
+
+    Chunked datasets report each chunk's address (``chunk_iter``); contiguous ones
+    their single extent; compact ones live in metadata (no range).
+    """
+    if not ds.shape or ds.size == 0:
+        return []
+    dsid = ds.id
+    a, b = _row_span(ds, sel)
+    if a >= b:
+        return []
+    if ds.chunks is None:
+        offset = dsid.get_offset()
+        if offset is None:
+            return []
+        row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+        return [(offset + a * row_bytes, offset + b * row_bytes)]
+    rows = ds.chunks[0]
+    lo, hi = (a // rows) * rows, b
+    out: list[tuple[int, int]] = []
+
+    def visit(info: Any) -> None:
+        if lo <= info.chunk_offset[0] < hi and info.byte_offset is not None:
+            out.append((info.byte_offset, info.byte_offset + info.size))
+
+    if hasattr(dsid, "chunk_iter"):
+        dsid.chunk_iter(visit)
+    else:  # pragma: no cover - HDF5 < 1.12.3
+        for i in range(dsid.get_num_chunks()):
+            visit(dsid.get_chunk_info(i))
+    return out
 
 
 class HDF5Array(Array):
@@ -187,11 +236,13 @@ class HDF5Group(Group):
         *,
         owner: bool = False,
         finalize: Any = None,
+        rangefile: RangeCacheFile | None = None,
     ) -> None:
         self._grp = grp
         self._source = source
         self._owner = owner
         self._finalize = finalize
+        self._rangefile = rangefile
         self._writable = grp.file.mode == "r+"
 
     @property
@@ -225,7 +276,7 @@ class HDF5Group(Group):
 
     def _wrap(self, obj: Any) -> HDF5Group | HDF5Array | None:
         if isinstance(obj, h5py.Group):
-            return HDF5Group(obj, self._source)
+            return HDF5Group(obj, self._source, rangefile=self._rangefile)
         if isinstance(obj, h5py.Dataset):
             return HDF5Array(obj, self._source, self._writable)
         return None
@@ -243,7 +294,9 @@ class HDF5Group(Group):
         self._check_writable()
         if name in self._grp:
             raise FormatError(f"{self.where()}: {name!r} already exists")
-        return HDF5Group(self._grp.create_group(name, track_order=True), self._source)
+        return HDF5Group(
+            self._grp.create_group(name, track_order=True), self._source, rangefile=self._rangefile
+        )
 
     def create_array(
         self,
@@ -289,6 +342,18 @@ class HDF5Group(Group):
         except (TypeError, ValueError) as exc:
             raise EngineError(f"{self.where()}/{name}: h5py refused the settings ({exc})") from exc
         return HDF5Array(ds, self._source, True)
+
+    def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
+        """Read in sequence; on remote files, first fetch every chunk the requests
+        touch in one concurrent batch of byte ranges (h5py then reads from memory)."""
+        if self._rangefile is not None:
+            ranges: list[tuple[int, int]] = []
+            for req in requests:
+                arr, sel = req if isinstance(req, tuple) else (req, ...)
+                if isinstance(arr, HDF5Array):
+                    ranges.extend(chunk_byte_ranges(arr.raw, sel))
+            self._rangefile.prefetch(ranges)
+        return super().read_many(requests)
 
     def flush(self) -> None:
         if self._writable:
@@ -369,18 +434,23 @@ class HDF5Engine(Engine):
         return self._open_remote_write(fs, path, url, mode)
 
     def _open_remote_read(self, fs: Any, path: str, url: str) -> HDF5Group:
+        """Read through a :class:`~skelstore.rangefile.RangeCacheFile`: the whole
+        object at once when small, else metadata blocks plus exact chunk ranges."""
         try:
-            fobj = fs.open(path, "rb", cache_type="blockcache", block_size=4 * 2**20)
+            size = fs.size(path)
         except FileNotFoundError:
             raise NotFoundError(f"{url}: no such object") from None
         except PermissionError as exc:
             raise EngineError(f"{url}: access denied ({exc})") from exc
+        if size is None:
+            raise NotFoundError(f"{url}: no such object")
+        fobj = RangeCacheFile(fs, path, size=size)
         try:
             f = h5py.File(fobj, "r", **FILE_KWARGS)
         except OSError as exc:
             fobj.close()
             raise FormatError(f"{url}: not an HDF5 file ({exc})") from exc
-        return HDF5Group(f, url, owner=True, finalize=fobj.close)
+        return HDF5Group(f, url, owner=True, finalize=fobj.close, rangefile=fobj)
 
     def _open_remote_write(self, fs: Any, path: str, url: str, mode: str) -> HDF5Group:
         exists = fs.exists(path)

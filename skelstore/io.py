@@ -18,7 +18,6 @@ Differences from skelshop, all deliberate:
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import repeat
@@ -37,10 +36,11 @@ from skelstore.layout import (
     TrackSource,
     TrackWriter,
     frame_attrs,
-    list_shots,
     list_tracks,
     load_indptrs,
     read_dense_block,
+    shot_info,
+    shot_names,
 )
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
 from skelstore.storage import Group
@@ -186,12 +186,14 @@ class ShotSegmentedWriter:
         self.timeline_grp = self.h5f.require_group(TIMELINE)
         self.settings = ArraySettings.make(num_kps, compression, lossless_kwargs, lossy_kwargs)
         self.tracks: dict[int, TrackWriter] = {}
-        self.shot_idx = len(self.timeline_grp.keys())
+        self.shot_idx = 0
         self.shot_start = 0
         self.last_frame = 0
-        if self.shot_idx:
-            last = list_shots(self.timeline_grp)[-1]
-            self.shot_start = self.last_frame = last.end_frame
+        names = shot_names(self.timeline_grp)
+        if names:  # appending to a dump that already has shots
+            last = shot_info(self.timeline_grp, *names[-1])
+            self.shot_idx = last.index + 1
+            self.shot_start = last.end_frame
             self.last_frame = last.end_frame - 1
 
     def start_shot(self, start_frame: int | None = None) -> None:
@@ -374,20 +376,21 @@ class ShotSegmentedReader:
         self.h5f, self.limbs, self.mk_bundle = _reader_setup(h5f, "trackshots", bundle_cls)
         self.empty_bundle = self.mk_bundle({})
         self.infinite = infinite
-        self._shots: list[ShotInfo] | None = None
+        self._timeline = _timeline(self.h5f)
+        self._names = shot_names(self._timeline)
+        self._infos: dict[int, ShotInfo] = {}
+
+    def _shot(self, pos: int) -> ShotInfo:
+        """The ``pos``-th stored shot, its attributes read on first use only."""
+        info = self._infos.get(pos)
+        if info is None:
+            info = self._infos[pos] = shot_info(self._timeline, *self._names[pos])
+        return info
 
     @property
     def shots(self) -> list[ShotInfo]:
-        """Every shot's index, name and frame range (read once, from attributes)."""
-        if self._shots is None:
-            shots = list_shots(_timeline(self.h5f))
-            prev_end = -1
-            for s in shots:
-                if s.start_frame < prev_end:
-                    raise FormatError(f"{s.group.where()}: overlaps the previous shot")
-                prev_end = s.end_frame
-            self._shots = shots
-        return self._shots
+        """Every shot's index, name and frame range (reads every shot's attributes)."""
+        return [self._shot(pos) for pos in range(len(self._names))]
 
     def _mk_reader(self, shot: ShotInfo) -> ShotReader:
         return ShotReader(
@@ -401,25 +404,28 @@ class ShotSegmentedReader:
         )
 
     def __getitem__(self, idx: int) -> ShotReader:
-        """The shot stored as ``/timeline/shot{idx}``."""
-        for shot in self.shots:
-            if shot.index == idx:
-                return self._mk_reader(shot)
+        """The shot stored as ``/timeline/shot{idx}`` (only that shot is read)."""
+        for pos, (index, _) in enumerate(self._names):
+            if index == idx:
+                return self._mk_reader(self._shot(pos))
         raise NotFoundError(f"{self.h5f.source}: no shot{idx} in /timeline")
 
     def __len__(self) -> int:
-        return len(self.shots)
+        return len(self._names)
 
     def _iter(
         self, req_start: int = 0, first: int = 0
     ) -> Iterator[tuple[int, int, int | None, Any]]:
         """``(shot_idx, start, end, make_shot)`` from the ``first``-th stored shot on."""
-        shots = self.shots
         # What skelshop's loop variables hold after skipping shots before ``first``.
-        end_frame: int = shots[first - 1].end_frame if first else req_start
-        shot_idx = shots[first - 1].index if first else -1
-        for pos in range(first, len(shots)):
-            shot = shots[pos]
+        prev = self._shot(first - 1) if first else None
+        end_frame: int = prev.end_frame if prev else req_start
+        shot_idx = prev.index if prev else -1
+        for pos in range(first, len(self._names)):
+            shot = self._shot(pos)
+            if shot.start_frame < (prev.end_frame if prev else 0):
+                raise FormatError(f"{shot.group.where()}: overlaps the previous shot")
+            prev = shot
             shot_idx, start_frame, end_frame = shot.index, shot.start_frame, shot.end_frame
             if end_frame <= req_start:
                 continue
@@ -449,12 +455,18 @@ class ShotSegmentedReader:
     def iter_from_frame(self, start_frame: int) -> Iterator[Any]:
         """Shots from the one containing frame ``start_frame`` on.
 
-        Finds that shot by binary search over the shots' frame ranges, so the cost
-        does not grow with the position in the file.
+        Finds that shot by binary search over the shots' frame ranges, reading
+        O(log shots) shots' attributes, so the cost does not grow with the position
+        in the file.
         """
-        ends = [s.end_frame for s in self.shots]
-        first = bisect.bisect_right(ends, start_frame)
-        for _, _, _, mk_shot in self._iter(start_frame, first):
+        lo, hi = 0, len(self._names)
+        while lo < hi:  # first shot whose end_frame > start_frame
+            mid = (lo + hi) // 2
+            if self._shot(mid).end_frame <= start_frame:
+                lo = mid + 1
+            else:
+                hi = mid
+        for _, _, _, mk_shot in self._iter(start_frame, lo):
             yield mk_shot()
 
 

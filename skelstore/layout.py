@@ -47,6 +47,8 @@ __all__ = [
     "list_shots",
     "list_tracks",
     "parse_index",
+    "shot_info",
+    "shot_names",
     "write_track",
 ]
 
@@ -398,21 +400,40 @@ class ShotInfo:
     group: Group
 
 
+def shot_names(timeline: Group) -> list[tuple[int, str]]:
+    """``(N, "shotN")`` of every shot of a ``trackshots`` timeline, ordered by N.
+
+    Only the names are read (no shot's attributes), so this is cheap on remote
+    files; see :func:`shot_info` for one shot's frame range.
+
+    Raises:
+        FormatError: a member is not called ``shotN``.
+    """
+    out = [(parse_index(name, "shot", timeline.where()), name) for name in timeline]
+    out.sort()
+    return out
+
+
+def shot_info(timeline: Group, index: int, name: str) -> ShotInfo:
+    """The shot ``name`` of ``timeline`` with its frame range.
+
+    Raises:
+        FormatError: it is not a group or has bad frame attributes.
+    """
+    node = timeline[name]
+    if not isinstance(node, Group):
+        raise FormatError(f"{node.where()}: expected a shot group")
+    start, end = frame_attrs(node)
+    return ShotInfo(index, name, start, end, node)
+
+
 def list_shots(timeline: Group) -> list[ShotInfo]:
-    """Every ``shotN`` of a ``trackshots`` timeline, ordered by N.
+    """Every shot of a ``trackshots`` timeline with its frame range, ordered by N.
 
     Raises:
         FormatError: a member is not ``shotN``, not a group, or has bad frame attrs.
     """
-    out = []
-    for name, node in timeline.items():
-        idx = parse_index(name, "shot", timeline.where())
-        if not isinstance(node, Group):
-            raise FormatError(f"{timeline.where()}/{name}: expected a shot group")
-        start, end = frame_attrs(node)
-        out.append(ShotInfo(idx, name, start, end, node))
-    out.sort(key=lambda s: s.index)
-    return out
+    return [shot_info(timeline, i, n) for i, n in shot_names(timeline)]
 
 
 class TrackSource:
