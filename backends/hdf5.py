@@ -9,9 +9,12 @@ must never see a partial file).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -376,6 +379,19 @@ class HDF5Group(Group):
             raise ReadOnlyError(f"{self.where()}: opened read-only")
 
 
+#: Roots read through Python file objects. HDF5 calls back into such an object
+#: while closing; left open until interpreter teardown, that crashes the process,
+#: so whatever the caller did not close is closed at exit.
+_OPEN_ON_FILE_OBJECTS: weakref.WeakSet[HDF5Group] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_file_object_roots() -> None:
+    for root in list(_OPEN_ON_FILE_OBJECTS):
+        with contextlib.suppress(Exception):  # best effort at exit: nothing left to tell
+            root.close()
+
+
 def _h5_mode(mode: str) -> str:
     return "w-" if mode == "x" else mode
 
@@ -450,7 +466,9 @@ class HDF5Engine(Engine):
         except OSError as exc:
             fobj.close()
             raise FormatError(f"{url}: not an HDF5 file ({exc})") from exc
-        return HDF5Group(f, url, owner=True, finalize=fobj.close, rangefile=fobj)
+        root = HDF5Group(f, url, owner=True, finalize=fobj.close, rangefile=fobj)
+        _OPEN_ON_FILE_OBJECTS.add(root)
+        return root
 
     def _open_remote_write(self, fs: Any, path: str, url: str, mode: str) -> HDF5Group:
         exists = fs.exists(path)

@@ -52,7 +52,7 @@ from skelstore.errors import (
     SkelstoreError,
 )
 from skelstore.storage import MODES, Array, Attrs, Engine, Group, Probe, natural_key, normalize_attr
-from skelstore.urls import is_local, local_path, protocol, to_fs
+from skelstore.urls import is_local, local_path, protocol, to_fs, with_defaults
 
 try:  # semi-private; present in zarr 3.1.3 .. 3.3. read_many falls back without it.
     from zarr.core.sync import sync as _zarr_sync
@@ -292,6 +292,36 @@ def _translate_h5py(options: dict[str, Any], where: str) -> dict[str, Any]:
     ):
         raise _h5py_unsupported("compression_opts", opts, where)
     return out
+
+
+#: Zarr v3 arrays keep their (small, skelshop-sized) chunks inside shards of up to
+#: this many uncompressed bytes, one object each: an object store then serves a
+#: whole pose track in one request instead of one per 16-512 KiB chunk.
+SHARD_BYTES = 8 * 2**20
+#: Growable arrays use smaller shards, since every append rewrites the last one.
+GROWABLE_SHARD_BYTES = 2**20
+
+
+def _shard_shape(
+    shape: tuple[int, ...], chunks: Any, dtype: np.dtype, growable: bool
+) -> tuple[int, ...] | None:
+    """Shard shape for a v3 array: whole chunks along axis 0, trailing axes whole.
+
+    ``None`` (no sharding) where a shard would hold a single chunk anyway.
+    """
+    if not shape or not isinstance(chunks, tuple) or len(chunks) != len(shape):
+        return None
+    if tuple(chunks[1:]) != tuple(max(1, d) for d in shape[1:]):
+        return None
+    row = dtype.itemsize * math.prod(max(1, d) for d in shape[1:])
+    c0 = chunks[0]
+    target = GROWABLE_SHARD_BYTES if growable else SHARD_BYTES
+    rows = c0 * max(1, target // max(1, row * c0))
+    if not growable:
+        rows = min(rows, -(-shape[0] // c0) * c0)
+    if rows <= c0:
+        return None
+    return (rows, *chunks[1:])
 
 
 def _default_chunks(shape: tuple[int, ...], dtype: np.dtype, growable: bool) -> Any:
@@ -659,6 +689,13 @@ class ZarrGroup(Group):
             return []
         except (ValueError, KeyError) as exc:
             raise FormatError(f"{self.where()}: cannot list the group ({exc})") from exc
+        except SkelstoreError:
+            raise
+        except Exception as exc:  # the filesystem's own, e.g. aiohttp's for an HTTP 403
+            raise EngineError(
+                f"{self.where()}: cannot list the group ({type(exc).__name__}: {exc}); "
+                "a store on a server that cannot list (plain HTTP) needs consolidated metadata"
+            ) from exc
         base = self._raw.path
         return [(name, self._s.nodes.setdefault(_join(base, name), obj)) for name, obj in found]
 
@@ -795,6 +832,9 @@ class ZarrGroup(Group):
         else:
             chunk_shape = _default_chunks(shape, np_dtype, growable)
 
+        shards = None
+        if self._s.zarr_format == 3:
+            shards = _shard_shape(shape, chunk_shape, np_dtype, growable)
         try:
             with _quiet():
                 raw = self._raw.create_array(
@@ -802,6 +842,7 @@ class ZarrGroup(Group):
                     shape=shape,
                     dtype=np_dtype,
                     chunks=chunk_shape,
+                    shards=shards,
                     filters=filters,
                     compressors=compressors,
                     fill_value=extra.get("fill_value", 0),
@@ -989,7 +1030,7 @@ class ZarrEngine(Engine):
         _check_state(url, mode, state)
         try:
             store = zarr.storage.FsspecStore.from_url(
-                url, storage_options=storage_options, read_only=mode == "r"
+                url, storage_options=with_defaults(url, storage_options), read_only=mode == "r"
             )
         except (ImportError, ValueError) as exc:
             to_fs(url, storage_options)  # raises MissingDependencyError / EngineError if that is it

@@ -59,6 +59,7 @@ def make_dump(
     tracked: bool = True,
     compression: str = "lossless",
     seed: int = 0,
+    people: float = 1.0,
     **open_kwargs: Any,
 ) -> None:
     """Write a synthetic dump of ``frames`` frames to ``url``."""
@@ -67,7 +68,7 @@ def make_dump(
         add_fmt_metadata(root, "trackshots" if tracked else "unseg")
         add_metadata(root, "synthetic.mp4", frames, mode, limbs)
         if tracked:
-            it = tracked_frames(frames, limbs, seed)
+            it = tracked_frames(frames, limbs, seed, people=people)
         else:
             it = untracked_frames(frames, limbs, seed=seed)
         write_shots(

@@ -25,10 +25,10 @@ import numpy as np
 from skelstore.compression import Encoding, Preset, get_preset
 from skelstore.engines import get_engine, guess_engine
 from skelstore.engines import open as open_store
-from skelstore.errors import EngineError, SkelstoreError, VerificationError
+from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
-from skelstore.urls import is_local, local_path, split_suffix, to_fs
+from skelstore.urls import is_local, is_read_only, local_path, split_suffix, to_fs
 
 __all__ = ["ConvertReport", "compare_dumps", "convert"]
 
@@ -259,18 +259,21 @@ def convert(
             ``overwrite`` is false.
         FormatError: ``src`` is not a skeleton dump.
         VerificationError: ``verify`` found a difference (``dst`` is untouched).
+        ReadOnlyError: ``dst`` is a read-only URL (``http(s)://``).
     """
     t0 = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
     if _same_target(src, dst):
         raise EngineError(f"{dst}: source and destination are the same")
+    if is_read_only(dst):
+        raise ReadOnlyError(f"{dst}: HTTP(S) URLs are read only; cannot convert into one")
     preset = get_preset(compression) if compression is not None else None
     dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
     if _exists(dst, storage_options) and not overwrite:
         raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
     with open_store(src, "r", storage_options=storage_options) as src_root:
         tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
-        src_info = describe(src_root, with_size=True)
+        src_info = describe(src_root, with_size=True, storage_options=storage_options)
         unseg = src_root.attrs.get("fmt_type") == "unseg"
         stage = _Stage(dst, storage_options)
         try:

@@ -15,9 +15,9 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
-from skelstore.errors import EngineError, MissingDependencyError, NotFoundError
+from skelstore.errors import EngineError, MissingDependencyError, NotFoundError, ReadOnlyError
 from skelstore.storage import MODES, Engine, Group, Probe
-from skelstore.urls import split_suffix, to_fs
+from skelstore.urls import is_read_only, split_suffix, to_fs
 
 __all__ = ["as_group", "get_engine", "guess_engine", "list_engines", "open"]
 
@@ -185,12 +185,15 @@ def open(
     Raises:
         EngineError: unknown engine, or one that cannot be guessed.
         NotFoundError: reading a target that does not exist.
+        ReadOnlyError: a mode other than ``r`` for a read-only URL (``http(s)://``).
     """
     if mode not in MODES:
         raise EngineError(f"{target}: invalid mode {mode!r}; use one of {', '.join(MODES)}")
     if not isinstance(target, (str, os.PathLike)):
         return as_group(target)
     url = os.fspath(target)
+    if mode != "r" and is_read_only(url):
+        raise ReadOnlyError(f"{url}: HTTP(S) URLs are read only; cannot open with mode {mode!r}")
     eng = get_engine(engine) if engine else guess_engine(url, mode, storage_options)
     if zarr_format not in (None, 2, 3):
         raise EngineError(f"{url}: zarr_format must be 2 or 3, not {zarr_format!r}")

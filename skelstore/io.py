@@ -37,7 +37,7 @@ from skelstore.layout import (
     TrackWriter,
     frame_attrs,
     list_tracks,
-    load_indptrs,
+    load_tracks,
     read_dense_block,
     shot_info,
     shot_names,
@@ -315,7 +315,7 @@ class ShotReader:
         self.poses = [(t.pose_id, t.start_frame, t.end_frame, t) for t in tracks]
         self._io = io_group or (tracks[0].group if tracks else None)
         if self._io is not None:
-            load_indptrs(self._io, tracks)
+            load_tracks(self._io, tracks)
         self._block: tuple[int, int, dict[int, tuple[int, np.ndarray]]] | None = None
 
     def _dense(self, f0: int, f1: int) -> dict[int, tuple[int, np.ndarray]]:

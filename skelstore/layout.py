@@ -439,7 +439,7 @@ def list_shots(timeline: Group) -> list[ShotInfo]:
 class TrackSource:
     """A stored pose track: its frame range and arrays, read in blocks of rows.
 
-    Reading happens in bulk through :meth:`load_indptrs` (every ``indptr`` of a shot
+    Reading happens in bulk through :func:`load_tracks` (every ``indptr`` of a shot
     in one :meth:`~skelstore.storage.Group.read_many`) and :meth:`read_block`
     (``data``/``indices`` of many tracks for a block of frames in one call).
     """
@@ -461,6 +461,8 @@ class TrackSource:
         if self.data.shape[1:] != (3,) or len(self.data.shape) != 2:
             raise FormatError(f"{self.where}/data: shape {self.data.shape}, expected (n, 3)")
         self.indptr: np.ndarray | None = None
+        #: Whole ``data``/``indices`` once loaded (small tracks are read whole).
+        self.loaded: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def rows(self) -> int:
@@ -511,20 +513,39 @@ def list_tracks(group: Group) -> list[TrackSource]:
     return out
 
 
-def load_indptrs(group: Group, tracks: Iterable[TrackSource]) -> None:
-    """Read every track's ``indptr`` in one bulk call."""
+#: Tracks whose ``data`` + ``indices`` take at most this many bytes are read whole,
+#: together with every ``indptr``, in the shot's first bulk read; longer ones (long
+#: unsegmented tracks) are read block by block.
+WHOLE_TRACK_BYTES = 32 * 2**20
+
+
+def load_tracks(group: Group, tracks: Iterable[TrackSource]) -> None:
+    """Read every track's ``indptr``, and the whole arrays of small tracks, in one
+    bulk call (one round trip on remote stores)."""
     tracks = list(tracks)
-    for t, arr in zip(tracks, group.read_many([t.indptr_array for t in tracks]), strict=True):
+    requests: list[Array] = [t.indptr_array for t in tracks]
+    small = [t for t in tracks if len(t.data) * (12 + 2) <= WHOLE_TRACK_BYTES]
+    for t in small:
+        requests += [t.data, t.indices]
+    results = group.read_many(requests) if requests else []
+    for t, arr in zip(tracks, results, strict=False):
         t.set_indptr(arr)
+    rest = results[len(tracks) :]
+    for i, t in enumerate(small):
+        data, indices = rest[2 * i], rest[2 * i + 1]
+        if len(indices) != len(data):
+            raise FormatError(f"{t.where}: data and indices lengths differ")
+        t.loaded = (data, indices)
 
 
 def read_dense_block(
     group: Group, tracks: list[TrackSource], f0: int, f1: int, limbs: int
 ) -> dict[int, tuple[int, np.ndarray]]:
-    """Dense rows of every track overlapping frames ``f0:f1``, in one bulk read.
+    """Dense rows of every track overlapping frames ``f0:f1``.
 
-    Returns ``{pose_id: (first_frame, (n, limbs, 3) array)}`` for the overlapping
-    part of each track.
+    Tracks loaded whole are decoded from memory; the others' slices are read in
+    one bulk call. Returns ``{pose_id: (first_frame, (n, limbs, 3) array)}`` for
+    the overlapping part of each track.
     """
     spans = []
     requests: list[tuple[Array, slice]] = []
@@ -534,10 +555,16 @@ def read_dense_block(
             continue
         r0, r1 = a - t.start_frame, b - t.start_frame
         spans.append((t, a, r0, r1))
-        requests.extend(t.block_request(r0, r1))
-    results = group.read_many(requests) if requests else []
+        if t.loaded is None:
+            requests.extend(t.block_request(r0, r1))
+    results = iter(group.read_many(requests) if requests else [])
     out: dict[int, tuple[int, np.ndarray]] = {}
-    for i, (t, a, r0, r1) in enumerate(spans):
-        data, indices = results[2 * i], results[2 * i + 1]
+    for t, a, r0, r1 in spans:
+        if t.loaded is not None:
+            assert t.indptr is not None
+            lo, hi = int(t.indptr[r0]), int(t.indptr[r1])
+            data, indices = t.loaded[0][lo:hi], t.loaded[1][lo:hi]
+        else:
+            data, indices = next(results), next(results)
         out[t.pose_id] = (a, t.decode(r0, r1, data, indices, limbs))
     return out

@@ -63,6 +63,7 @@ class RangeCacheFile(io.RawIOBase):
         self._starts: list[int] = []  # sorted, non-overlapping extents
         self._data: list[bytes] = []
         self._lock = threading.Lock()
+        self._stream_start = 0
         self._last_end = -1
         self._last_len = 0
         if self.size <= whole_below:
@@ -112,32 +113,42 @@ class RangeCacheFile(io.RawIOBase):
         return sum(len(d) for d in self._data)
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Fetch the byte ranges ``[start, end)`` not cached yet, in one batch.
-
-        Neighbours closer than ``merge_gap`` are merged; when this batch continues
-        forward from the previous one, its last range is extended into a doubling
-        read-ahead window.
-        """
+        """Fetch the byte ranges ``[start, end)`` not cached yet, in one batch
+        (neighbours closer than ``merge_gap`` merged; read-ahead as for misses)."""
         wanted = sorted((max(0, s), min(self.size, e)) for s, e in ranges if e > s)
-        if not wanted:
-            return
         with self._lock:
-            first, last = wanted[0][0], wanted[-1][1]
-            if self._last_end >= 0 and self._last_end - self.merge_gap <= first:
-                window = min(self.max_readahead, max(2 * self._last_len, last - first))
-                wanted[-1] = (wanted[-1][0], min(self.size, max(last, first + window)))
-            merged: list[tuple[int, int]] = []
-            for s, e in wanted:
-                for gs, ge in self._gaps(s, e):
-                    if merged and gs - merged[-1][1] <= self.merge_gap:
-                        merged[-1] = (merged[-1][0], max(merged[-1][1], ge))
-                    else:
-                        merged.append((gs, ge))
-            self._last_end = max(self._last_end, wanted[-1][1])
-            self._last_len = wanted[-1][1] - first
-            if merged:
-                for (s, _), blob in zip(merged, self._fetch(merged), strict=True):
-                    self._insert(s, blob)
+            self._fetch_missing([g for s, e in wanted for g in self._gaps(s, e)])
+
+    def _fetch_missing(self, gaps: list[tuple[int, int]]) -> None:
+        """Fetch ``gaps`` (uncached, sorted), as part of a forward stream if they are.
+
+        A *stream* is a run of fetches moving forward through the file (HDF5 reads
+        metadata and chunks of consecutive shots in file order, with small steps
+        back). A fetch that advances a stream's front is extended to a read-ahead
+        window that doubles each time, up to ``max_readahead``, and fills the
+        holes it leaves behind: a whole-file read takes O(log size) large
+        requests, while a read of one region stays close to its size.
+        """
+        if not gaps:
+            return
+        first, last = gaps[0][0], gaps[-1][1]
+        reach = self._last_end + max(self.merge_gap, self._last_len)
+        in_stream = self._last_end >= 0 and self._stream_start - self.merge_gap <= first <= reach
+        if not in_stream:
+            self._stream_start, self._last_end, self._last_len = first, last, last - first
+        elif last > self._last_end:
+            window = min(self.max_readahead, max(2 * self._last_len, last - self._last_end))
+            new_end = min(self.size, max(last, self._last_end + window))
+            gaps = self._gaps(min(first, self._last_end), new_end)
+            self._last_end, self._last_len = new_end, window
+        merged: list[tuple[int, int]] = []
+        for gs, ge in gaps:
+            if merged and gs - merged[-1][1] <= self.merge_gap:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], ge))
+            else:
+                merged.append((gs, ge))
+        for (s, _), blob in zip(merged, self._fetch(merged), strict=True):
+            self._insert(s, blob)
 
     def _gaps(self, start: int, end: int) -> list[tuple[int, int]]:
         """Sub-ranges of ``[start, end)`` not covered by the cache."""
@@ -199,6 +210,4 @@ class RangeCacheFile(io.RawIOBase):
             # a miss: fetch the aligned block(s) around the rest of this read
             b0 = (p // self.block_size) * self.block_size
             b1 = min(self.size, -(-(pos + n) // self.block_size) * self.block_size)
-            gaps = self._gaps(b0, b1)
-            for (s, _), blob in zip(gaps, self._fetch(gaps), strict=True):
-                self._insert(s, blob)
+            self._fetch_missing(self._gaps(b0, b1))

@@ -13,10 +13,13 @@ from urllib.parse import urlsplit
 
 from skelstore.errors import EngineError, MissingDependencyError
 
-__all__ = ["is_local", "local_path", "protocol", "split_suffix", "to_fs"]
+__all__ = ["is_local", "is_read_only", "local_path", "protocol", "split_suffix", "to_fs"]
 
 #: Name endings made of two parts, matched before single ones.
 _DOUBLE_SUFFIXES = (".zarr.zip",)
+
+#: Protocols whose fsspec filesystems can read but not write.
+_READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
 
 #: The pip extra that brings each protocol's filesystem.
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "http": "http", "https": "http"}
@@ -33,6 +36,12 @@ def protocol(url: str) -> str:
 def is_local(url: str) -> bool:
     """True for plain paths and ``file://`` URLs (not for chained URLs)."""
     return "::" not in url and protocol(url) in ("file", "local")
+
+
+def is_read_only(url: str) -> bool:
+    """True for URLs that can only be read: ``http://``, ``https://`` (also chained,
+    as in ``zip::https://...``)."""
+    return any(protocol(part) in _READ_ONLY_PROTOCOLS for part in url.split("::"))
 
 
 def local_path(url: str) -> str:
@@ -66,6 +75,21 @@ def split_suffix(url: str) -> str:
     return os.path.splitext(base)[1]
 
 
+#: Defaults skelstore adds to a protocol's storage options (the caller's win):
+#: s3fs sends a HEAD before every whole-object GET when ``max_concurrency`` > 1
+#: (to split it into parallel ranges), doubling the requests of a Zarr read whose
+#: objects are small; skelstore reads many objects concurrently instead.
+PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "s3": {"max_concurrency": 1},
+    "s3a": {"max_concurrency": 1},
+}
+
+
+def with_defaults(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    """``storage_options`` with :data:`PROTOCOL_DEFAULTS` of ``url``'s protocol."""
+    return {**PROTOCOL_DEFAULTS.get(protocol(url), {}), **(storage_options or {})}
+
+
 def to_fs(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
     """``(filesystem, path)`` for ``url`` through fsspec.
 
@@ -77,7 +101,7 @@ def to_fs(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any,
     import fsspec.core
 
     try:
-        return fsspec.core.url_to_fs(url, **(storage_options or {}))
+        return fsspec.core.url_to_fs(url, **with_defaults(url, storage_options))
     except ImportError as exc:
         extra = _EXTRAS.get(protocol(url))
         hint = f"pip install 'skelstore[{extra}]'" if extra else "install its fsspec package"

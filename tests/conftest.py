@@ -8,7 +8,14 @@ back with ``skelstore.open(url, "r")``.
 
 from __future__ import annotations
 
+import os
+
+# gcsfs reads this when it is first imported; left on, it hangs ~60 s per bucket
+# against fake-gcs-server (it probes the bucket type over gRPC).
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dumputil import GOLDEN_DIR, STORAGE_KINDS, clear_memory_fs, make_target
+from servers import GCSServer, HTTPServer, S3Server
 
 TargetFactory = Callable[..., tuple[str, dict[str, Any]]]
 
@@ -50,3 +58,95 @@ def target(storage_kind: str, tmp_path: Path) -> Iterator[TargetFactory]:
 
     make.kind = storage_kind  # type: ignore[attr-defined]
     yield make
+
+
+# ---------------------------------------------------------------- cloud servers
+#
+# Real servers on 127.0.0.1 (see servers.py): one of each per session, a fresh
+# bucket (or served directory) per test, fsspec's caches invalidated around each.
+
+
+def invalidate_fsspec_caches() -> None:
+    """Drop the listing caches of every cached fsspec filesystem instance.
+
+    zarr makes its own (async) instances, so what it writes never refreshes the
+    listings cached by the instances tests use, and instances outlive a test.
+    ``clear_instance_cache()`` is avoided: it leaves unclosed aiohttp sessions.
+    """
+    import fsspec.spec
+
+    seen: set[type] = set()
+    stack = [fsspec.spec.AbstractFileSystem]
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        stack.extend(cls.__subclasses__())
+        for fs in list(cls.__dict__.get("_cache", {}).values()):
+            fs.invalidate_cache()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 on 127.0.0.1, for the whole session."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GCSServer]:
+    """fake-gcs-server on 127.0.0.1, for the whole session."""
+    server = GCSServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HTTPServer]:
+    """A read-only static HTTP server over a session temporary directory
+    (``http_server.directory``); tests copy files into it (see ``http_dir``)."""
+    server = HTTPServer(tmp_path_factory.mktemp("http-root")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _bucket_name() -> str:
+    return f"skel-{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> Iterator[str]:
+    """A fresh, empty S3 bucket (its name); moto is reset afterwards."""
+    invalidate_fsspec_caches()
+    name = s3_server.make_bucket(_bucket_name())
+    yield name
+    invalidate_fsspec_caches()
+    s3_server.reset()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: GCSServer) -> Iterator[str]:
+    """A fresh, empty GCS bucket (its name)."""
+    invalidate_fsspec_caches()
+    name = gcs_server.make_bucket(_bucket_name())
+    yield name
+    invalidate_fsspec_caches()
+
+
+@pytest.fixture
+def http_dir(http_server: HTTPServer) -> Iterator[tuple[Path, str]]:
+    """``(directory, url)``: a fresh directory served by ``http_server`` and its URL."""
+    invalidate_fsspec_caches()
+    name = uuid.uuid4().hex[:12]
+    directory = http_server.directory / name
+    directory.mkdir()
+    yield directory, http_server.url_for(name)
+    invalidate_fsspec_caches()

@@ -77,9 +77,11 @@ def shot_rows(expected: Rows, shots: set[int]) -> Rows:
     return expected.select(np.isin(expected.shot, sorted(shots)))
 
 
-def test_golden_files_present():
+def test_golden_files_present(golden_dir):
+    assert golden_dir == GOLDEN_DIR
     assert set(GOLDEN_FILES) == set(GOLDEN_PRESET)
     for name in GOLDEN_FILES:
+        assert (golden_dir / name.replace(".h5", ".expected.npz")).is_file()
         assert len(load_expected(name)) > 0
 
 

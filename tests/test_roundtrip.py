@@ -313,3 +313,63 @@ def test_writer_without_metadata_is_readable_as_generic_pose(tmp_path):
     ((pid, p),) = list(bundles[0])
     assert pid == 0 and type(p) is GenericPose
     np.testing.assert_array_equal(p.keypoints, visible(pose))
+
+
+def test_shots_with_a_gap_and_iter_from_frame_in_the_gap(target):
+    """A shot started at a later frame leaves a gap; ``iter_from_frame`` on a frame in
+    the gap starts at the next shot (skelstore's documented deviation from skelshop)."""
+    from skelstore.io import ShotSegmentedWriter
+
+    rng = np.random.default_rng(3)
+    poses = {f: random_pose(rng, 25, 0.0) for f in (*range(0, 5), *range(10, 14))}
+    url, kwargs = target()
+    with skelstore.open(url, "w", **kwargs) as root:
+        add_metadata(root, "v.mp4", 14, "BODY_25", 25)
+        writer = ShotSegmentedWriter(root, 25, compression="lossless")
+        writer.start_shot(0)
+        for f in range(5):
+            writer.add_pose(f, 4, poses[f])
+        writer.end_shot()
+        writer.start_shot(10)
+        for f in range(10, 14):
+            writer.register_frame(f)
+            writer.add_pose(f, 6, poses[f])
+        writer.end_shot()
+    with skelstore.open(url) as root:
+        reader = ShotSegmentedReader(root)
+        assert [(s.start_frame, s.end_frame) for s in reader] == [(0, 5), (10, 14)]
+        (shot,) = list(reader.iter_from_frame(7))
+        assert (shot.start_frame, shot.end_frame) == (10, 14)
+        got = [dict(b) for b in shot]
+        assert [list(b) for b in got] == [[6]] * 4
+        for i, b in enumerate(got):
+            np.testing.assert_array_equal(b[6].keypoints, visible(poses[10 + i]))
+
+
+def test_shot_writer_appends_to_an_existing_dump(target):
+    """A ShotSegmentedWriter on a dump that already has shots continues after them."""
+    from skelstore.io import ShotSegmentedWriter
+
+    rng = np.random.default_rng(4)
+    first = [random_pose(rng, 70, 0.2) for _ in range(6)]
+    url, kwargs = target()
+    with skelstore.open(url, "w", **kwargs) as root:
+        add_fmt_metadata(root, "trackshots")
+        add_metadata(root, "v.mp4", 9, "FACE", 70)
+        write_shots(root, 70, [[(0, p)] for p in first[:4]])
+    with skelstore.open(url, "a", **kwargs) as root:
+        writer = ShotSegmentedWriter(root, 70)
+        writer.start_shot()
+        for i, p in enumerate(first[4:]):
+            writer.register_frame(4 + i)
+            writer.add_pose(4 + i, 1, p)
+        writer.end_shot()
+    with skelstore.open(url) as root:
+        assert root.attrs["fmt_type"] == "trackshots" and root.attrs["mode"] == "FACE"
+        reader = ShotSegmentedReader(root)
+        assert [(s.start_frame, s.end_frame) for s in reader] == [(0, 4), (4, 6)]
+        rows, _ = decode_shots(reader, {0: (0, 4), 1: (4, 6)}, 70)
+    expected = rows_from_list(
+        [(f, 0 if f < 4 else 1, 0 if f < 4 else 1, visible(p)) for f, p in enumerate(first)], 70
+    )
+    assert_rows_equal(rows, expected)

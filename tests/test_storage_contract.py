@@ -492,3 +492,26 @@ def test_memory_target_in_a_directory(suffix):
             root.attrs["k"] = "w"
     with pytest.raises(skelstore.NotFoundError):
         skelstore.open(url.replace("dump", "other"))
+
+
+def test_memory_hdf5_is_uploaded_whole_on_close():
+    """Readers never see a partial remote HDF5 file: nothing exists at the URL until
+    the root is closed, then the whole file does; ``a`` downloads and re-uploads."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    url = f"memory://{uuid.uuid4().hex}/up.h5"
+    root = skelstore.open(url, "w")
+    root.create_array("a", data=np.arange(3))
+    root.flush()
+    assert not fs.exists(url)
+    root.close()
+    assert fs.exists(url)
+    with fs.open(url, "rb") as f:
+        assert f.read(8) == b"\x89HDF\r\n\x1a\n"
+    root.close()  # twice is fine
+    with skelstore.open(url, "a") as root:
+        root.attrs["more"] = 1
+    with skelstore.open(url) as root:
+        assert root.attrs["more"] == 1
+        np.testing.assert_array_equal(root["a"].read(), np.arange(3))
