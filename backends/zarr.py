@@ -1116,6 +1116,42 @@ def _check_state(url: str, mode: str, state: str) -> None:
         raise FormatError(f"{url}: not a Zarr store (no zarr.json or .zgroup)")
 
 
+_METADATA_KEYS = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata"})
+
+
+def _consolidated_is_stale(raw: Any) -> bool:
+    """True if ``raw``'s consolidated metadata disagrees with the store's listing.
+
+    Checks the members of the root and of each group directly under it (one
+    concurrent LIST each): a store that another tool changed without
+    re-consolidating (an added or removed shot or top-level group) is caught. A
+    store that cannot be listed (plain HTTP) is trusted.
+    """
+    from zarr.core.group import GroupMetadata
+
+    cm = raw.metadata.consolidated_metadata
+    if cm is None:
+        return False
+    levels: list[tuple[str, set[str]]] = [("", set(cm.metadata))]
+    for name, meta in cm.metadata.items():
+        if isinstance(meta, GroupMetadata) and meta.consolidated_metadata is not None:
+            levels.append((name, set(meta.consolidated_metadata.metadata)))
+
+    async def listing(prefix: str) -> set[str]:
+        return {e async for e in raw.store.list_dir(prefix) if e not in _METADATA_KEYS}
+
+    async def all_listings() -> list[set[str]]:
+        return list(await asyncio.gather(*(listing(p) for p, _ in levels)))
+
+    if _zarr_sync is None:  # pragma: no cover - zarr without its sync helper
+        return False
+    try:
+        found = _zarr_sync(all_listings())
+    except Exception:  # cannot list (e.g. HTTP without an index): trust the document
+        return False
+    return any(f != expected for f, (_, expected) in zip(found, levels, strict=True))
+
+
 def _open_root(
     url: str,
     mode: str,
@@ -1155,6 +1191,9 @@ def _open_root(
         if state_of() == "missing":
             raise NotFoundError(f"{url}: no such file, directory or object") from None
         raise FormatError(f"{url}: not a Zarr store ({exc})") from exc
+    if mode == "r" and _consolidated_is_stale(raw):
+        with _quiet():  # written by another tool since: read the real tree instead
+            raw = zarr.open_group(store, mode="r", use_consolidated=False)
     writable = mode != "r"
     session = _Session(
         source=url,

@@ -1,0 +1,50 @@
+"""Consolidated metadata: written on close, used when fresh, bypassed when stale."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import zarr
+
+import skelstore
+from skelstore.convert import convert
+from skelstore.io import ShotSegmentedReader
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+def _consolidated_members(path: Path, fmt: int) -> set[str]:
+    if fmt == 3:
+        doc = json.loads((path / "zarr.json").read_text())
+        return set(doc["consolidated_metadata"]["metadata"])
+    doc = json.loads((path / ".zmetadata").read_text())
+    return {k.rsplit("/", 1)[0] for k in doc["metadata"] if k.count("/") >= 1}
+
+
+@pytest.mark.parametrize("fmt", [3, 2])
+def test_stale_consolidated_metadata_falls_back_to_listing(tmp_path: Path, fmt: int) -> None:
+    path = tmp_path / "x.zarr"
+    convert(GOLDEN / "trackshots_offset_face.h5", path, zarr_format=fmt)
+    assert "timeline/shot2" in _consolidated_members(path, fmt)
+    # another tool adds a shot and does not re-consolidate
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = zarr.open_group(path, mode="r+", use_consolidated=False)
+        shot = g["timeline"].create_group("shot3")
+        shot.attrs.update({"start_frame": 500, "end_frame": 510})
+    assert "timeline/shot3" not in _consolidated_members(path, fmt)  # the document is stale
+    with skelstore.open(path) as root:
+        assert root["timeline"].keys() == ["shot0", "shot1", "shot2", "shot3"]
+        assert len(ShotSegmentedReader(root)) == 4
+
+
+@pytest.mark.parametrize("fmt", [3, 2])
+def test_fresh_consolidated_metadata_is_used(tmp_path: Path, fmt: int) -> None:
+    path = tmp_path / "x.zarr"
+    convert(GOLDEN / "trackshots_offset_face.h5", path, zarr_format=fmt)
+    with skelstore.open(path) as root:
+        assert root.raw.metadata.consolidated_metadata is not None
+        assert len(ShotSegmentedReader(root)) == 3
