@@ -43,7 +43,6 @@ def list_engines() -> list[str]:
     return sorted(_engine_table())
 
 
-@cache
 def get_engine(name: str) -> Engine:
     """The engine registered as ``name``.
 
@@ -57,6 +56,13 @@ def get_engine(name: str) -> Engine:
         raise EngineError(
             f"unknown engine {name!r}; registered engines: {', '.join(sorted(table))}"
         )
+    return _load_engine(key)
+
+
+@cache
+def _load_engine(key: str) -> Engine:
+    """Import and instantiate the registered engine ``key`` (once)."""
+    table = _engine_table()
     module_name, _, cls_name = table[key].partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -1,0 +1,48 @@
+"""The engine registry: entry points, packaging, missing extras."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+
+import skelstore
+from skelstore.engines import get_engine, list_engines
+
+
+def test_engines_are_entry_points_inside_the_package() -> None:
+    eps = {ep.name: ep.value for ep in entry_points(group="skelstore.backends")}
+    assert eps["hdf5"] == "skelstore.backends.hdf5:HDF5Engine"
+    assert eps["zarr"] == "skelstore.backends.zarr:ZarrEngine"
+    assert {"hdf5", "zarr"} <= set(list_engines())
+    for name in ("hdf5", "zarr"):
+        engine = get_engine(name)
+        assert type(engine).__module__ == f"skelstore.backends.{name}"
+        assert engine is get_engine(name.upper())  # one instance, case-insensitive
+    with pytest.raises(ModuleNotFoundError):
+        __import__("backends")  # never shipped as a top-level package
+
+
+def test_core_does_not_import_engines() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, skelstore, skelstore.io, skelstore.layout, skelstore.convert, "
+        "skelstore.dense, skelstore.cli; "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('h5py', 'zarr', 'skelstore.backends'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_missing_filesystem_package_names_what_to_install() -> None:
+    # adlfs (Azure) is not installed here: fsspec knows the protocol but cannot load it
+    with pytest.raises(skelstore.MissingDependencyError, match="abfs"):
+        skelstore.open("abfs://container/video.zarr")
+
+
+def test_unknown_protocol_is_an_engine_error() -> None:
+    with pytest.raises(skelstore.EngineError, match="nosuchproto"):
+        skelstore.open("nosuchproto://x/video.h5")
