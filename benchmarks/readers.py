@@ -1,0 +1,761 @@
+"""Readers and writers: skelstore against bulk h5py (the floor) and skelshop (the baseline).
+
+    python benchmarks/readers.py [--frames-tracked 30000] [--frames-untracked 90000]
+                                 [--repeat 3] [--random-calls 100] [--markdown FILE]
+                                 [--profile]
+
+Smoke run: ``--frames-tracked 3000 --frames-untracked 9000 --repeat 1``.
+
+Data are seeded synthetic dumps (``benchmarks/data.py``): a tracked BODY_25_ALL dump
+(~1 pose per frame, shots of 100-2000 frames) and an untracked BODY_25 dump (0-4
+detections per frame), both written lossless. The frame lists are generated once;
+the HDF5 files the reads use are the ones the skelstore write benchmark wrote, and
+the Zarr v3 copies are made from them with ``skelstore.convert.convert``.
+
+1. Read: every pose of every frame (``pose.keypoints``) with skelstore's readers
+   on HDF5 and on Zarr v3, against ``ds[()]`` of every dataset with h5py (bulk,
+   the floor) and skelshop's per-frame reader.
+2. Write: ``skelstore.dump.write_shots`` against skelshop's writers (frames/s).
+3. Random access: ``ShotSegmentedReader.iter_from_frame(n)`` at seeded random ``n``,
+   reading every frame of the first shot it yields.
+4. Memory: peak RSS growth (``ru_maxrss`` of a fresh child process, after imports,
+   before vs after one full iteration) and the ``tracemalloc`` peak of a second
+   iteration in that child (numpy buffers included, HDF5's C heap not).
+
+Times are best of ``--repeat`` runs, in this process. ``--profile`` also prints the
+top functions by cumulative time (cProfile) of one skelstore tracked read on HDF5
+and on Zarr and of one skelstore tracked write on HDF5.
+
+skelshop's algorithms are re-implemented below against raw h5py, following
+skelshop's ``skelshop/io.py`` and ``skelshop/sparsepose.py`` (SkelShop Authors,
+MIT licence, https://github.com/frankier/skelshop, commit 08336c7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from data import tracked_frames, untracked_frames  # noqa: E402
+
+import skelstore  # noqa: E402
+from skelstore.dump import SHOT_CHANGE, add_fmt_metadata, add_metadata, write_shots  # noqa: E402
+from skelstore.io import (  # noqa: E402
+    ShotSegmentedReader,
+    ShotSegmentedWriter,
+    UnsegmentedReader,
+    UnsegmentedWriter,
+)
+from skelstore.pose import (  # noqa: E402  (same bundle/pose classes as skelshop's)
+    LIMBS,
+    POSE_CLASSES,
+    DumpReaderPoseBundle,
+    UntrackedDumpReaderPoseBundle,
+)
+
+TRACKED_MODE, UNTRACKED_MODE = "BODY_25_ALL", "BODY_25"
+
+# ================================================================ skelshop baselines
+# Re-implemented from skelshop (skelshop/io.py, skelshop/sparsepose.py; SkelShop
+# Authors, MIT licence), against raw h5py, keeping its per-frame h5py access pattern:
+# readers slice indptr, indices and data of every pose on every frame; the
+# unsegmented writer resizes every dataset on every pose; the shot writer buffers a
+# shot in dicts and writes Python lists at the end of the shot.
+
+SKELSHOP_LOSSLESS = {
+    "lossless_kwargs": {
+        "compression": hdf5plugin.Blosc(
+            cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE
+        )
+    },
+    "lossy_kwargs": {},
+}
+_MIN_CHUNK, _MAX_CHUNK, _INDPTR_CHUNK = 2**14 // 14, 2**19 // 14, 1024
+
+
+def _ss_create_csr(h5f, path, num_kps, *, data=None, indices=None, indptr=None,
+                   lossless_kwargs=None, lossy_kwargs=None):
+    lossless_kwargs, lossy_kwargs = lossless_kwargs or {}, lossy_kwargs or {}
+    if data is not None and len(data) < 24:
+        lossless_kwargs = {}
+    group = h5f.create_group(path)
+    chunk = _MIN_CHUNK if num_kps is None else max(_MIN_CHUNK, min(num_kps * 15, _MAX_CHUNK))
+    grow = data is None
+    group.create_dataset(
+        "data", (0, 3) if grow else None, data=data, dtype=np.float32,
+        maxshape=(None, 3) if grow else None,
+        chunks=(chunk if grow else min(chunk, len(data)), 3), **lossless_kwargs, **lossy_kwargs,
+    )
+    group.create_dataset(
+        "indices", (0,) if grow else None, data=indices, dtype=np.uint16,
+        maxshape=(None,) if grow else None,
+        chunks=(chunk if grow else min(chunk, len(indices)),), **lossless_kwargs,
+    )
+    group.create_dataset(
+        "indptr", (0,) if grow else None, data=indptr, dtype=np.uint32,
+        maxshape=(None,) if grow else None,
+        chunks=(_INDPTR_CHUNK if grow else min(_INDPTR_CHUNK, len(indptr)),),
+    )
+    return group
+
+
+def _ss_pose_nz(pose):
+    for limb_idx, limb in enumerate(pose):
+        if not limb[2]:
+            continue
+        yield limb_idx, limb
+
+
+def _ss_grow_ds(ds, extra):
+    ds.resize(len(ds) + extra, axis=0)
+
+
+def _ss_add_empty_rows_grp(indptr, data, new_rows):
+    _ss_grow_ds(indptr, new_rows)
+    indptr[-new_rows:] = len(data)
+
+
+class SkelshopUnsegmentedWriter:
+    """skelshop.io.UnsegmentedWriter: every add_pose resizes and writes every dataset."""
+
+    def __init__(self, h5f, num_kps=None, **create_kwargs):
+        self.h5f, self.num_kps, self.create_kwargs = h5f, num_kps, create_kwargs
+        self.timeline_grp = h5f.create_group("/timeline", track_order=True)
+        self.pose_grps: dict[int, list[Any]] = {}
+        self.start_frame = 0
+
+    def _pose_grp(self, pose_id, frame_num):
+        if pose_id not in self.pose_grps:
+            grp = _ss_create_csr(self.h5f, f"/timeline/pose{pose_id}", self.num_kps,
+                                 **self.create_kwargs)
+            grp.attrs["start_frame"] = frame_num
+            self.pose_grps[pose_id] = [grp, grp["data"], grp["indices"], grp["indptr"],
+                                       frame_num - 1]
+        return self.pose_grps[pose_id]
+
+    def add_pose(self, frame_num, pose_id, pose):
+        _, data, indices, indptr, last_frame_num = self._pose_grp(pose_id, frame_num)
+        _ss_add_empty_rows_grp(indptr, data, frame_num - last_frame_num)
+        new_data, new_indices = [], []
+        for limb_idx, limb in _ss_pose_nz(pose):
+            new_data.append(limb)
+            new_indices.append(limb_idx)
+        if new_data:
+            _ss_grow_ds(data, len(new_data))
+            _ss_grow_ds(indices, len(new_indices))
+            data[-len(new_data):] = new_data
+            indices[-len(new_indices):] = new_indices
+        self.pose_grps[pose_id][-1] = frame_num
+
+    def start_shot(self, start_frame=0):
+        self.start_frame = start_frame
+
+    def register_frame(self, frame_num):
+        pass
+
+    def end_shot(self):
+        self.timeline_grp.attrs["start_frame"] = self.start_frame
+        last = 0
+        for grp, data, _, indptr, last_frame_num in self.pose_grps.values():
+            _ss_add_empty_rows_grp(indptr, data, 1)
+            grp.attrs["end_frame"] = last_frame_num + 1
+            last = max(last, last_frame_num)
+        self.timeline_grp.attrs["end_frame"] = last + 1
+
+
+class SkelshopShotSegmentedWriter:
+    """skelshop.io.ShotSegmentedWriter: dicts per shot, lists written by create_csr."""
+
+    def __init__(self, h5f, num_kps=None, **create_kwargs):
+        self.h5f, self.num_kps, self.create_kwargs = h5f, num_kps, create_kwargs
+        h5f.create_group("/timeline", track_order=True)
+        self.pose_data: dict[int, dict[int, np.ndarray]] = {}
+        self.pose_starts: dict[int, int] = {}
+        self.pose_ends: dict[int, int] = {}
+        self.shot_idx = self.shot_start = self.last_frame = 0
+
+    def start_shot(self, start_frame=None):
+        if start_frame is not None:
+            self.shot_start = start_frame
+
+    def add_pose(self, frame_num, pose_id, pose):
+        if pose_id not in self.pose_data:
+            self.pose_starts[pose_id] = frame_num
+            self.pose_data[pose_id] = {}
+        self.pose_data[pose_id][frame_num] = pose
+        self.pose_ends[pose_id] = frame_num
+        self.last_frame = frame_num
+
+    def register_frame(self, frame_num):
+        self.last_frame = frame_num
+
+    def end_shot(self):
+        shot = self.h5f.create_group(f"/timeline/shot{self.shot_idx}", track_order=True)
+        shot.attrs["start_frame"] = self.shot_start
+        shot.attrs["end_frame"] = self.last_frame + 1
+        for pose_id, poses in self.pose_data.items():
+            data: list[np.ndarray] = []
+            indices: list[int] = []
+            indptr: list[int] = []
+            last_frame_num = self.pose_starts[pose_id] - 1
+            for frame_num, pose in poses.items():
+                for _ in range(frame_num - last_frame_num):
+                    indptr.append(len(data))
+                for limb_idx, limb in _ss_pose_nz(pose):
+                    data.append(limb)
+                    indices.append(limb_idx)
+                last_frame_num = frame_num
+            indptr.append(len(data))
+            grp = _ss_create_csr(
+                self.h5f, f"/timeline/shot{self.shot_idx}/pose{pose_id}", self.num_kps,
+                data=data, indices=indices, indptr=indptr, **self.create_kwargs,
+            )
+            grp.attrs["start_frame"] = self.pose_starts[pose_id]
+            grp.attrs["end_frame"] = self.pose_ends[pose_id] + 1
+        self.pose_data = {}
+        self.shot_idx += 1
+        self.shot_start = self.last_frame + 1
+
+
+def skelshop_write_shots(h5f, num_kps, frame_iter, writer_cls, **create_kwargs):
+    """skelshop.dump.write_shots."""
+    writer = writer_cls(h5f, num_kps=num_kps, **create_kwargs)
+    writer.start_shot(0)
+    frame_num = 0
+    for frame in frame_iter:
+        if frame is SHOT_CHANGE:
+            writer.end_shot()
+            writer.start_shot()
+        else:
+            writer.register_frame(frame_num)
+            for pose_id, pose in frame:
+                writer.add_pose(frame_num, pose_id, pose)
+            frame_num += 1
+    writer.end_shot()
+
+
+class SkelshopSparsePose:
+    """skelshop.sparsepose.SparsePose: three h5py slices per row."""
+
+    def __init__(self, grp, num_limbs):
+        self.num_limbs = num_limbs
+        self.data, self.indices, self.indptr = grp["data"], grp["indices"], grp["indptr"]
+
+    def get_row(self, row_num):
+        row_start, row_end = self.indptr[row_num:row_num + 2]
+        res = np.zeros((self.num_limbs, 3))
+        res[self.indices[row_start:row_end]] = self.data[row_start:row_end]
+        return res
+
+
+class SkelshopShotReader:
+    """skelshop.io.ShotReader (iteration only)."""
+
+    def __init__(self, start_frame, end_frame, bundles, num_limbs, mk_bundle):
+        self.mk_bundle, self.start_frame, self.end_frame = mk_bundle, start_frame, end_frame
+        self.poses = [
+            (num, grp.attrs["start_frame"], grp.attrs["end_frame"],
+             SkelshopSparsePose(grp, num_limbs))
+            for num, grp in bundles
+        ]
+
+    def __iter__(self):
+        for frame in range(self.start_frame, self.end_frame):
+            bundle = {}
+            for pose_num, start_frame, end_frame, sparse_pose in self.poses:
+                if start_frame <= frame < end_frame:
+                    bundle[pose_num] = sparse_pose.get_row(frame - start_frame)
+            yield self.mk_bundle(bundle)
+
+
+def _ss_read_grp(grp):
+    poses = ((int(k[4:]), v) for k, v in grp.items())
+    return grp.attrs["start_frame"], grp.attrs["end_frame"], poses
+
+
+class SkelshopShotSegmentedReader:
+    """skelshop.io.ShotSegmentedReader (iteration over every shot only)."""
+
+    def __init__(self, h5f, bundle_cls=DumpReaderPoseBundle):
+        self.h5f, self.limbs = h5f, h5f.attrs["limbs"]
+        assert h5f.attrs["fmt_type"] == "trackshots"
+        self.mk_bundle = partial(bundle_cls, cls=POSE_CLASSES[h5f.attrs["mode"]])
+
+    def __iter__(self):
+        for _, shot_grp in self.h5f["/timeline"].items():
+            start, end, bundles = _ss_read_grp(shot_grp)
+            yield SkelshopShotReader(start, end, bundles, self.limbs, self.mk_bundle)
+
+
+class SkelshopUnsegmentedReader:
+    """skelshop.io.UnsegmentedReader."""
+
+    def __init__(self, h5f, bundle_cls=UntrackedDumpReaderPoseBundle):
+        assert h5f.attrs["fmt_type"] == "unseg"
+        mk_bundle = partial(bundle_cls, cls=POSE_CLASSES[h5f.attrs["mode"]])
+        self.shot_reader = SkelshopShotReader(
+            *_ss_read_grp(h5f["/timeline"]), h5f.attrs["limbs"], mk_bundle
+        )
+
+    def __iter__(self):
+        return iter(self.shot_reader)
+
+
+# ================================================================ measured operations
+
+
+def iterate_tracked(reader: Iterable[Any]) -> int:
+    """Touch every pose of every frame of every shot; the number of poses."""
+    n = 0
+    for shot in reader:
+        for bundle in shot:
+            for _pose_id, pose in bundle:
+                pose.keypoints  # noqa: B018
+                n += 1
+    return n
+
+
+def iterate_untracked(reader: Iterable[Any]) -> int:
+    n = 0
+    for bundle in reader:
+        for pose in bundle:
+            pose.keypoints  # noqa: B018
+            n += 1
+    return n
+
+
+def read_skelstore(url: str, tracked: bool) -> int:
+    with skelstore.open(url) as root:
+        if tracked:
+            return iterate_tracked(ShotSegmentedReader(root))
+        return iterate_untracked(UnsegmentedReader(root))
+
+
+def read_skelshop(path: str, tracked: bool) -> int:
+    with h5py.File(path, "r") as h5f:
+        if tracked:
+            return iterate_tracked(SkelshopShotSegmentedReader(h5f))
+        return iterate_untracked(SkelshopUnsegmentedReader(h5f))
+
+
+def read_bulk_h5py(path: str, tracked: bool = True) -> int:
+    """``ds[()]`` of every dataset; the number of bytes read."""
+    with h5py.File(path, "r") as h5f:
+        datasets: list[h5py.Dataset] = []
+        h5f.visititems(lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
+        return sum(ds[()].nbytes for ds in datasets)
+
+
+def read_bulk_zarr(path: str, tracked: bool = True) -> int:
+    """``arr[...]`` of every array of a Zarr store with zarr-python (a reference)."""
+    import zarr
+
+    def total(group: Any) -> int:
+        return sum(a[...].nbytes for _, a in group.arrays()) + sum(
+            total(g) for _, g in group.groups()
+        )
+
+    return total(zarr.open_group(path, mode="r"))
+
+
+def write_skelstore(url: str, frames: list[Any], tracked: bool, **open_kwargs: Any) -> None:
+    """What ``data.make_dump`` does, from pre-generated frames."""
+    mode = TRACKED_MODE if tracked else UNTRACKED_MODE
+    num_frames = sum(f is not SHOT_CHANGE for f in frames)
+    with skelstore.open(url, "w", **open_kwargs) as root:
+        add_fmt_metadata(root, "trackshots" if tracked else "unseg")
+        add_metadata(root, "synthetic.mp4", num_frames, mode, LIMBS[mode])
+        write_shots(
+            root, LIMBS[mode], frames,
+            writer_cls=ShotSegmentedWriter if tracked else UnsegmentedWriter,
+            compression="lossless",
+        )
+
+
+def write_skelshop(path: str, frames: list[Any], tracked: bool) -> None:
+    mode = TRACKED_MODE if tracked else UNTRACKED_MODE
+    with h5py.File(path, "w") as h5f:
+        h5f.attrs.update({"fmt_type": "trackshots" if tracked else "unseg", "fmt_ver": 1,
+                          "mode": mode, "limbs": LIMBS[mode]})
+        skelshop_write_shots(
+            h5f, LIMBS[mode], frames,
+            SkelshopShotSegmentedWriter if tracked else SkelshopUnsegmentedWriter,
+            **SKELSHOP_LOSSLESS,
+        )
+
+
+def remove(path: str) -> None:
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
+def best_of(repeat: int, fn: Callable[[], Any], before: Callable[[], Any] | None = None):
+    """Best wall time of ``repeat`` calls of ``fn`` (``before`` runs untimed first)."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ================================================================ sections
+
+
+def bench_writes(tmp: str, frames: dict[bool, list[Any]], repeat: int) -> dict[bool, dict]:
+    out: dict[bool, dict] = {}
+    for tracked in (True, False):
+        fr = frames[tracked]
+        n = sum(f is not SHOT_CHANGE for f in fr)
+        kind = "tracked" if tracked else "untracked"
+        h5, zr, ss = (os.path.join(tmp, f"{kind}{s}") for s in (".h5", ".zarr", "-skelshop.h5"))
+        res = {}
+        for name, path, fn in (
+            ("skelstore HDF5", h5, partial(write_skelstore, h5, fr, tracked)),
+            ("skelstore Zarr v3", zr, partial(write_skelstore, zr, fr, tracked, zarr_format=3)),
+            ("skelshop HDF5", ss, partial(write_skelshop, ss, fr, tracked)),
+        ):
+            log(f"write {kind} {name} ...")
+            sec, _ = best_of(repeat, fn, before=partial(remove, path))
+            res[name] = n / sec
+            log(f"  {sec:.2f} s, {n / sec:,.0f} frames/s")
+        out[tracked] = res
+        # The re-implemented skelshop writer must store what skelstore stores.
+        from skelstore.convert import compare_dumps
+
+        with skelstore.open(h5) as a, skelstore.open(ss) as b:
+            diff = compare_dumps(a["timeline"], b["timeline"])
+        if diff:
+            raise SystemExit(f"skelshop writer re-implementation differs: {diff}")
+        remove(zr)
+    return out
+
+
+def bench_reads(
+    tmp: str, repeat: int, counts: dict[bool, int]
+) -> tuple[dict[bool, dict], dict[bool, str]]:
+    out: dict[bool, dict] = {}
+    zarrs: dict[bool, str] = {}
+    from skelstore.convert import convert
+
+    for tracked in (True, False):
+        kind = "tracked" if tracked else "untracked"
+        h5 = os.path.join(tmp, f"{kind}.h5")
+        zr = zarrs[tracked] = os.path.join(tmp, f"{kind}-copy.zarr")
+        remove(zr)
+        convert(h5, zr, zarr_format=3)
+        res: dict[str, float] = {}
+        poses: dict[str, int] = {}
+        for name, fn in (
+            ("bulk h5py", partial(read_bulk_h5py, h5)),
+            ("bulk zarr", partial(read_bulk_zarr, zr)),
+            ("skelstore HDF5", partial(read_skelstore, h5, tracked)),
+            ("skelstore Zarr v3", partial(read_skelstore, zr, tracked)),
+            ("skelshop HDF5", partial(read_skelshop, h5, tracked)),
+        ):
+            log(f"read {kind} {name} ...")
+            res[name], poses[name] = best_of(repeat, fn)
+            log(f"  {res[name]:.2f} s")
+        # Readers yield a pose for every frame of a track's range, so an untracked
+        # dump yields (mostly empty) poses in frames without that detection.
+        readers = {k: v for k, v in poses.items() if not k.startswith("bulk")}
+        if len(set(readers.values())) != 1 or (tracked and poses["skelshop HDF5"] != counts[True]):
+            raise SystemExit(f"{kind}: readers saw different pose counts {readers}, "
+                             f"written {counts[tracked]}")
+        res["poses"] = poses["skelstore HDF5"]
+        res["detections"] = counts[tracked]
+        res["bytes"] = poses["bulk h5py"]
+        out[tracked] = res
+    return out, zarrs
+
+
+def check_skelshop_reader(h5: str) -> None:
+    """The re-implemented skelshop reader gives skelstore's keypoints (first shot)."""
+    with h5py.File(h5, "r") as h5f, skelstore.open(h5) as root:
+        a = next(iter(SkelshopShotSegmentedReader(h5f)))
+        b = ShotSegmentedReader(root)[0]
+        for x, y in zip(a, b, strict=True):
+            xs, ys = list(x), list(y)
+            assert [i for i, _ in xs] == [i for i, _ in ys]
+            for (_, p), (_, q) in zip(xs, ys, strict=True):
+                np.testing.assert_array_equal(p.keypoints, q.keypoints)
+
+
+def bench_random(url: str, frames: int, calls: int, seed: int) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    ns = rng.integers(0, frames, calls)
+    times, locate, lengths = [], [], []
+    with skelstore.open(url) as root:
+        reader = ShotSegmentedReader(root)
+        for n in ns:
+            t = time.perf_counter()
+            shot = next(iter(reader.iter_from_frame(int(n))))
+            t1 = time.perf_counter()
+            for bundle in shot:
+                for _pose_id, pose in bundle:
+                    pose.keypoints  # noqa: B018
+            times.append(time.perf_counter() - t)
+            locate.append(t1 - t)
+            lengths.append(shot.end_frame - shot.start_frame)
+    tm, ln, nsf = np.array(times), np.array(lengths), ns.astype(float)
+    q1, q4 = ns < frames / 4, ns >= 3 * frames / 4
+    per_frame = tm / ln
+    return {
+        "mean_ms": 1e3 * tm.mean(),
+        "locate_ms": 1e3 * np.mean(locate),
+        "us_per_frame": 1e6 * per_frame.mean(),
+        "corr_time": float(np.corrcoef(tm, nsf)[0, 1]),
+        "corr_locate": float(np.corrcoef(locate, nsf)[0, 1]),
+        "corr_per_frame": float(np.corrcoef(per_frame, nsf)[0, 1]),
+        "q1_us_per_frame": 1e6 * per_frame[q1].mean() if q1.any() else float("nan"),
+        "q4_us_per_frame": 1e6 * per_frame[q4].mean() if q4.any() else float("nan"),
+    }
+
+
+CHILD = r"""
+import json, resource, sys, tracemalloc
+sys.path.insert(0, {here!r})
+import readers
+fn = getattr(readers, {fn!r})
+rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+fn({url!r}, {tracked!r})
+rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+fn({url!r}, {tracked!r})
+peak = tracemalloc.get_traced_memory()[1]
+print(json.dumps({{"rss_growth_kb": rss1 - rss0, "rss_kb": rss1, "tracemalloc_peak": peak}}))
+"""
+
+
+def memory_child(fn: str, url: str, tracked: bool) -> dict:
+    code = CHILD.format(here=HERE, fn=fn, url=url, tracked=tracked)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def profile(fn: Callable[[], Any], title: str, top: int = 25) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(top)
+    buf.write("-- same run, top 12 by own time (tottime):\n")
+    stats.sort_stats("tottime").print_stats(12)
+    body = "\n".join(
+        line for line in buf.getvalue().splitlines()
+        if line.strip() and not line.startswith(("Ordered by", "   List reduced"))
+    )
+    return f"### Profile: {title}\n\n```\n{body}\n```"
+
+
+# ================================================================ report
+
+
+def ok(value: float, target: float, at_most: bool = True) -> str:
+    good = value <= target if at_most else value >= target
+    return f"{value:.2f}{'' if good else ' (MISS)'}"
+
+
+def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: list) -> str:
+    lines = [
+        f"Tracked: {args.frames_tracked} frames {TRACKED_MODE}, "
+        f"{reads[True]['detections'] / args.frames_tracked:.2f} poses/frame; untracked: "
+        f"{args.frames_untracked} frames {UNTRACKED_MODE}, "
+        f"{reads[False]['detections'] / args.frames_untracked:.2f} detections/frame "
+        f"(0-4 slots); lossless; best of {args.repeat}. Untracked readers yield a pose "
+        "for every frame of a slot's range (empty where that slot has no detection), "
+        "so they yield more poses than detections.",
+
+        "",
+        "**Read** every pose of every frame (seconds; ratios with targets):",
+        "",
+        "| dump | poses yielded | MB decompressed | bulk h5py | bulk zarr | skelstore HDF5 "
+        "| skelstore Zarr v3 | skelshop HDF5 | HDF5 / bulk (≤ 1.5) | Zarr / HDF5 (≤ 1.5) "
+        "| skelshop / skelstore |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for tracked, label in ((True, "tracked, ShotSegmentedReader"),
+                           (False, "untracked, UnsegmentedReader")):
+        r = reads[tracked]
+        h5, zr = r["skelstore HDF5"], r["skelstore Zarr v3"]
+        lines.append(
+            f"| {label} | {r['poses']:,} | {r['bytes'] / 1e6:.1f} | {r['bulk h5py']:.3f} "
+            f"| {r['bulk zarr']:.3f} | {h5:.3f} | {zr:.3f} | {r['skelshop HDF5']:.3f} "
+            f"| {ok(h5 / r['bulk h5py'], 1.5)} | {ok(zr / h5, 1.5)} "
+            f"| {r['skelshop HDF5'] / h5:.1f}x |"
+        )
+    lines += [
+        "",
+        "**Write** from a pre-generated frame list (frames/s; ratio = skelstore / skelshop):",
+        "",
+        "| writer | skelstore HDF5 | skelstore Zarr v3 | skelshop HDF5 "
+        "| HDF5 ratio | Zarr ratio | target |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for tracked, label, target in ((True, "ShotSegmentedWriter (tracked)", 3),
+                                   (False, "UnsegmentedWriter (untracked)", 10)):
+        w = writes[tracked]
+        a, b, c = w["skelstore HDF5"], w["skelstore Zarr v3"], w["skelshop HDF5"]
+        lines.append(
+            f"| {label} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {ok(a / c, target, False)}x "
+            f"| {ok(b / c, target, False)}x | ≥ {target}x |"
+        )
+    lines += [
+        "",
+        f"**Random access**: `ShotSegmentedReader.iter_from_frame(n)` then every frame of "
+        f"that shot, {args.random_calls} seeded random n over the tracked dump (one open "
+        "reader; shots are 100-2000 frames, so per-call time follows the shot's length; "
+        "per-frame time and locate time should not follow n):",
+        "",
+        "| store | mean ms/call | mean locate ms | µs/frame | corr(time, n) "
+        "| corr(locate, n) | corr(µs/frame, n) | µs/frame, n in 1st quarter "
+        "| µs/frame, n in last quarter |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rnd.items():
+        lines.append(
+            f"| {name} | {r['mean_ms']:.2f} | {r['locate_ms']:.2f} | {r['us_per_frame']:.1f} "
+            f"| {r['corr_time']:+.2f} | {r['corr_locate']:+.2f} | {r['corr_per_frame']:+.2f} "
+            f"| {r['q1_us_per_frame']:.1f} | {r['q4_us_per_frame']:.1f} |"
+        )
+    lines += [
+        "",
+        "**Memory** of one full iteration, each in a fresh child process: growth of "
+        "`ru_maxrss` from after imports to after the iteration, and the `tracemalloc` "
+        "peak (Python and numpy allocations; not HDF5's C heap) of a second iteration:",
+        "",
+        "| read | RSS growth (MB) | child peak RSS (MB) | tracemalloc peak (MB) |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, m in mem:
+        lines.append(
+            f"| {label} | {m['rss_growth_kb'] / 1024:.1f} | {m['rss_kb'] / 1024:.0f} "
+            f"| {m['tracemalloc_peak'] / 2**20:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames-tracked", type=int, default=30_000)
+    ap.add_argument("--frames-untracked", type=int, default=90_000)
+    ap.add_argument("--repeat", type=int, default=3, help="best of N timed runs")
+    ap.add_argument("--random-calls", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--people", type=float, default=3.0,
+                    help="tracked_frames' people: tracks per shot (3 gives ~1 pose/frame)")
+    ap.add_argument("--markdown", help="also write the tables as markdown to this file")
+    ap.add_argument("--profile", action="store_true",
+                    help="print cProfile top functions of skelstore's reads and write")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+
+    tmp = tempfile.mkdtemp(prefix="skelstore-readers-")
+    try:
+        log("generating frames ...")
+        frames = {
+            True: list(tracked_frames(args.frames_tracked, LIMBS[TRACKED_MODE], args.seed,
+                                        people=args.people)),
+            False: list(untracked_frames(args.frames_untracked, LIMBS[UNTRACKED_MODE],
+                                         seed=args.seed)),
+        }
+        counts = {k: sum(len(f) for f in v if f is not SHOT_CHANGE) for k, v in frames.items()}
+        writes = bench_writes(tmp, frames, args.repeat)
+        del frames
+        reads, zarrs = bench_reads(tmp, args.repeat, counts)
+        tracked_h5 = os.path.join(tmp, "tracked.h5")
+        check_skelshop_reader(tracked_h5)
+        log("random access ...")
+        rnd = {
+            "HDF5": bench_random(tracked_h5, args.frames_tracked, args.random_calls,
+                                 args.seed + 1),
+            "Zarr v3": bench_random(zarrs[True], args.frames_tracked, args.random_calls,
+                                    args.seed + 1),
+        }
+        log("memory ...")
+        untracked_h5 = os.path.join(tmp, "untracked.h5")
+        mem = []
+        for label, fn, url, tracked in (
+            ("untracked, skelstore HDF5", "read_skelstore", untracked_h5, False),
+            ("untracked, skelstore Zarr v3", "read_skelstore", zarrs[False], False),
+            ("untracked, bulk h5py (everything at once)", "read_bulk_h5py", untracked_h5, False),
+            ("tracked, skelstore HDF5", "read_skelstore", tracked_h5, True),
+            ("tracked, skelstore Zarr v3", "read_skelstore", zarrs[True], True),
+            ("tracked, bulk h5py (everything at once)", "read_bulk_h5py", tracked_h5, True),
+        ):
+            mem.append((label, memory_child(fn, url, tracked)))
+        profiles = []
+        if args.profile:
+            profiles = [
+                profile(partial(read_skelstore, tracked_h5, True), "skelstore HDF5 tracked read"),
+                profile(partial(read_skelstore, zarrs[True], True),
+                        "skelstore Zarr v3 tracked read"),
+            ]
+            frames_t = list(tracked_frames(args.frames_tracked, LIMBS[TRACKED_MODE], args.seed,
+                                        people=args.people))
+            out = os.path.join(tmp, "profiled.h5")
+            profiles.append(profile(partial(write_skelstore, out, frames_t, True),
+                                    "skelstore HDF5 tracked write (ShotSegmentedWriter)"))
+    finally:
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    text = tables(args, writes, reads, rnd, mem)
+    machine = (f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+               f"Python {platform.python_version()}, h5py {h5py.__version__}, "
+               f"numpy {np.__version__}")
+    with contextlib.suppress(Exception):
+        import zarr
+
+        machine += f", zarr {zarr.__version__}"
+    command = "python benchmarks/readers.py " + " ".join(sys.argv[1:])
+    took = time.perf_counter() - t_start
+    print(text)
+    for p in profiles:
+        print("\n" + p)
+    log(f"total {took:.0f} s")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(f"# Readers and writers\n\n`{command}` ({took:.0f} s in all)\n\n"
+                    f"Machine: {machine}\n\n{text}\n")
+            for p in profiles:
+                f.write("\n" + p + "\n")
+
+
+if __name__ == "__main__":
+    main()
