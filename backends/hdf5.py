@@ -286,9 +286,6 @@ class HDF5Group(Group):
 
     def _child(self, name: str) -> HDF5Group | HDF5Array | None:
         try:
-            link = self._grp.get(name, getlink=True)
-            if link is None:
-                return None
             return self._wrap(self._grp[name])
         except (KeyError, OSError, ValueError):
             return None

@@ -294,6 +294,9 @@ def _translate_h5py(options: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+#: See :attr:`ZarrGroup.min_chunk_bytes`.
+ZARR_MIN_CHUNK_BYTES = 2**20
+
 #: Zarr v3 arrays keep their (small, skelshop-sized) chunks inside shards of up to
 #: this many uncompressed bytes, one object each: an object store then serves a
 #: whole pose track in one request instead of one per 16-512 KiB chunk.
@@ -668,6 +671,13 @@ class ZarrGroup(Group):
     @property
     def supports_concurrent_reads(self) -> bool:
         return True
+
+    @property
+    def min_chunk_bytes(self) -> int | None:
+        """zarr-python decodes each chunk through an async pipeline at ~0.2 ms a
+        chunk (measured here: 106 chunks of 25 KB took 19-24 ms to read, HDF5 5 ms,
+        one chunk 2 ms), so pose arrays are chunked in >= 1 MiB pieces."""
+        return ZARR_MIN_CHUNK_BYTES
 
     @property
     def format_info(self) -> dict[str, Any]:

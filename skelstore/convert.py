@@ -26,6 +26,7 @@ from skelstore.compression import Encoding, Preset, get_preset
 from skelstore.engines import get_engine, guess_engine
 from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
+from skelstore.layout import pose_chunks
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
 from skelstore.urls import is_local, is_read_only, local_path, split_suffix, to_fs
@@ -164,7 +165,9 @@ class _Copier:
         pose_groups: set[str],
         growable_tracks: bool,
         tick: Callable[[], None],
+        num_kps: int | None = None,
     ) -> None:
+        self.num_kps = num_kps
         self.preset = preset
         self.pose_groups = pose_groups
         self.growable_tracks = growable_tracks
@@ -199,11 +202,15 @@ class _Copier:
         entries = None if growable else nrows
         enc = self._encoding(src, role, entries)
         shape = src.shape
+        chunks = src.chunks
+        if role in ("data", "indices", "indptr"):
+            # pose arrays follow skelshop's chunking for the destination engine
+            chunks = pose_chunks(role, self.num_kps, entries, shape[1:], dst.min_chunk_bytes)
         out = dst.create_array(
             name,
             shape=(0, *shape[1:]) if growable else shape,
             dtype=src.dtype,
-            chunks=src.chunks,
+            chunks=chunks,
             encoding=enc,
             growable=growable,
         )
@@ -282,7 +289,14 @@ def convert(
             with tqdm(
                 total=len(tracks), disable=not progress, unit="track", desc=os.path.basename(src)
             ) as bar:
-                copier = _Copier(preset, {p for p, _ in tracks}, unseg, lambda: bar.update(1))
+                limbs = src_root.attrs.get("limbs")
+                copier = _Copier(
+                    preset,
+                    {p for p, _ in tracks},
+                    unseg,
+                    lambda: bar.update(1),
+                    num_kps=limbs if isinstance(limbs, int) else None,
+                )
                 with open_store(
                     stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
                 ) as dst_root:

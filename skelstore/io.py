@@ -351,11 +351,15 @@ class ShotReader:
 
     def iter_from(self, start_frame: int) -> Iterator[Any]:
         """Bundles of every frame from ``start_frame`` (absolute) to the shot's end."""
+        mk_bundle = self.mk_bundle
         for f0 in range(start_frame, self.end_frame, READ_BLOCK_FRAMES):
             f1 = min(f0 + READ_BLOCK_FRAMES, self.end_frame)
-            dense = self._dense(f0, f1)
-            for frame in range(f0, f1):
-                yield self._frame_bundle(frame, dense)
+            # one dict per frame, filled track by track (pose ids in order)
+            frames: list[dict[int, np.ndarray]] = [{} for _ in range(f1 - f0)]
+            for pid, (first, rows) in self._dense(f0, f1).items():
+                for bundle, row in zip(frames[first - f0 :], rows, strict=False):
+                    bundle[pid] = row
+            yield from [mk_bundle(bundle) for bundle in frames]
 
 
 class ShotSegmentedReader:

@@ -47,6 +47,7 @@ __all__ = [
     "list_shots",
     "list_tracks",
     "parse_index",
+    "pose_chunks",
     "shot_info",
     "shot_names",
     "write_track",
@@ -70,6 +71,30 @@ def data_chunk_rows(num_kps: int | None) -> int:
     if num_kps is None:
         return MIN_CHUNK_DIM
     return int(min(max(num_kps * 15, MIN_CHUNK_DIM), MAX_CHUNK_DIM))
+
+
+def pose_chunks(
+    role: str,
+    num_kps: int | None,
+    entries: int | None,
+    trailing: tuple[int, ...] = (),
+    min_chunk_bytes: int | None = None,
+) -> tuple[int, ...]:
+    """Chunk shape of a pose group's array ``role`` (``data``/``indices``/``indptr``).
+
+    skelshop's rule: :func:`data_chunk_rows` rows for ``data``/``indices``, 1024 for
+    ``indptr``, capped at ``entries`` (the length) for arrays written in one go
+    (``entries`` is ``None`` for growable ones). Where the engine asks for
+    ``min_chunk_bytes`` (Zarr), the rows are multiplied up to reach it, still
+    capped at the length.
+    """
+    rows = INDPTR_CHUNK_SIZE if role == "indptr" else data_chunk_rows(num_kps)
+    if min_chunk_bytes:
+        itemsize = {"data": 12, "indices": 2, "indptr": 4}.get(role, 8)
+        rows *= max(1, -(-min_chunk_bytes // (rows * itemsize)))
+    if entries is not None:
+        rows = max(1, min(rows, entries))
+    return (rows, *trailing)
 
 
 def parse_index(name: str, prefix: str, where: str) -> int:
@@ -142,19 +167,19 @@ def decode_rows(
     the entries from ``indptr[0]`` to ``indptr[-1]``.
     """
     n = len(indptr) - 1
-    out = np.zeros((n, limbs, 3), dtype=np.float64)
+    out = np.zeros((max(n, 0) * limbs, 3), dtype=np.float64)
     if n <= 0 or len(data) == 0:
-        return out
+        return out.reshape(max(n, 0), limbs, 3)
     counts = np.diff(indptr.astype(np.int64))
-    rows = np.repeat(np.arange(n), counts)
+    rows = np.repeat(np.arange(n) * limbs, counts)
     if len(rows) != len(data) or len(indices) != len(data):
         raise FormatError(f"{where}: indptr does not match data/indices lengths")
     if indices.size and int(indices.max()) >= limbs:
         raise FormatError(
             f"{where}: keypoint index {int(indices.max())} out of range for {limbs} limbs"
         )
-    out[rows, indices] = data
-    return out
+    out[rows + indices] = data  # flat (row, keypoint) index: one fancy index, not two
+    return out.reshape(n, limbs, 3)
 
 
 def encode_rows(
@@ -242,15 +267,13 @@ class ArraySettings:
         """
         growable = data is None
         entries = None if data is None else len(data)
-        chunk = INDPTR_CHUNK_SIZE if role == "indptr" else data_chunk_rows(self.num_kps)
-        if entries is not None:
-            chunk = max(1, min(chunk, entries))
+        chunks = pose_chunks(role, self.num_kps, entries, trailing, group.min_chunk_bytes)
         return group.create_array(
             role,
             data=data,
             shape=(0, *trailing) if growable else None,
             dtype=dtype,
-            chunks=(chunk, *trailing),
+            chunks=chunks,
             encoding=self.encoding(role, entries),
             growable=growable,
             engine_options=self.engine_options(role, entries),

@@ -200,8 +200,8 @@ class DumpReaderPoseBundle:
         self.cls = cls
 
     def __iter__(self) -> Iterator[Any]:
-        for idx, pose in self.bundle.items():
-            yield idx, self.cls.from_keypoints(pose)
+        make = self.cls.from_keypoints
+        return ((idx, make(pose)) for idx, pose in self.bundle.items())
 
     def __len__(self) -> int:
         return len(self.bundle)

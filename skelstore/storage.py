@@ -269,6 +269,13 @@ class Group(Node):
         return False
 
     @property
+    def min_chunk_bytes(self) -> int | None:
+        """Chunks smaller than this (uncompressed) cost this engine disproportionately
+        per chunk; writers of large arrays scale their chunk shape up to a multiple
+        that reaches it. ``None``: no such floor (any chunk size is efficient)."""
+        return None
+
+    @property
     def format_info(self) -> dict[str, Any]:
         """Engine facts for ``skelstore info``: e.g. ``{"zarr_format": 3}``."""
         return {}

@@ -77,7 +77,10 @@ def test_hdf5_zarr3_hdf5_round_trip_is_bitwise(golden: Path, tmp_path: Path) -> 
         for k, v in ta.items():
             assert tm[k][:2] == v[:2]
             if v[0] == "array":
-                assert tm[k][2:5] == v[2:5]
+                assert tm[k][2:4] == v[2:4]  # dtype, shape
+                # Zarr chunks skelshop's chunks up to >= 1 MiB (or the whole array)
+                (zc, *zt), (hc, *ht) = tm[k][4], v[4]
+                assert zt == ht and (zc % hc == 0 or zc == v[3][0]), (k, tm[k][4], v[4])
                 if not ("lossy" in golden.stem and k.endswith("/data")):
                     assert tm[k][6] == v[6]
 
