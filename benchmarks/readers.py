@@ -1,30 +1,44 @@
 """Readers and writers: skelstore against bulk h5py (the floor) and skelshop (the baseline).
 
     python benchmarks/readers.py [--frames-tracked 30000] [--frames-untracked 90000]
-                                 [--repeat 3] [--random-calls 100] [--markdown FILE]
-                                 [--profile]
+                                 [--repeat 3] [--baseline-repeat 1] [--random-calls 100]
+                                 [--people 3] [--seed 0] [--markdown FILE] [--profile]
+                                 [--keep]
 
 Smoke run: ``--frames-tracked 3000 --frames-untracked 9000 --repeat 1``.
 
 Data are seeded synthetic dumps (``benchmarks/data.py``): a tracked BODY_25_ALL dump
-(~1 pose per frame, shots of 100-2000 frames) and an untracked BODY_25 dump (0-4
-detections per frame), both written lossless. The frame lists are generated once;
-the HDF5 files the reads use are the ones the skelstore write benchmark wrote, and
-the Zarr v3 copies are made from them with ``skelstore.convert.convert``.
+(shots of 100-2000 frames; ``--people 3`` gives ~1 pose per frame) and an untracked
+BODY_25 dump (0-4 detections per frame), both lossless. Each dump's frame list is
+generated once, untimed; the HDF5 files the reads use are the ones the skelstore
+write benchmark wrote, and the Zarr v3 copies are made from them with
+``skelstore.convert.convert``.
 
 1. Read: every pose of every frame (``pose.keypoints``) with skelstore's readers
    on HDF5 and on Zarr v3, against ``ds[()]`` of every dataset with h5py (bulk,
-   the floor) and skelshop's per-frame reader.
-2. Write: ``skelstore.dump.write_shots`` against skelshop's writers (frames/s).
+   the floor) and skelshop's per-frame reader. Also shown: the same arrays read
+   with zarr-python, and the *interface floor*, the reader loop's own Python cost
+   (bundles and pose objects built from one in-memory row).
+2. Write: ``skelstore.dump.write_shots`` against skelshop's writers (frames/s),
+   with skelstore writing uncompressed as a reference (what compression costs).
 3. Random access: ``ShotSegmentedReader.iter_from_frame(n)`` at seeded random ``n``,
    reading every frame of the first shot it yields.
-4. Memory: peak RSS growth (``ru_maxrss`` of a fresh child process, after imports,
-   before vs after one full iteration) and the ``tracemalloc`` peak of a second
-   iteration in that child (numpy buffers included, HDF5's C heap not).
+4. Memory: peak RSS growth (VmHWM of a fresh child process, after imports, before
+   vs after one full iteration; ``ru_maxrss`` would carry the parent's peak) and the
+   ``tracemalloc`` peak of a second iteration in that child (numpy buffers
+   included, HDF5's C heap not).
 
-Times are best of ``--repeat`` runs, in this process. ``--profile`` also prints the
-top functions by cumulative time (cProfile) of one skelstore tracked read on HDF5
-and on Zarr and of one skelstore tracked write on HDF5.
+Times are best of ``--repeat`` runs (skelshop's writers: ``--baseline-repeat``, 1 by
+default, as its UnsegmentedWriter takes a minute on 90k frames), after an untimed
+warm-up; the writes and the reads of each dump, the random access and each memory
+figure run in a fresh child process, so that no section inherits another's heap.
+
+``--profile`` also prints, from fresh child processes after a warm-up run, cProfile's
+top 25 functions by cumulative time (and top 12 by own time) of one skelstore read of
+the tracked dump on HDF5 and on Zarr v3, of the untracked dump on HDF5, and of one
+skelstore write of the tracked dump on HDF5 and on Zarr v3. Zarr work done in
+zarr-python's event-loop and codec threads is profiled too and shown separately
+(wall time per thread, so it includes waits for the GIL and idle waits).
 
 skelshop's algorithms are re-implemented below against raw h5py, following
 skelshop's ``skelshop/io.py`` and ``skelshop/sparsepose.py`` (SkelShop Authors,
@@ -360,26 +374,52 @@ def read_skelshop(path: str, tracked: bool) -> int:
 
 
 def read_bulk_h5py(path: str, tracked: bool = True) -> int:
-    """``ds[()]`` of every dataset; the number of bytes read."""
+    """``ds[()]`` of every dataset, all kept in memory; the number of bytes read."""
     with h5py.File(path, "r") as h5f:
         datasets: list[h5py.Dataset] = []
         h5f.visititems(lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
-        return sum(ds[()].nbytes for ds in datasets)
+        arrays = [ds[()] for ds in datasets]
+    return sum(a.nbytes for a in arrays)
 
 
 def read_bulk_zarr(path: str, tracked: bool = True) -> int:
     """``arr[...]`` of every array of a Zarr store with zarr-python (a reference)."""
     import zarr
 
-    def total(group: Any) -> int:
-        return sum(a[...].nbytes for _, a in group.arrays()) + sum(
-            total(g) for _, g in group.groups()
+    def load(group: Any) -> list[np.ndarray]:
+        out = [a[...] for _, a in group.arrays()]
+        for _, g in group.groups():
+            out += load(g)
+        return out
+
+    return sum(a.nbytes for a in load(zarr.open_group(path, mode="r")))
+
+
+def frame_structure(url: str, tracked: bool) -> list[Any]:
+    """The pose ids of every frame (per shot if tracked), read once with skelstore."""
+    with skelstore.open(url) as root:
+        if tracked:
+            return [[tuple(b.bundle) for b in shot] for shot in ShotSegmentedReader(root)]
+        return [tuple(b.bundle) for b in UnsegmentedReader(root)]
+
+
+def interface_floor(structure: list[Any], tracked: bool) -> int:
+    """The reader interface's own cost with nothing to read or decode: per frame a
+    dict and a bundle, per pose a pose object (the same row every time)."""
+    mode = TRACKED_MODE if tracked else UNTRACKED_MODE
+    row = np.zeros((LIMBS[mode], 3))
+    cls = DumpReaderPoseBundle if tracked else UntrackedDumpReaderPoseBundle
+    mk_bundle = partial(cls, cls=POSE_CLASSES[mode])
+    if tracked:
+        return iterate_tracked(
+            (mk_bundle(dict.fromkeys(ids, row)) for ids in shot) for shot in structure
         )
+    return iterate_untracked(mk_bundle(dict.fromkeys(ids, row)) for ids in structure)
 
-    return total(zarr.open_group(path, mode="r"))
 
-
-def write_skelstore(url: str, frames: list[Any], tracked: bool, **open_kwargs: Any) -> None:
+def write_skelstore(
+    url: str, frames: list[Any], tracked: bool, compression: str = "lossless", **open_kwargs: Any
+) -> None:
     """What ``data.make_dump`` does, from pre-generated frames."""
     mode = TRACKED_MODE if tracked else UNTRACKED_MODE
     num_frames = sum(f is not SHOT_CHANGE for f in frames)
@@ -389,7 +429,7 @@ def write_skelstore(url: str, frames: list[Any], tracked: bool, **open_kwargs: A
         write_shots(
             root, LIMBS[mode], frames,
             writer_cls=ShotSegmentedWriter if tracked else UnsegmentedWriter,
-            compression="lossless",
+            compression=compression,
         )
 
 
@@ -431,71 +471,96 @@ def log(msg: str) -> None:
 # ================================================================ sections
 
 
-def bench_writes(tmp: str, frames: dict[bool, list[Any]], repeat: int) -> dict[bool, dict]:
-    out: dict[bool, dict] = {}
-    for tracked in (True, False):
-        fr = frames[tracked]
-        n = sum(f is not SHOT_CHANGE for f in fr)
-        kind = "tracked" if tracked else "untracked"
-        h5, zr, ss = (os.path.join(tmp, f"{kind}{s}") for s in (".h5", ".zarr", "-skelshop.h5"))
-        res = {}
-        for name, path, fn in (
-            ("skelstore HDF5", h5, partial(write_skelstore, h5, fr, tracked)),
-            ("skelstore Zarr v3", zr, partial(write_skelstore, zr, fr, tracked, zarr_format=3)),
-            ("skelshop HDF5", ss, partial(write_skelshop, ss, fr, tracked)),
-        ):
-            log(f"write {kind} {name} ...")
-            sec, _ = best_of(repeat, fn, before=partial(remove, path))
-            res[name] = n / sec
-            log(f"  {sec:.2f} s, {n / sec:,.0f} frames/s")
-        out[tracked] = res
-        # The re-implemented skelshop writer must store what skelstore stores.
-        from skelstore.convert import compare_dumps
+def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float, repeat: int,
+                 baseline_repeat: int) -> dict[str, Any]:
+    """Frames/s of each writer on a pre-generated frame list; leaves ``{kind}.h5``
+    (skelstore's, the source of the reads) in ``tmp``."""
+    kind = "tracked" if tracked else "untracked"
+    log(f"generating {kind} frames ...")
+    if tracked:
+        fr = list(tracked_frames(frames, LIMBS[TRACKED_MODE], seed, people=people))
+    else:
+        fr = list(untracked_frames(frames, LIMBS[UNTRACKED_MODE], seed=seed))
+    h5, zr, ss, raw = (os.path.join(tmp, f"{kind}{s}")
+                       for s in (".h5", ".zarr", "-skelshop.h5", "-none.h5"))
+    fps = {}
+    for name, path, fn, n_runs in (
+        ("skelstore HDF5", h5, partial(write_skelstore, h5, fr, tracked), repeat),
+        ("skelstore Zarr v3", zr, partial(write_skelstore, zr, fr, tracked, zarr_format=3),
+         repeat),
+        ("skelshop HDF5", ss, partial(write_skelshop, ss, fr, tracked), baseline_repeat),
+        ("skelstore HDF5 uncompressed", raw, partial(write_skelstore, raw, fr, tracked, "none"),
+         repeat),
+    ):
+        warm = os.path.join(tmp, "warm-up" + os.path.splitext(path)[1])
+        fn.func(warm, fr[:100], *fn.args[2:], **fn.keywords)  # lazy imports, engine set-up
+        remove(warm)
+        log(f"write {kind} {name} ...")
+        sec, _ = best_of(n_runs, fn, before=partial(remove, path))
+        fps[name] = frames / sec
+        log(f"  {sec:.2f} s, {frames / sec:,.0f} frames/s")
+    # The re-implemented skelshop writer must store what skelstore stores.
+    from skelstore.convert import compare_dumps
 
-        with skelstore.open(h5) as a, skelstore.open(ss) as b:
-            diff = compare_dumps(a["timeline"], b["timeline"])
-        if diff:
-            raise SystemExit(f"skelshop writer re-implementation differs: {diff}")
-        remove(zr)
-    return out
+    with skelstore.open(h5) as a, skelstore.open(ss) as b:
+        diff = compare_dumps(a["timeline"], b["timeline"])
+    if diff:
+        raise SystemExit(f"skelshop writer re-implementation differs: {diff}")
+    for path in (zr, ss, raw):
+        remove(path)
+    return {"fps": fps, "detections": sum(len(f) for f in fr if f is not SHOT_CHANGE)}
 
 
-def bench_reads(
-    tmp: str, repeat: int, counts: dict[bool, int]
-) -> tuple[dict[bool, dict], dict[bool, str]]:
-    out: dict[bool, dict] = {}
-    zarrs: dict[bool, str] = {}
+def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int) -> dict[str, float]:
+    """Seconds of each reader over ``{kind}.h5`` and its Zarr v3 copy (made here)."""
     from skelstore.convert import convert
 
-    for tracked in (True, False):
-        kind = "tracked" if tracked else "untracked"
-        h5 = os.path.join(tmp, f"{kind}.h5")
-        zr = zarrs[tracked] = os.path.join(tmp, f"{kind}-copy.zarr")
-        remove(zr)
-        convert(h5, zr, zarr_format=3)
-        res: dict[str, float] = {}
-        poses: dict[str, int] = {}
-        for name, fn in (
-            ("bulk h5py", partial(read_bulk_h5py, h5)),
-            ("bulk zarr", partial(read_bulk_zarr, zr)),
-            ("skelstore HDF5", partial(read_skelstore, h5, tracked)),
-            ("skelstore Zarr v3", partial(read_skelstore, zr, tracked)),
-            ("skelshop HDF5", partial(read_skelshop, h5, tracked)),
-        ):
-            log(f"read {kind} {name} ...")
-            res[name], poses[name] = best_of(repeat, fn)
-            log(f"  {res[name]:.2f} s")
-        # Readers yield a pose for every frame of a track's range, so an untracked
-        # dump yields (mostly empty) poses in frames without that detection.
-        readers = {k: v for k, v in poses.items() if not k.startswith("bulk")}
-        if len(set(readers.values())) != 1 or (tracked and poses["skelshop HDF5"] != counts[True]):
-            raise SystemExit(f"{kind}: readers saw different pose counts {readers}, "
-                             f"written {counts[tracked]}")
-        res["poses"] = poses["skelstore HDF5"]
-        res["detections"] = counts[tracked]
-        res["bytes"] = poses["bulk h5py"]
-        out[tracked] = res
-    return out, zarrs
+    kind = "tracked" if tracked else "untracked"
+    h5, zr = os.path.join(tmp, f"{kind}.h5"), os.path.join(tmp, f"{kind}.zarr")
+    remove(zr)
+    convert(h5, zr, zarr_format=3)
+    res: dict[str, float] = {}
+    poses: dict[str, int] = {}
+    structure = frame_structure(h5, tracked)
+    for name, fn in (
+        ("interface floor", partial(interface_floor, structure, tracked)),
+        ("bulk h5py", partial(read_bulk_h5py, h5)),
+        ("bulk zarr", partial(read_bulk_zarr, zr)),
+        ("skelstore HDF5", partial(read_skelstore, h5, tracked)),
+        ("skelstore Zarr v3", partial(read_skelstore, zr, tracked)),
+        ("skelshop HDF5", partial(read_skelshop, h5, tracked)),
+    ):
+        log(f"read {kind} {name} ...")
+        res[name], poses[name] = best_of(repeat, fn)
+        log(f"  {res[name]:.2f} s")
+    # Readers yield a pose for every frame of a track's range, so an untracked
+    # dump yields (mostly empty) poses in frames without that detection.
+    readers = {k: v for k, v in poses.items() if not k.startswith("bulk")}
+    if len(set(readers.values())) != 1 or (tracked and poses["skelshop HDF5"] != detections):
+        raise SystemExit(f"{kind}: readers saw different pose counts {readers}, "
+                         f"written {detections}")
+    if tracked:
+        check_skelshop_reader(h5)
+    res["poses"] = poses["skelstore HDF5"]
+    res["detections"] = detections
+    res["bytes"] = poses["bulk h5py"]
+    return res
+
+
+SECTION_CHILD = r"""
+import json, sys
+sys.path.insert(0, {here!r})
+import readers
+print("@@" + json.dumps(getattr(readers, {fn!r})(*json.loads({args!r}))))
+"""
+
+
+def in_child(fn: str, *args: Any) -> Any:
+    """``fn(*args)`` of this module in a fresh process (its progress goes to stderr)."""
+    code = SECTION_CHILD.format(here=HERE, fn=fn, args=json.dumps(args))
+    out = subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.PIPE,
+                         text=True)
+    return json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("@@")][-1][2:])
 
 
 def check_skelshop_reader(h5: str) -> None:
@@ -511,44 +576,58 @@ def check_skelshop_reader(h5: str) -> None:
 
 
 def bench_random(url: str, frames: int, calls: int, seed: int) -> dict[str, float]:
+    """Seek with a fresh reader on the open store, then read that shot's frames."""
     rng = np.random.default_rng(seed)
     ns = rng.integers(0, frames, calls)
-    times, locate, lengths = [], [], []
+    times, locate, lengths, poses = [], [], [], []
     with skelstore.open(url) as root:
-        reader = ShotSegmentedReader(root)
         for n in ns:
             t = time.perf_counter()
-            shot = next(iter(reader.iter_from_frame(int(n))))
+            shot = next(iter(ShotSegmentedReader(root).iter_from_frame(int(n))))
             t1 = time.perf_counter()
+            k = 0
             for bundle in shot:
                 for _pose_id, pose in bundle:
                     pose.keypoints  # noqa: B018
+                    k += 1
             times.append(time.perf_counter() - t)
+            poses.append(k)
             locate.append(t1 - t)
             lengths.append(shot.end_frame - shot.start_frame)
-    tm, ln, nsf = np.array(times), np.array(lengths), ns.astype(float)
+    tm, ln, nsf = np.array(times), np.array(lengths, float), ns.astype(float)
     q1, q4 = ns < frames / 4, ns >= 3 * frames / 4
-    per_frame = tm / ln
+    # time ~ a + b * frames + c * poses + d * n: d * frames is what position adds.
+    x = np.column_stack([np.ones_like(nsf), ln, np.array(poses, float), nsf])
+    coef = np.linalg.lstsq(x, tm, rcond=None)[0]
     return {
         "mean_ms": 1e3 * tm.mean(),
         "locate_ms": 1e3 * np.mean(locate),
-        "us_per_frame": 1e6 * per_frame.mean(),
+        "us_per_frame": 1e6 * tm.sum() / ln.sum(),
         "corr_time": float(np.corrcoef(tm, nsf)[0, 1]),
         "corr_locate": float(np.corrcoef(locate, nsf)[0, 1]),
-        "corr_per_frame": float(np.corrcoef(per_frame, nsf)[0, 1]),
-        "q1_us_per_frame": 1e6 * per_frame[q1].mean() if q1.any() else float("nan"),
-        "q4_us_per_frame": 1e6 * per_frame[q4].mean() if q4.any() else float("nan"),
+        "position_ms": 1e3 * coef[3] * frames,
+        "q1_us_per_frame": 1e6 * tm[q1].sum() / ln[q1].sum() if q1.any() else float("nan"),
+        "q4_us_per_frame": 1e6 * tm[q4].sum() / ln[q4].sum() if q4.any() else float("nan"),
     }
 
 
+# Peak RSS is VmHWM of /proc/self/status (this process's own address space):
+# ru_maxrss would not do, since Linux carries the parent's peak into a child
+# across fork + exec and this parent holds the generated frames.
 CHILD = r"""
 import json, resource, sys, tracemalloc
 sys.path.insert(0, {here!r})
 import readers
+def hwm_kb():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 fn = getattr(readers, {fn!r})
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss0 = hwm_kb()
 fn({url!r}, {tracked!r})
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss1 = hwm_kb()
 tracemalloc.start()
 fn({url!r}, {tracked!r})
 peak = tracemalloc.get_traced_memory()[1]
@@ -562,21 +641,78 @@ def memory_child(fn: str, url: str, tracked: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def profile(fn: Callable[[], Any], title: str, top: int = 25) -> str:
-    prof = cProfile.Profile()
-    prof.enable()
-    fn()
-    prof.disable()
+PROFILE_CHILD = r"""
+import sys, threading, cProfile
+profs = []
+def hook(*_):  # first event in a new thread (zarr's event loop, its codec pool)
+    sys.setprofile(None)
+    p = cProfile.Profile()
+    p.enable()
+    profs.append(p)
+threading.setprofile(hook)
+sys.path.insert(0, {here!r})
+import readers
+fn = readers.profile_target({what!r}, {url!r}, {tracked!r}, {frames!r}, {people!r}, {seed!r})
+fn()  # warm-up: lazy imports, engine set-up, page cache
+for p in profs:
+    p.clear()
+main = cProfile.Profile()
+main.enable()
+fn()
+main.disable()
+print(readers.format_profile(main, profs, {title!r}))
+"""
+
+
+def profile_target(what: str, url: str, tracked: bool, frames: int, people: float, seed: int):
+    """What the profiling child runs (``what``: ``read`` or ``write``)."""
+    if what == "read":
+        return partial(read_skelstore, url, tracked)
+    fr = list(tracked_frames(frames, LIMBS[TRACKED_MODE], seed, people=people))
+    open_kwargs = {"zarr_format": 3} if url.endswith(".zarr") else {}
+    return partial(write_skelstore, url, fr, True, **open_kwargs)
+
+
+def _stats_text(stats: pstats.Stats, key: str, top: int) -> str:
     buf = io.StringIO()
-    stats = pstats.Stats(prof, stream=buf).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(top)
-    buf.write("-- same run, top 12 by own time (tottime):\n")
-    stats.sort_stats("tottime").print_stats(12)
-    body = "\n".join(
+    stats.stream = buf  # type: ignore[attr-defined]
+    stats.sort_stats(key).print_stats(top)
+    return "\n".join(
         line for line in buf.getvalue().splitlines()
-        if line.strip() and not line.startswith(("Ordered by", "   List reduced"))
+        if line.strip() and not line.lstrip().startswith(("Ordered by", "List reduced"))
     )
+
+
+def format_profile(main: cProfile.Profile, others: list[cProfile.Profile], title: str,
+                   top: int = 25) -> str:
+    stats = pstats.Stats(main).strip_dirs()
+    parts = [f"main thread, top {top} by cumulative time:",
+             _stats_text(stats, "cumulative", top),
+             "main thread, top 12 by own time:", _stats_text(stats, "tottime", 12)]
+    if others:
+        other = pstats.Stats(others[0])
+        for p in others[1:]:
+            other.add(p)
+        idle = ("'get' of '_queue.SimpleQueue'", "'poll' of 'select.epoll'",
+                "'acquire' of '_thread.lock'")
+        for key in [k for k in other.stats if any(i in k[2] for i in idle)]:
+            del other.stats[key]  # type: ignore[attr-defined]
+        other.total_tt = sum(v[2] for v in other.stats.values())  # type: ignore[attr-defined]
+        parts += [f"other threads ({len(others)}: zarr's event loop and codec pool), top 15 "
+                  "by own time, idle waits (queue get, epoll, lock acquire) left out:",
+                  _stats_text(other.strip_dirs(), "tottime", 15)]
+    body = "\n".join(parts)
     return f"### Profile: {title}\n\n```\n{body}\n```"
+
+
+def profile(what: str, url: str, tracked: bool, title: str, frames: int = 0,
+            people: float = 0.0, seed: int = 0) -> str:
+    """cProfile one skelstore read or write (after a warm-up run) in a fresh child,
+    every thread included."""
+    code = PROFILE_CHILD.format(here=HERE, what=what, url=url, tracked=tracked,
+                                frames=frames, people=people, seed=seed, title=title)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 # ================================================================ report
@@ -598,30 +734,36 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         "so they yield more poses than detections.",
 
         "",
-        "**Read** every pose of every frame (seconds; ratios with targets):",
+        "**Read** every pose of every frame (seconds; ratios with targets). *Interface "
+        "floor*: the same loop over bundles built from one in-memory row (a dict and a "
+        "bundle per frame, a pose object per pose), nothing read or decoded; "
+        "*bulk*: every array read whole with h5py (zarr-python for *bulk zarr*).",
         "",
-        "| dump | poses yielded | MB decompressed | bulk h5py | bulk zarr | skelstore HDF5 "
-        "| skelstore Zarr v3 | skelshop HDF5 | HDF5 / bulk (≤ 1.5) | Zarr / HDF5 (≤ 1.5) "
+        "| dump | poses yielded | MB decompressed | interface floor | bulk h5py | bulk zarr "
+        "| skelstore HDF5 | skelstore Zarr v3 | skelshop HDF5 | HDF5 / bulk (≤ 1.5) "
+        "| (bulk + floor) / bulk | Zarr / HDF5 (≤ 1.5) | bulk zarr / bulk h5py "
         "| skelshop / skelstore |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for tracked, label in ((True, "tracked, ShotSegmentedReader"),
                            (False, "untracked, UnsegmentedReader")):
         r = reads[tracked]
         h5, zr = r["skelstore HDF5"], r["skelstore Zarr v3"]
+        bulk, floor = r["bulk h5py"], r["interface floor"]
         lines.append(
-            f"| {label} | {r['poses']:,} | {r['bytes'] / 1e6:.1f} | {r['bulk h5py']:.3f} "
+            f"| {label} | {r['poses']:,} | {r['bytes'] / 1e6:.1f} | {floor:.3f} | {bulk:.3f} "
             f"| {r['bulk zarr']:.3f} | {h5:.3f} | {zr:.3f} | {r['skelshop HDF5']:.3f} "
-            f"| {ok(h5 / r['bulk h5py'], 1.5)} | {ok(zr / h5, 1.5)} "
-            f"| {r['skelshop HDF5'] / h5:.1f}x |"
+            f"| {ok(h5 / bulk, 1.5)} | {(bulk + floor) / bulk:.2f} | {ok(zr / h5, 1.5)} "
+            f"| {r['bulk zarr'] / bulk:.2f} | {r['skelshop HDF5'] / h5:.1f}x |"
         )
     lines += [
         "",
-        "**Write** from a pre-generated frame list (frames/s; ratio = skelstore / skelshop):",
+        f"**Write** from a pre-generated frame list (frames/s; ratio = skelstore / "
+        f"skelshop; skelshop's writers best of {args.baseline_repeat or args.repeat}):",
         "",
         "| writer | skelstore HDF5 | skelstore Zarr v3 | skelshop HDF5 "
-        "| HDF5 ratio | Zarr ratio | target |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| HDF5 ratio | Zarr ratio | target | skelstore HDF5 uncompressed (ref.) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for tracked, label, target in ((True, "ShotSegmentedWriter (tracked)", 3),
                                    (False, "UnsegmentedWriter (untracked)", 10)):
@@ -629,31 +771,36 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         a, b, c = w["skelstore HDF5"], w["skelstore Zarr v3"], w["skelshop HDF5"]
         lines.append(
             f"| {label} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {ok(a / c, target, False)}x "
-            f"| {ok(b / c, target, False)}x | ≥ {target}x |"
+            f"| {ok(b / c, target, False)}x | ≥ {target}x "
+            f"| {w['skelstore HDF5 uncompressed']:,.0f} |"
         )
     lines += [
         "",
-        f"**Random access**: `ShotSegmentedReader.iter_from_frame(n)` then every frame of "
-        f"that shot, {args.random_calls} seeded random n over the tracked dump (one open "
-        "reader; shots are 100-2000 frames, so per-call time follows the shot's length; "
-        "per-frame time and locate time should not follow n):",
+        f"**Random access**: `ShotSegmentedReader(root).iter_from_frame(n)` (a fresh "
+        f"reader on the open store: *locate*), then every frame of the first shot it "
+        f"yields, at {args.random_calls} seeded random n over the tracked dump. Shots are "
+        "100-2000 frames, so a call's time follows its shot's size; *position effect* "
+        "is what n adds from the first to the last frame of the dump with the shot's "
+        "size held fixed (least squares of time on 1, shot frames, shot poses, n). With "
+        "few shots (small runs) the correlations mean little.",
         "",
         "| store | mean ms/call | mean locate ms | µs/frame | corr(time, n) "
-        "| corr(locate, n) | corr(µs/frame, n) | µs/frame, n in 1st quarter "
+        "| corr(locate, n) | position effect (ms) | µs/frame, n in 1st quarter "
         "| µs/frame, n in last quarter |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rnd.items():
         lines.append(
             f"| {name} | {r['mean_ms']:.2f} | {r['locate_ms']:.2f} | {r['us_per_frame']:.1f} "
-            f"| {r['corr_time']:+.2f} | {r['corr_locate']:+.2f} | {r['corr_per_frame']:+.2f} "
+            f"| {r['corr_time']:+.2f} | {r['corr_locate']:+.2f} | {r['position_ms']:+.2f} "
             f"| {r['q1_us_per_frame']:.1f} | {r['q4_us_per_frame']:.1f} |"
         )
     lines += [
         "",
         "**Memory** of one full iteration, each in a fresh child process: growth of "
-        "`ru_maxrss` from after imports to after the iteration, and the `tracemalloc` "
-        "peak (Python and numpy allocations; not HDF5's C heap) of a second iteration:",
+        "peak RSS (VmHWM, Linux) from after imports to after the iteration, and the "
+        "`tracemalloc` peak (Python and numpy allocations; not HDF5's C heap) of a "
+        "second iteration. *bulk h5py* holds every array of the dump at once:",
         "",
         "| read | RSS growth (MB) | child peak RSS (MB) | tracemalloc peak (MB) |",
         "|---|---:|---:|---:|",
@@ -672,6 +819,9 @@ def main() -> None:
     ap.add_argument("--frames-tracked", type=int, default=30_000)
     ap.add_argument("--frames-untracked", type=int, default=90_000)
     ap.add_argument("--repeat", type=int, default=3, help="best of N timed runs")
+    ap.add_argument("--baseline-repeat", type=int, default=1,
+                    help="runs of skelshop's writers (its UnsegmentedWriter takes over a "
+                    "minute on 90k frames); 0 = --repeat")
     ap.add_argument("--random-calls", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--people", type=float, default=3.0,
@@ -685,50 +835,48 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="skelstore-readers-")
     try:
-        log("generating frames ...")
-        frames = {
-            True: list(tracked_frames(args.frames_tracked, LIMBS[TRACKED_MODE], args.seed,
-                                        people=args.people)),
-            False: list(untracked_frames(args.frames_untracked, LIMBS[UNTRACKED_MODE],
-                                         seed=args.seed)),
-        }
-        counts = {k: sum(len(f) for f in v if f is not SHOT_CHANGE) for k, v in frames.items()}
-        writes = bench_writes(tmp, frames, args.repeat)
-        del frames
-        reads, zarrs = bench_reads(tmp, args.repeat, counts)
-        tracked_h5 = os.path.join(tmp, "tracked.h5")
-        check_skelshop_reader(tracked_h5)
+        writes, reads = {}, {}
+        for tracked, frames in ((True, args.frames_tracked), (False, args.frames_untracked)):
+            w = in_child("bench_writes", tmp, tracked, frames, args.seed, args.people,
+                         args.repeat, args.baseline_repeat or args.repeat)
+            writes[tracked] = w["fps"]
+            reads[tracked] = in_child("bench_reads", tmp, tracked, args.repeat, w["detections"])
+        tracked_h5, untracked_h5 = (os.path.join(tmp, f"{k}.h5") for k in ("tracked", "untracked"))
+        zarrs = {t: os.path.join(tmp, f"{k}.zarr") for t, k in ((True, "tracked"),
+                                                                 (False, "untracked"))}
         log("random access ...")
         rnd = {
-            "HDF5": bench_random(tracked_h5, args.frames_tracked, args.random_calls,
-                                 args.seed + 1),
-            "Zarr v3": bench_random(zarrs[True], args.frames_tracked, args.random_calls,
-                                    args.seed + 1),
+            name: in_child("bench_random", url, args.frames_tracked, args.random_calls,
+                           args.seed + 1)
+            for name, url in (("HDF5", tracked_h5), ("Zarr v3", zarrs[True]))
         }
         log("memory ...")
-        untracked_h5 = os.path.join(tmp, "untracked.h5")
         mem = []
         for label, fn, url, tracked in (
             ("untracked, skelstore HDF5", "read_skelstore", untracked_h5, False),
             ("untracked, skelstore Zarr v3", "read_skelstore", zarrs[False], False),
-            ("untracked, bulk h5py (everything at once)", "read_bulk_h5py", untracked_h5, False),
+            ("untracked, bulk h5py", "read_bulk_h5py", untracked_h5, False),
             ("tracked, skelstore HDF5", "read_skelstore", tracked_h5, True),
             ("tracked, skelstore Zarr v3", "read_skelstore", zarrs[True], True),
-            ("tracked, bulk h5py (everything at once)", "read_bulk_h5py", tracked_h5, True),
+            ("tracked, bulk h5py", "read_bulk_h5py", tracked_h5, True),
         ):
             mem.append((label, memory_child(fn, url, tracked)))
         profiles = []
         if args.profile:
+            log("profiles ...")
             profiles = [
-                profile(partial(read_skelstore, tracked_h5, True), "skelstore HDF5 tracked read"),
-                profile(partial(read_skelstore, zarrs[True], True),
-                        "skelstore Zarr v3 tracked read"),
+                profile("read", tracked_h5, True,
+                        "skelstore HDF5 tracked read (ShotSegmentedReader)"),
+                profile("read", zarrs[True], True,
+                        "skelstore Zarr v3 tracked read (ShotSegmentedReader)"),
+                profile("read", untracked_h5, False,
+                        "skelstore HDF5 untracked read (UnsegmentedReader)"),
+            ] + [
+                profile("write", os.path.join(tmp, f"profiled{ext}"), True,
+                        f"skelstore {name} tracked write (ShotSegmentedWriter)",
+                        args.frames_tracked, args.people, args.seed)
+                for ext, name in ((".h5", "HDF5"), (".zarr", "Zarr v3"))
             ]
-            frames_t = list(tracked_frames(args.frames_tracked, LIMBS[TRACKED_MODE], args.seed,
-                                        people=args.people))
-            out = os.path.join(tmp, "profiled.h5")
-            profiles.append(profile(partial(write_skelstore, out, frames_t, True),
-                                    "skelstore HDF5 tracked write (ShotSegmentedWriter)"))
     finally:
         if args.keep:
             log(f"kept {tmp}")
@@ -743,9 +891,16 @@ def main() -> None:
         import zarr
 
         machine += f", zarr {zarr.__version__}"
+    with contextlib.suppress(Exception):
+        git = ["git", "-C", os.path.dirname(HERE)]
+        rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "skelstore", "backends"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        machine += f"; skelstore at {rev}{' + uncommitted changes' if dirty else ''}"
     command = "python benchmarks/readers.py " + " ".join(sys.argv[1:])
     took = time.perf_counter() - t_start
-    print(text)
+    print(f"`{command}` ({took:.0f} s); {machine}\n\n{text}")
     for p in profiles:
         print("\n" + p)
     log(f"total {took:.0f} s")
