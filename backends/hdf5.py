@@ -290,13 +290,16 @@ class HDF5Group(Group):
         except (KeyError, OSError, ValueError):
             return None
 
-    def create_group(self, name: str) -> HDF5Group:
+    def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> HDF5Group:
         self._check_writable()
         if name in self._grp:
             raise FormatError(f"{self.where()}: {name!r} already exists")
-        return HDF5Group(
+        group = HDF5Group(
             self._grp.create_group(name, track_order=True), self._source, rangefile=self._rangefile
         )
+        if attrs:
+            group.attrs.update(attrs)
+        return group
 
     def create_array(
         self,

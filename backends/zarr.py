@@ -756,14 +756,18 @@ class ZarrGroup(Group):
     def _exists_error(self, name: str) -> FormatError:
         return FormatError(f"{self.source}:{_join(self.path.rstrip('/'), name)}: already exists")
 
-    def create_group(self, name: str) -> ZarrGroup:
+    def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> ZarrGroup:
         self._check_writable()
         parent, leaf = self._parent_for(name)
         if parent is not self:
-            return parent.create_group(leaf)
+            return parent.create_group(leaf, attrs)
+        where = f"{self.source}:{_join(self.path.rstrip('/'), leaf)}"
+        attributes = (
+            {k: _json_safe(normalize_attr(v), where) for k, v in attrs.items()} if attrs else None
+        )
         try:
             with _quiet():
-                raw = self._raw.create_group(leaf)
+                raw = self._raw.create_group(leaf, attributes=attributes)
         except (
             zarr.errors.ContainsGroupError,
             zarr.errors.ContainsArrayError,

@@ -173,14 +173,15 @@ class _Copier:
         self.growable_tracks = growable_tracks
         self.tick = tick
 
-    def copy_group(self, src: Group, dst: Group) -> None:
+    def copy_group(self, src: Group, dst: Group, *, attrs_done: bool = False) -> None:
         attrs = dict(src.attrs)
-        if attrs:
+        if attrs and not attrs_done:
             dst.attrs.update(attrs)
         is_pose = src.path in self.pose_groups
         for name, child in src.items():
             if isinstance(child, Group):
-                self.copy_group(child, dst.create_group(name))
+                # attributes go in with the group: one metadata write, not two
+                self.copy_group(child, dst.create_group(name, dict(child.attrs)), attrs_done=True)
             else:
                 self.copy_array(name, child, dst, role=name if is_pose else None)
         if is_pose:

@@ -216,8 +216,9 @@ class ShotSegmentedWriter:
     def end_shot(self) -> None:
         """Write the current shot: its group, attributes and every pose track."""
         end = max(self.last_frame + 1, self.shot_start)
-        shot = self.timeline_grp.create_group(f"shot{self.shot_idx}")
-        shot.attrs.update({"start_frame": self.shot_start, "end_frame": end})
+        shot = self.timeline_grp.create_group(
+            f"shot{self.shot_idx}", {"start_frame": self.shot_start, "end_frame": end}
+        )
         for pose_id in sorted(self.tracks):
             self.tracks[pose_id].finish(shot)
         self.tracks = {}

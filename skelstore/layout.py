@@ -282,12 +282,13 @@ class ArraySettings:
 
 def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> Group:
     """Write ``track`` as the pose group ``parent/name`` in one go (fixed-size arrays)."""
-    grp = parent.create_group(name)
+    grp = parent.create_group(
+        name, {"start_frame": track.start_frame, "end_frame": track.end_frame}
+    )
     data = np.asarray(track.data, DATA_DTYPE).reshape(-1, 3)
     settings.create(grp, "data", data, DATA_DTYPE, (3,))
     settings.create(grp, "indices", np.asarray(track.indices, INDICES_DTYPE), INDICES_DTYPE, ())
     settings.create(grp, "indptr", np.asarray(track.indptr, INDPTR_DTYPE), INDPTR_DTYPE, ())
-    grp.attrs.update({"start_frame": track.start_frame, "end_frame": track.end_frame})
     return grp
 
 
@@ -346,8 +347,7 @@ class TrackWriter:
 
     def _create_growable(self) -> None:
         assert self.parent is not None, "growable tracks need their parent group"
-        grp = self.parent.create_group(self.name)
-        grp.attrs["start_frame"] = self.start_frame
+        grp = self.parent.create_group(self.name, {"start_frame": self.start_frame})
         s = self.settings
         self._group = grp
         self._arrays = (
@@ -539,7 +539,7 @@ def list_tracks(group: Group) -> list[TrackSource]:
 #: Tracks whose ``data`` + ``indices`` take at most this many bytes are read whole,
 #: together with every ``indptr``, in the shot's first bulk read; longer ones (long
 #: unsegmented tracks) are read block by block.
-WHOLE_TRACK_BYTES = 32 * 2**20
+WHOLE_TRACK_BYTES = 8 * 2**20
 
 
 def load_tracks(group: Group, tracks: Iterable[TrackSource]) -> None:

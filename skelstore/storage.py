@@ -350,8 +350,9 @@ class Group(Node):
 
     # -- writing ---------------------------------------------------------
     @abstractmethod
-    def create_group(self, name: str) -> Group:
-        """Create and return a new child group.
+    def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> Group:
+        """Create and return a new child group, with ``attrs`` set (in the same
+        metadata write where the engine can: one request instead of two remotely).
 
         Raises:
             ReadOnlyError: read-only file.
