@@ -218,6 +218,12 @@ class HDF5Array(Array):
         self._ds.resize(n + len(values), axis=0)
         self._ds[n:] = values
 
+    def truncate(self, length: int) -> None:
+        self._check_writable()
+        if not self.growable or not 0 <= length <= len(self):
+            raise FormatError(f"{self.where()}: cannot truncate to {length}")
+        self._ds.resize(length, axis=0)
+
     def _check_writable(self) -> None:
         if not self._writable:
             raise ReadOnlyError(f"{self.where()}: opened read-only")
@@ -362,9 +368,21 @@ class HDF5Group(Group):
         if self._writable:
             self._grp.file.flush()
 
+    @property
+    def owns_file(self) -> bool:
+        return self._owner
+
+    def delete(self, name: str) -> None:
+        self._check_writable()
+        if name not in self._grp:
+            raise NotFoundError(f"{self.where()}: no member {name!r} to delete")
+        del self._grp[name]
+
     def close(self) -> None:
         if not self._owner:
             return
+        if self._grp.id.valid:
+            self._run_close_hooks()
         self._owner = False
         try:
             if self._grp.id.valid:

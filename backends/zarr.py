@@ -621,6 +621,14 @@ class ZarrArray(Array):
             return
         self._raw.append(values.astype(self.dtype, copy=False), axis=0)
 
+    def truncate(self, length: int) -> None:
+        """Shrink the first axis to ``length``."""
+        self._check_writable()
+        if not self.shape or not 0 <= length <= self.shape[0]:
+            raise FormatError(f"{self.where()}: cannot truncate to {length}")
+        with _quiet():
+            self._raw.resize((length, *self.shape[1:]))
+
     def _check_writable(self) -> None:
         self._s.check_open()
         if not self._s.writable:
@@ -915,7 +923,24 @@ class ZarrGroup(Group):
         writable, release the store and write a ``.zarr.zip``. Otherwise nothing.
         Safe to call twice."""
         if self._root:
+            if not self._s.closed:
+                self._run_close_hooks()
             self._s.close()
+
+    @property
+    def owns_file(self) -> bool:
+        return bool(self._root and self._s.owner and not self._s.closed)
+
+    def delete(self, name: str) -> None:
+        """Delete child ``name`` and everything under it."""
+        self._check_writable()
+        if self._child(name) is None:
+            raise NotFoundError(f"{self.where()}: no member {name!r} to delete")
+        with _quiet():
+            del self._raw[name]
+        prefix = _join(self._raw.path, name)
+        for key in [k for k in self._s.nodes if k == prefix or k.startswith(prefix + "/")]:
+            del self._s.nodes[key]
 
 
 def _is_basic(selection: Any) -> bool:

@@ -328,6 +328,20 @@ def validate(ctx: _Context, urls: tuple[str, ...], deep: bool) -> None:
         sys.exit(EXIT_CHECK_FAILED)
 
 
+@cli.command()
+@click.argument("url")
+@_guarded
+def repair(ctx: _Context, url: str) -> None:
+    """Make a dump whose writer died readable: drop the unfinished shot, remove the mark."""
+    import skelstore
+    from skelstore.recovery import repair as do_repair
+
+    with skelstore.open(url, "r+", storage_options=ctx.storage_options) as root:
+        intact, deleted = do_repair(root)
+    gone = f"; removed {', '.join(deleted)}" if deleted else ""
+    click.echo(f"{url}: {intact} complete shot(s) kept{gone}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``skelstore`` command."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="skelstore")

@@ -171,6 +171,7 @@ def open(
     engine: str | None = None,
     storage_options: dict[str, Any] | None = None,
     zarr_format: int | None = None,
+    allow_incomplete: bool = False,
 ) -> Group:
     """Open a skeleton dump (or any HDF5/Zarr hierarchy) and return its root group.
 
@@ -184,6 +185,8 @@ def open(
             and, when reading, from the target's bytes if not given.
         storage_options: passed to fsspec (credentials, ``endpoint_url``, ...).
         zarr_format: 2 or 3 when creating a Zarr store (3 by default).
+        allow_incomplete: read a dump whose writer did not finish (it still
+            carries the in-progress mark): only its complete shots are shown.
 
     Returns:
         The root :class:`~skelstore.storage.Group`; use it as a context manager.
@@ -192,6 +195,8 @@ def open(
         EngineError: unknown engine, or one that cannot be guessed.
         NotFoundError: reading a target that does not exist.
         ReadOnlyError: a mode other than ``r`` for a read-only URL (``http(s)://``).
+        IncompleteDumpError: reading a dump still marked in progress, without
+            ``allow_incomplete`` (the message says how many shots are intact).
     """
     if mode not in MODES:
         raise EngineError(f"{target}: invalid mode {mode!r}; use one of {', '.join(MODES)}")
@@ -203,4 +208,13 @@ def open(
     eng = get_engine(engine) if engine else guess_engine(url, mode, storage_options)
     if zarr_format not in (None, 2, 3):
         raise EngineError(f"{url}: zarr_format must be 2 or 3, not {zarr_format!r}")
-    return eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format)
+    root = eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format)
+    if mode != "r":
+        return root
+    from skelstore.recovery import check_complete
+
+    try:
+        return check_complete(root, allow_incomplete=allow_incomplete)
+    except BaseException:
+        root.close()
+        raise

@@ -43,6 +43,7 @@ from skelstore.layout import (
     shot_names,
 )
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
+from skelstore.recovery import mark_in_progress, shot_done
 from skelstore.storage import Group
 
 __all__ = [
@@ -131,6 +132,7 @@ class UnsegmentedWriter:
         self.block_frames = block_frames
         self.tracks: dict[int, TrackWriter] = {}
         self.start_frame = 0
+        mark_in_progress(self.h5f)
 
     def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
         """Add the pose of detection slot ``pose_id`` at ``frame_num``."""
@@ -160,7 +162,7 @@ class UnsegmentedWriter:
         # skelshop's end is (last pose frame + 1); with no poses at all it wrote 1,
         # which can precede start_frame: the range is then empty instead.
         self.timeline_grp.attrs.update({"start_frame": self.start_frame, "end_frame": last + 1})
-        self.h5f.flush()
+        shot_done(self.h5f, 1)
 
 
 class ShotSegmentedWriter:
@@ -195,6 +197,7 @@ class ShotSegmentedWriter:
             self.shot_idx = last.index + 1
             self.shot_start = last.end_frame
             self.last_frame = last.end_frame - 1
+        mark_in_progress(self.h5f, shots_done=self.shot_idx)
 
     def start_shot(self, start_frame: int | None = None) -> None:
         """Start a new shot (at ``start_frame``, or right after the previous one)."""
@@ -224,7 +227,7 @@ class ShotSegmentedWriter:
         self.tracks = {}
         self.shot_idx += 1
         self.shot_start = self.last_frame + 1
-        self.h5f.flush()
+        shot_done(self.h5f, self.shot_idx)  # flushed: a crash now loses no finished shot
 
 
 # ------------------------------------------------------------------ readers

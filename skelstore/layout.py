@@ -355,6 +355,9 @@ class TrackWriter:
             s.create(grp, "indices", None, INDICES_DTYPE, ()),
             s.create(grp, "indptr", None, INDPTR_DTYPE, ()),
         )
+        # indptr holds row ends after its leading 0, appended after data and
+        # indices: a crash leaves complete rows only (see skelstore.recovery).
+        self._arrays[2].append(np.zeros(1, dtype=INDPTR_DTYPE))
 
     def _encode_pending(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR of the buffered poses over ``rows`` rows from the first unwritten row."""
@@ -378,11 +381,13 @@ class TrackWriter:
         data_a, indices_a, indptr_a = self._arrays
         data_a.append(data)
         indices_a.append(indices)
-        indptr_a.append((indptr[:-1].astype(np.int64) + self._flushed_nnz).astype(INDPTR_DTYPE))
+        indptr_a.append((indptr[1:].astype(np.int64) + self._flushed_nnz).astype(INDPTR_DTYPE))
         self._flushed_rows += rows
         self._flushed_nnz += len(data)
         self._frames.clear()
         self._poses.clear()
+        if self._group is not None:
+            self._group.flush()  # each appended block is durable
 
     def finish(self, parent: Group | None = None) -> Group | None:
         """Write what is left; the group's ``end_frame`` is the last frame + 1.
@@ -397,7 +402,6 @@ class TrackWriter:
             assert self._arrays is not None and self._group is not None
             if self._frames:
                 self._append(upto=self.last_frame)
-            self._arrays[2].append(np.asarray([self._flushed_nnz], dtype=INDPTR_DTYPE))
             self._group.attrs["end_frame"] = end
             return self._group
         data, indices, indptr = self._encode_pending(end - self.start_frame)

@@ -244,6 +244,15 @@ class Array(Node):
             FormatError: the array was not created growable or shapes disagree.
         """
 
+    def truncate(self, length: int) -> None:
+        """Shrink a growable array's first axis to ``length`` (used by repair).
+
+        Raises:
+            ReadOnlyError: the file is open read-only.
+            FormatError: the array is not growable or ``length`` exceeds it.
+        """
+        raise ReadOnlyError(f"{self.where()}: this engine cannot truncate arrays")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.where()} shape={self.shape} dtype={self.dtype}>"
 
@@ -410,7 +419,41 @@ class Group(Node):
             out.append(arr[sel])
         return out
 
+    def delete(self, name: str) -> None:
+        """Delete the child ``name`` (and everything under it).
+
+        Raises:
+            ReadOnlyError: read-only file.
+            NotFoundError: no such child.
+        """
+        raise ReadOnlyError(f"{self.where()}: this engine cannot delete members")
+
     # -- lifetime --------------------------------------------------------
+    @property
+    def owns_file(self) -> bool:
+        """True for a root that owns its file (from :func:`skelstore.open`): closing
+        it releases the file. Groups wrapped around the caller's own h5py/zarr
+        objects, and child groups, do not."""
+        return False
+
+    def add_close_hook(self, hook: Any) -> bool:
+        """Run ``hook(ok)`` when this root is closed, before the file is released;
+        ``ok`` is False when the ``with`` block exited with an exception.
+
+        Only roots that own their file run hooks: elsewhere this returns False and
+        registers nothing.
+        """
+        if not self.owns_file:
+            return False
+        self.__dict__.setdefault("_close_hooks", []).append(hook)
+        return True
+
+    def _run_close_hooks(self) -> None:
+        """Engines call this first thing in :meth:`close` (runs each hook once)."""
+        ok = self.__dict__.pop("_close_ok", True)
+        for hook in self.__dict__.pop("_close_hooks", []):
+            hook(ok)
+
     def flush(self) -> None:
         """Make everything written so far durable (no-op where writes are immediate)."""
 
@@ -421,7 +464,8 @@ class Group(Node):
     def __enter__(self) -> Group:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.__dict__["_close_ok"] = exc_type is None
         self.close()
 
     def __repr__(self) -> str:
