@@ -490,6 +490,8 @@ class TrackSource:
         self.indptr: np.ndarray | None = None
         #: Whole ``data``/``indices`` once loaded (small tracks are read whole).
         self.loaded: tuple[np.ndarray, np.ndarray] | None = None
+        #: ``(lo, hi, data, indices)``: the entries of a long track read last.
+        self.window: tuple[int, int, Any, Any] | None = None
 
     @property
     def rows(self) -> int:
@@ -514,10 +516,32 @@ class TrackSource:
         self.indptr = indptr
 
     def block_request(self, r0: int, r1: int) -> list[tuple[Array, slice]]:
-        """``read_many`` requests for rows ``r0:r1`` (``data`` then ``indices``)."""
+        """``read_many`` requests for rows ``r0:r1`` (``data`` then ``indices``), or
+        none if the entries are in :attr:`window` already.
+
+        The span read is widened to whole chunks of ``data`` (the engine decodes
+        them whole anyway) and kept as the track's window, so reading a long track
+        block by block decodes each chunk once.
+        """
         assert self.indptr is not None
         lo, hi = int(self.indptr[r0]), int(self.indptr[r1])
-        return [(self.data, slice(lo, hi)), (self.indices, slice(lo, hi))]
+        if self.window is not None and self.window[0] <= lo and hi <= self.window[1]:
+            return []
+        rows = (self.data.chunks or (max(1, hi - lo),))[0]
+        lo_al = (lo // rows) * rows
+        hi_al = min(len(self.data), -(-hi // rows) * rows)
+        self.window = (lo_al, hi_al, None, None)
+        return [(self.data, slice(lo_al, hi_al)), (self.indices, slice(lo_al, hi_al))]
+
+    def take(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """``data``/``indices`` entries of rows ``r0:r1`` from the loaded track or window."""
+        assert self.indptr is not None
+        lo, hi = int(self.indptr[r0]), int(self.indptr[r1])
+        if self.loaded is not None:
+            return self.loaded[0][lo:hi], self.loaded[1][lo:hi]
+        assert self.window is not None and self.window[2] is not None
+        w0, _, data, indices = self.window
+        return data[lo - w0 : hi - w0], indices[lo - w0 : hi - w0]
 
     def decode(self, r0: int, r1: int, data: np.ndarray, indices: np.ndarray, limbs: int):
         assert self.indptr is not None
@@ -576,6 +600,7 @@ def read_dense_block(
     """
     spans = []
     requests: list[tuple[Array, slice]] = []
+    fetching: list[TrackSource] = []
     for t in tracks:
         a, b = max(f0, t.start_frame), min(f1, t.end_frame)
         if a >= b:
@@ -583,15 +608,16 @@ def read_dense_block(
         r0, r1 = a - t.start_frame, b - t.start_frame
         spans.append((t, a, r0, r1))
         if t.loaded is None:
-            requests.extend(t.block_request(r0, r1))
+            req = t.block_request(r0, r1)
+            if req:
+                requests.extend(req)
+                fetching.append(t)
     results = iter(group.read_many(requests) if requests else [])
+    for t in fetching:
+        assert t.window is not None
+        t.window = (t.window[0], t.window[1], next(results), next(results))
     out: dict[int, tuple[int, np.ndarray]] = {}
     for t, a, r0, r1 in spans:
-        if t.loaded is not None:
-            assert t.indptr is not None
-            lo, hi = int(t.indptr[r0]), int(t.indptr[r1])
-            data, indices = t.loaded[0][lo:hi], t.loaded[1][lo:hi]
-        else:
-            data, indices = next(results), next(results)
+        data, indices = t.take(r0, r1)
         out[t.pose_id] = (a, t.decode(r0, r1, data, indices, limbs))
     return out
