@@ -14,8 +14,9 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import h5py
@@ -26,11 +27,13 @@ from skelstore.compression import Encoding
 from skelstore.errors import (
     EngineError,
     FormatError,
+    LockedError,
     NotFoundError,
     ReadOnlyError,
+    RemoteAccessError,
     SkelstoreError,
 )
-from skelstore.rangefile import RangeCacheFile
+from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call
 from skelstore.storage import Array, Attrs, Engine, Group, Probe, natural_key
 from skelstore.urls import is_local, local_path, to_fs
 
@@ -52,6 +55,86 @@ BLOSC_FILTER_ID = 32001
 _BLOSC_ZSTD = 5
 _BLOSC_BITSHUFFLE = 2
 _SCALEOFFSET_FILTER_ID = 6  # H5Z_FILTER_SCALEOFFSET
+
+#: Reads of more than this many bytes are first checked against the bytes the
+#: dataset really stores, so that a forged shape cannot make skelstore allocate
+#: memory for data the file does not hold.
+CHECKED_READ_BYTES = 64 * 2**20
+#: The most a dataset's stored bytes may grow when decoded (compression ratio).
+MAX_EXPANSION = 1024
+#: Follow external links, external raw storage and virtual datasets whose sources
+#: are other files. Off by default: a dump is one file, and such links would make a
+#: reader open (or block on) any path a file names. Opt in by setting this to True
+#: or the environment variable ``SKELSTORE_HDF5_ALLOW_EXTERNAL=1``.
+ALLOW_EXTERNAL = os.environ.get("SKELSTORE_HDF5_ALLOW_EXTERNAL", "") == "1"
+#: Soft links followed in a row before giving up (HDF5's own default limit).
+_MAX_SOFT_HOPS = 16
+#: What h5py raises for damaged files (corrupt metadata, failing filters, types
+#: it cannot map); turned into FormatError naming the file and node.
+_H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError)
+
+
+class _H5Attrs(MutableMapping[str, Any]):
+    """An h5py object's attributes, whose read failures raise FormatError.
+
+    A missing attribute still raises ``KeyError`` (which :class:`Attrs` turns into
+    NotFoundError); unreadable ones (damaged metadata, unsupported types) raise
+    :class:`~skelstore.errors.FormatError` naming the node.
+    """
+
+    def __init__(self, obj: Any, where: str) -> None:
+        self._obj = obj
+        self._where = where
+
+    def _raw(self) -> Any:
+        try:
+            return self._obj.attrs
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{self._where}: cannot read attributes ({exc})") from exc
+
+    def __getitem__(self, key: str) -> Any:
+        raw = self._raw()
+        try:
+            return raw[key]
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except KeyError:
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{self._where}: cannot read attribute {key!r} ({exc})") from exc
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._raw()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._raw()[key]
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return key in self._raw()
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{self._where}: cannot read attributes ({exc})") from exc
+
+    def _names(self) -> list[str]:
+        try:
+            return list(self._raw().keys())
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{self._where}: cannot list attributes ({exc})") from exc
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+        self._raw().update({**dict(other), **kwargs})
 
 
 def encoding_kwargs(encoding: Encoding | None) -> dict[str, Any]:
@@ -91,6 +174,15 @@ def _row_span(ds: h5py.Dataset, sel: Any) -> tuple[int, int]:
         a = int(first) % n if n else 0
         return a, a + 1
     return 0, n
+
+
+def _selection_bytes(ds: h5py.Dataset, sel: Any) -> int:
+    """Bytes ``ds[sel]`` allocates (for the whole first axis if ``sel`` is not a
+    simple int/slice selection)."""
+    if not ds.shape:
+        return ds.dtype.itemsize
+    a, b = _row_span(ds, sel)
+    return (b - a) * ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
 
 
 def chunk_byte_ranges(ds: h5py.Dataset, sel: Any = ...) -> list[tuple[int, int]]:
@@ -134,6 +226,7 @@ class HDF5Array(Array):
         self._ds = ds
         self._source = source
         self._writable = writable
+        self._source_checked = False
 
     @property
     def path(self) -> str:
@@ -149,17 +242,31 @@ class HDF5Array(Array):
 
     @property
     def attrs(self) -> Attrs:
+        where = self.where()
         return Attrs(
-            self._ds.attrs, writable=self._writable, where=self.where(), encode=_encode_attr
+            _H5Attrs(self._ds, where), writable=self._writable, where=where, encode=_encode_attr
         )
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._ds.shape
+        try:
+            shape = self._ds.shape
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{self.where()}: cannot read the shape ({exc})") from exc
+        if shape and max(shape) >= 2**63:  # beyond any index (len() fails on it)
+            raise FormatError(f"{self.where()}: impossible shape {shape}")
+        return shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self._ds.dtype
+        try:
+            return self._ds.dtype
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{self.where()}: cannot read the data type ({exc})") from exc
 
     @property
     def chunks(self) -> tuple[int, ...] | None:
@@ -191,12 +298,51 @@ class HDF5Array(Array):
                 return None
         return Encoding(blosc, digits)
 
+    def _check_source(self) -> None:
+        """Refuse a dataset whose raw data lives in other files (external storage,
+        virtual dataset sources), unless :data:`ALLOW_EXTERNAL`."""
+        if self._source_checked or ALLOW_EXTERNAL:
+            return
+        dcpl = self._ds.id.get_create_plist()
+        if dcpl.get_external_count():
+            raise FormatError(
+                f"{self.where()}: raw data kept in external file {dcpl.get_external(0)[0]!r}; "
+                "skelstore reads data from the dump file only (SKELSTORE_HDF5_ALLOW_EXTERNAL=1 "
+                "allows it)"
+            )
+        if dcpl.get_layout() == h5py.h5d.VIRTUAL:
+            for i in range(dcpl.get_virtual_count()):
+                if dcpl.get_virtual_filename(i) != ".":
+                    raise FormatError(
+                        f"{self.where()}: virtual dataset mapping file "
+                        f"{dcpl.get_virtual_filename(i)!r}; skelstore reads data from the dump "
+                        "file only (SKELSTORE_HDF5_ALLOW_EXTERNAL=1 allows it)"
+                    )
+        self._source_checked = True
+
+    def _check_size(self, selection: Any) -> None:
+        """Refuse a large read the dataset's stored bytes cannot account for (a shape
+        declared far beyond what was ever written)."""
+        need = _selection_bytes(self._ds, selection)
+        if need <= CHECKED_READ_BYTES:
+            return
+        stored = int(self._ds.id.get_storage_size())
+        if need > stored * MAX_EXPANSION:
+            raise FormatError(
+                f"{self.where()}: shape {self._ds.shape} ({self._ds.dtype}) asks for {need} "
+                f"bytes but the file stores {stored} bytes for it; refusing to read"
+            )
+
     def __getitem__(self, selection: Any) -> np.ndarray:
         try:
+            self._check_source()
+            self._check_size(selection)
             if selection is Ellipsis or selection == ():
                 return self._ds[()]
             return self._ds[selection]
-        except OSError as exc:
+        except SkelstoreError:
+            raise
+        except _H5_ERRORS as exc:
             raise FormatError(f"{self.where()}: cannot read ({exc})") from exc
 
     def __setitem__(self, selection: Any, values: Any) -> None:
@@ -272,8 +418,9 @@ class HDF5Group(Group):
 
     @property
     def attrs(self) -> Attrs:
+        where = self.where()
         return Attrs(
-            self._grp.attrs, writable=self._writable, where=self.where(), encode=_encode_attr
+            _H5Attrs(self._grp, where), writable=self._writable, where=where, encode=_encode_attr
         )
 
     @property
@@ -281,7 +428,12 @@ class HDF5Group(Group):
         return {"hdf5_version": h5py.version.hdf5_version}
 
     def keys(self) -> list[str]:
-        return sorted(self._grp.keys(), key=natural_key)
+        try:
+            return sorted(self._grp.keys(), key=natural_key)
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{self.where()}: cannot list the group ({exc})") from exc
 
     def _wrap(self, obj: Any) -> HDF5Group | HDF5Array | None:
         if isinstance(obj, h5py.Group):
@@ -290,11 +442,64 @@ class HDF5Group(Group):
             return HDF5Array(obj, self._source, self._writable)
         return None
 
-    def _child(self, name: str) -> HDF5Group | HDF5Array | None:
+    def _child(self, name: str, _hops: int = 0) -> HDF5Group | HDF5Array | None:
+        """The child ``name``; links are looked at before they are followed: external
+        links raise FormatError (unless :data:`ALLOW_EXTERNAL`), soft links are
+        resolved here, one checked component at a time (at most 16 in a row)."""
+        if name == ".":
+            return self
+
+        def where() -> str:  # for messages only: h5py's .name costs a library call
+            return f"{self.source}:{self.path.rstrip('/')}/{name}"
+
+        try:
+            links = self._grp.id.links
+            key = name.encode("utf-8", "surrogateescape")
+            if not links.exists(key):
+                return None
+            kind = links.get_info(key).type
+            target = None if kind == h5py.h5l.TYPE_HARD else links.get_val(key)
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{where()}: cannot read the link ({exc})") from exc
+        if kind != h5py.h5l.TYPE_HARD and not ALLOW_EXTERNAL:
+            if kind == h5py.h5l.TYPE_SOFT:
+                path = bytes(target).decode("utf-8", "replace")
+                return self._follow_soft(path, _hops + 1, where())
+            what = f"to {target[0]!r}:{target[1]!r}" if kind == h5py.h5l.TYPE_EXTERNAL else ""
+            raise FormatError(
+                f"{where()}: an external or user-defined link {what}; skelstore does not follow "
+                "links out of the dump file (SKELSTORE_HDF5_ALLOW_EXTERNAL=1 allows it)"
+            )
         try:
             return self._wrap(self._grp[name])
-        except (KeyError, OSError, ValueError):
-            return None
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except KeyError:
+            if kind != h5py.h5l.TYPE_HARD:  # a dangling soft or external link: missing
+                return None
+            raise FormatError(f"{where()}: cannot open the object (damaged file?)") from None
+        except _H5_ERRORS as exc:
+            raise FormatError(f"{where()}: cannot open ({exc})") from exc
+
+    def _follow_soft(self, target: str, hops: int, where: str) -> HDF5Group | HDF5Array | None:
+        """The node a soft link's ``target`` path names (``None`` if dangling)."""
+        if hops > _MAX_SOFT_HOPS:
+            raise FormatError(f"{where}: more than {_MAX_SOFT_HOPS} soft links in a row (a cycle?)")
+        node: HDF5Group | HDF5Array | None = self
+        if target.startswith("/"):
+            try:
+                node = HDF5Group(self._grp.file["/"], self._source, rangefile=self._rangefile)
+            except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+                raise
+            except _H5_ERRORS as exc:
+                raise FormatError(f"{where}: cannot open the root group ({exc})") from exc
+        for part in (p for p in target.split("/") if p):
+            if not isinstance(node, HDF5Group):
+                return None
+            node = node._child(part, hops)
+        return node
 
     def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> HDF5Group:
         self._check_writable()
@@ -414,9 +619,74 @@ def _h5_mode(mode: str) -> str:
     return "w-" if mode == "x" else mode
 
 
+def _open_here_for_writing(path: str) -> bool:
+    """True if this process already has ``path`` open for writing through HDF5.
+
+    HDF5 hands a second read/write open of such a file the same shared file (its
+    own lock is taken once per process), so two writers in one process would
+    interleave; skelstore refuses the second instead.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        try:
+            if fid.get_intent() & h5py.h5f.ACC_RDWR and os.path.samestat(
+                os.stat(os.fsdecode(fid.name)), st
+            ):
+                return True
+        except (OSError, ValueError, TypeError):  # closed meanwhile, or not a path
+            continue
+    return False
+
+
+def _flock_holder(path: str) -> str | None:
+    """``"pid N"`` of a process holding a lock on ``path``, from ``/proc/locks``
+    (Linux; ``None`` when it cannot be told)."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return None
+    want = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] == "->":
+            continue
+        try:
+            major, minor, ino = parts[5].split(":")
+            if (int(major, 16), int(minor, 16), int(ino)) == want:
+                return f"pid {int(parts[4])}"
+        except ValueError:
+            continue
+    return None
+
+
+def _locked(url: str, path: str, why: str, exc: BaseException | None = None) -> LockedError:
+    holder = "this process" if exc is None else _flock_holder(path)
+    who = f" by {holder}" if holder else ""
+    return LockedError(
+        f"{url}: file is in use{who}: {why}" + (f" ({exc})" if exc is not None else ""),
+        path=url,
+        holder=holder,
+    )
+
+
+#: Makes "is it open for writing here?" and the open one step, so two threads
+#: opening the same file for writing cannot both pass the check.
+_LOCAL_OPEN_LOCK = threading.Lock()
+
+
 def _open_local(path: str, mode: str, url: str) -> h5py.File:
     try:
-        return h5py.File(path, _h5_mode(mode), **FILE_KWARGS)
+        with _LOCAL_OPEN_LOCK:
+            if mode in ("a", "r+") and _open_here_for_writing(path):
+                raise _locked(url, path, "already open for writing (one writer at a time)")
+            return h5py.File(path, _h5_mode(mode), **FILE_KWARGS)
+    except LockedError:
+        raise
     except FileNotFoundError:
         raise NotFoundError(f"{url}: no such file") from None
     except FileExistsError:
@@ -425,8 +695,13 @@ def _open_local(path: str, mode: str, url: str) -> h5py.File:
         msg = str(exc)
         if "file signature not found" in msg or "not an HDF5 file" in msg.lower():
             raise FormatError(f"{url}: not an HDF5 file") from exc
-        if "unable to lock file" in msg or "unable to truncate" in msg:
-            raise EngineError(f"{url}: file is in use by another writer ({msg})") from exc
+        if "unable to lock file" in msg:
+            why = "HDF5 allows one writer or any number of readers"
+            raise _locked(url, path, why, exc) from exc
+        if "unable to truncate" in msg or "already open" in msg:
+            why = "open in this process; close it before opening it for writing"
+            raise LockedError(f"{url}: file is in use: {why} ({msg})", path=url,
+                              holder="this process") from exc
         if "No such file" in msg:
             raise NotFoundError(f"{url}: no such file") from exc
         raise FormatError(f"{url}: cannot open as HDF5 ({msg})") from exc
@@ -470,17 +745,18 @@ class HDF5Engine(Engine):
     def _open_remote_read(self, fs: Any, path: str, url: str) -> HDF5Group:
         """Read through a :class:`~skelstore.rangefile.RangeCacheFile`: the whole
         object at once when small, else metadata blocks plus exact chunk ranges."""
-        try:
-            size = fs.size(path)
-        except FileNotFoundError:
-            raise NotFoundError(f"{url}: no such object") from None
-        except PermissionError as exc:
+        try:  # transient failures are retried; the rest raise typed errors
+            size = call_with_retries(lambda t: fs_call(fs, "size", path, timeout=t), url)
+        except RemoteAccessError as exc:
             raise EngineError(f"{url}: access denied ({exc})") from exc
         if size is None:
             raise NotFoundError(f"{url}: no such object")
-        fobj = RangeCacheFile(fs, path, size=size)
+        fobj = RangeCacheFile(fs, path, size=size, url=url)
         try:
             f = h5py.File(fobj, "r", **FILE_KWARGS)
+        except SkelstoreError:  # a RemoteError while HDF5 read the superblock
+            fobj.close()
+            raise
         except OSError as exc:
             fobj.close()
             raise FormatError(f"{url}: not an HDF5 file ({exc})") from exc

@@ -18,6 +18,19 @@ Writable roots opened here are consolidated (``zarr.consolidate_metadata``) on
 :meth:`ZarrGroup.close`; readers use consolidated metadata when it is there.
 While a root is open for writing, consolidated metadata is ignored and an old
 copy is dropped at open, so nothing stale is ever listed.
+
+One writer at a time: a local directory store (or local ``.zarr.zip``) opened
+for writing holds an exclusive ``flock`` on a lock file beside it
+(``.NAME.skelstore-write.lock`` in the same directory, holding the writer's pid
+and host) until the root is closed; a second writer, in another process or in
+this one, gets :class:`~skelstore.errors.LockedError` naming the path and the
+holder. The OS drops the lock if the writer dies. The file sits beside the store,
+not inside it, because zarr's mode ``w`` empties the store directory and ``w-``
+refuses a non-empty one. Object stores have no such lock (see docs/remote.md).
+
+Remote stores (fsspec) are wrapped in :class:`_RetryingStore`: reads that fail
+transiently are retried under :data:`skelstore.rangefile.DEFAULT_RETRY`, and
+failures raise :class:`~skelstore.errors.RemoteError` naming the URL.
 """
 
 from __future__ import annotations
@@ -28,11 +41,15 @@ import math
 import os
 import secrets
 import shutil
+import socket
 import tempfile
+import threading
+import time
 import warnings
 import weakref
 import zipfile
-from collections.abc import Iterator, MutableMapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 import numcodecs
@@ -43,14 +60,18 @@ import zarr.storage
 from zarr.codecs import BloscCodec
 from zarr.codecs.numcodecs import FixedScaleOffset
 
+from skelstore import rangefile as _rangefile
 from skelstore.compression import Encoding
 from skelstore.errors import (
     EngineError,
     FormatError,
+    LockedError,
     NotFoundError,
     ReadOnlyError,
+    RemoteAccessError,
     SkelstoreError,
 )
+from skelstore.rangefile import RetryPolicy, retry_async
 from skelstore.storage import MODES, Array, Attrs, Engine, Group, Probe, natural_key, normalize_attr
 from skelstore.urls import is_local, local_path, protocol, to_fs, with_defaults
 
@@ -58,6 +79,11 @@ try:  # semi-private; present in zarr 3.1.3 .. 3.3. read_many falls back without
     from zarr.core.sync import sync as _zarr_sync
 except ImportError:  # pragma: no cover - depends on the zarr version
     _zarr_sync = None
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: exclusive creation instead
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ZarrArray", "ZarrEngine", "ZarrGroup"]
 
@@ -69,6 +95,36 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _UNSAFE_CODECS = frozenset({"pickle", "json", "json2", "msgpack", "msgpack2", "vlen-array"})
 #: Codecs that only (de)serialise and do not change what an Encoding describes.
 _NEUTRAL_CODECS = frozenset({"bytes", "vlen-utf8", "vlen-bytes"})
+
+#: What zarr raises for metadata documents it cannot make sense of (bad JSON,
+#: wrong types, unknown codecs or dtypes): turned into FormatError.
+_META_ERRORS = (
+    KeyError, ValueError, TypeError, AttributeError, IndexError, ZeroDivisionError,
+    OverflowError, NotImplementedError, EOFError, zipfile.BadZipFile, zlib.error,
+)
+#: Reads of more than this many bytes are first checked against the bytes the array
+#: really stores, so that a forged shape cannot make skelstore allocate memory for
+#: chunks that do not exist.
+CHECKED_READ_BYTES = 64 * 2**20
+#: The most an array's stored bytes may grow when decoded (compression ratio).
+MAX_EXPANSION = 1024
+
+
+def _selection_bytes(shape: tuple[int, ...], itemsize: int, sel: Any) -> int:
+    """Bytes a read of ``sel`` allocates (the whole first axis unless ``sel`` is a
+    simple int or slice along it)."""
+    if not shape:
+        return itemsize
+    n = shape[0]
+    first = sel[0] if isinstance(sel, tuple) and sel else sel
+    if isinstance(first, slice) and first.step in (None, 1):
+        a, b, _ = first.indices(n)
+        rows = max(0, b - a)
+    elif isinstance(first, (int, np.integer)) and not isinstance(first, bool):
+        rows = 1
+    else:
+        rows = n
+    return rows * itemsize * math.prod(shape[1:])
 
 #: h5py ``create_dataset`` keywords that have no effect on a Zarr array's contents.
 _IGNORED_H5PY = frozenset({"maxshape", "track_times", "track_order"})
@@ -469,6 +525,179 @@ def _write_zip(directory: str, fileobj: Any) -> None:
                 zf.write(full, arcname)
 
 
+# ---------------------------------------------------------------- one writer at a time
+
+#: Suffix of the lock file a writer holds beside a local store: ``.NAME`` + this.
+LOCK_SUFFIX = ".skelstore-write.lock"
+
+
+def lock_path_for(path: str) -> str:
+    """The lock file of the local store or zip at ``path`` (symlinks resolved)."""
+    real = os.path.realpath(path)
+    return os.path.join(os.path.dirname(real), f".{os.path.basename(real)}{LOCK_SUFFIX}")
+
+
+def _holder_text() -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n"
+
+
+def _describe_holder(text: str) -> str:
+    """The holder recorded in a lock file, marked when it is this very process."""
+    text = text.strip()
+    if not text:
+        return "another writer"
+    me = f"pid {os.getpid()} on {socket.gethostname()} "
+    return f"{text} (this process)" if text.startswith(me) else text
+
+
+class _WriteLock:
+    """An exclusive, non-blocking ``flock`` on :func:`lock_path_for` ``(path)``.
+
+    ``flock`` locks belong to an open file description, so a second open in the
+    same process conflicts like another process does; the OS releases the lock
+    when the holder exits or dies. The file records the holder (pid, host, time)
+    for the error message, and is removed on :meth:`release` (while still held;
+    a contender that locked the removed file notices and tries again).
+    """
+
+    def __init__(self, fd: int, lock_path: str) -> None:
+        self._fd: int | None = fd
+        self.lock_path = lock_path
+
+    @classmethod
+    def acquire(cls, url: str, path: str) -> _WriteLock | None:
+        """Take the lock of the store at ``path``, or raise LockedError naming the
+        holder. ``None`` if no lock file can be made there (a read-only directory):
+        then writing goes ahead unlocked, as before."""
+        lock_path = lock_path_for(path)
+        with contextlib.suppress(OSError):  # the store's parents are made by zarr anyway
+            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+        for _ in range(20):
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+                             | (0 if fcntl is not None else os.O_EXCL), 0o644)
+            except FileExistsError:  # pragma: no cover - non-POSIX fallback
+                cls._refuse(url, path, lock_path, None)
+            except OSError:  # e.g. read-only parent directory
+                return None
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    cls._refuse(url, path, lock_path, fd)
+                except OSError:  # no flock on this filesystem: go ahead unlocked
+                    os.close(fd)
+                    return None
+                # the holder may have released (and removed) the file between our
+                # open and flock: then the lock we got is on a dead file
+                try:
+                    current = os.stat(lock_path)
+                except FileNotFoundError:
+                    os.close(fd)
+                    continue
+                mine = os.fstat(fd)
+                if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+                    os.close(fd)
+                    continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, _holder_text().encode(), 0)
+            return cls(fd, lock_path)
+        raise LockedError(f"{url}: could not take the write lock {lock_path} (contended)",
+                          path=path)
+
+    @staticmethod
+    def _refuse(url: str, path: str, lock_path: str, fd: int | None) -> None:
+        text = ""
+        try:
+            if fd is None:
+                with open(lock_path, encoding="utf-8", errors="replace") as f:
+                    text = f.read(400)
+            else:
+                text = os.pread(fd, 400, 0).decode("utf-8", "replace")
+        except OSError:
+            pass
+        finally:
+            if fd is not None:
+                os.close(fd)
+        holder = _describe_holder(text)
+        raise LockedError(
+            f"{url}: already open for writing by {holder} (lock file {lock_path}); "
+            "close that root first",
+            path=path,
+            holder=holder,
+        )
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            with contextlib.suppress(OSError):
+                if os.path.samestat(os.stat(self.lock_path), os.fstat(fd)):
+                    os.unlink(self.lock_path)
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------- retrying reads
+
+
+class _RetryingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
+    """A remote (fsspec) store whose reads retry transient failures.
+
+    ``get``, ``get_partial_values``, ``exists`` and ``list_dir`` run under a
+    :class:`~skelstore.rangefile.RetryPolicy` (each attempt bounded in time and
+    cancelled when over); failures raise :class:`~skelstore.errors.RemoteError`
+    naming the URL (a missing key stays a missing key). Writes are passed on.
+    """
+
+    def __init__(self, store: Any, url: str = "", policy: RetryPolicy | None = None) -> None:
+        super().__init__(store)
+        self.url = url or str(store)
+        self.policy = policy or _rangefile.DEFAULT_RETRY
+
+    def _with_store(self, store: Any) -> _RetryingStore:
+        return type(self)(store, self.url, self.policy)
+
+    def __str__(self) -> str:
+        return str(self._store)
+
+    def __repr__(self) -> str:
+        return f"_RetryingStore({self._store!r})"
+
+    def _where(self, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{key}" if key else self.url
+
+    async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+        return await retry_async(
+            lambda: self._store.get(key, prototype, byte_range), self._where(key), self.policy
+        )
+
+    async def get_partial_values(
+        self, prototype: Any, key_ranges: Iterable[tuple[str, Any]]
+    ) -> list[Any]:
+        key_ranges = list(key_ranges)
+        where = self._where(key_ranges[0][0]) if key_ranges else self.url
+        return await retry_async(
+            lambda: self._store.get_partial_values(prototype, key_ranges), where, self.policy
+        )
+
+    async def exists(self, key: str) -> bool:
+        return await retry_async(lambda: self._store.exists(key), self._where(key), self.policy)
+
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        async def collect() -> list[str]:
+            return [k async for k in self._store.list_dir(prefix)]
+
+        async def entries() -> AsyncIterator[str]:
+            for key in await retry_async(collect, self._where(prefix), self.policy):
+                yield key
+
+        return entries()
+
+
 class _Session:
     """State shared by every node of one opened (or wrapped) hierarchy.
 
@@ -487,6 +716,7 @@ class _Session:
         zarr_format: int,
         zip_sink: _ZipSink | None = None,
         build_dir: str | None = None,
+        lock: _WriteLock | None = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -497,9 +727,13 @@ class _Session:
         self.build_dir = build_dir
         self.nodes: dict[str, Any] = {}
         self.closed = False
+        self._close_lock = threading.Lock()
         self._cleanup = (
             weakref.finalize(self, shutil.rmtree, build_dir, True) if build_dir else None
         )
+        # a root dropped without close() still lets the next writer in
+        self.lock = lock
+        self._unlock = weakref.finalize(self, lock.release) if lock is not None else None
 
     def check_open(self) -> None:
         if self.closed:
@@ -507,9 +741,10 @@ class _Session:
 
     def close(self) -> None:
         """Consolidate metadata (writable roots), release the store, publish a zip."""
-        if self.closed or not self.owner:
-            return
-        self.closed = True
+        with self._close_lock:  # two threads closing: one does the work
+            if self.closed or not self.owner:
+                return
+            self.closed = True
         try:
             if self.writable:
                 with _quiet():
@@ -526,6 +761,9 @@ class _Session:
                 f"{self.source}: writing the zip failed ({exc}); "
                 f"the store written so far is kept at {self.build_dir}"
             ) from exc
+        finally:
+            if self._unlock is not None:
+                self._unlock()  # the lock goes last: nothing is written after it
         if self._cleanup is not None:
             self._cleanup()
 
@@ -544,9 +782,12 @@ class ZarrArray(Array):
     def __init__(self, raw: Any, session: _Session) -> None:
         self._raw = raw
         self._s = session
-        filters, serializer, compressors = _array_codecs(raw)
-        codecs = [*filters, *([serializer] if serializer is not None else []), *compressors]
-        reason = _unsafe_reason([_codec_spec(c)[0] for c in codecs], np.dtype(raw.dtype))
+        try:
+            filters, serializer, compressors = _array_codecs(raw)
+            codecs = [*filters, *([serializer] if serializer is not None else []), *compressors]
+            reason = _unsafe_reason([_codec_spec(c)[0] for c in codecs], np.dtype(raw.dtype))
+        except _META_ERRORS as exc:
+            raise FormatError(f"{self.where()}: unusable array metadata ({exc})") from exc
         if reason:
             raise FormatError(f"{self.where()}: refusing to read this array: {reason}")
 
@@ -574,7 +815,10 @@ class ZarrArray(Array):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(int(d) for d in self._raw.shape)
+        shape = tuple(int(d) for d in self._raw.shape)
+        if any(d >= 2**63 for d in shape):  # beyond any index (len() fails on it)
+            raise FormatError(f"{self.where()}: impossible shape {shape}")
+        return shape
 
     @property
     def dtype(self) -> np.dtype:
@@ -589,7 +833,10 @@ class ZarrArray(Array):
 
     @property
     def encoding(self) -> Encoding | None:
-        return _encoding_of(self._raw)
+        try:
+            return _encoding_of(self._raw)
+        except _META_ERRORS:  # codec settings skelstore cannot read: a foreign encoding
+            return None
 
     @property
     def growable(self) -> bool:
@@ -602,9 +849,35 @@ class ZarrArray(Array):
         except Exception:  # optional information only
             return None
 
+    def check_read(self, selection: Any) -> None:
+        """Refuse a large read that the bytes the array stores cannot account for."""
+        need = _selection_bytes(self.shape, self.dtype.itemsize, selection)
+        if need <= CHECKED_READ_BYTES:
+            return
+        stored = self.nbytes_stored  # None where the store cannot list (plain HTTP)
+        if stored is not None and need > stored * MAX_EXPANSION:
+            raise FormatError(
+                f"{self.where()}: shape {self.shape} ({self.dtype}) asks for {need} bytes "
+                f"but the store holds {stored} bytes for it; refusing to read"
+            )
+
+    def read_error(self, exc: Exception) -> SkelstoreError:
+        """The typed error for ``exc``, raised by zarr or a codec while reading."""
+        if isinstance(exc, SkelstoreError):
+            return exc
+        if isinstance(exc, OSError):
+            return EngineError(f"{self.where()}: cannot read ({type(exc).__name__}: {exc})")
+        return FormatError(f"{self.where()}: cannot decode ({type(exc).__name__}: {exc})")
+
     def __getitem__(self, selection: Any) -> np.ndarray:
         self._s.check_open()
-        return np.asarray(self._raw[selection])
+        self.check_read(selection)
+        try:
+            return np.asarray(self._raw[selection])
+        except MemoryError:
+            raise
+        except Exception as exc:  # codecs raise anything for damaged chunks
+            raise self.read_error(exc) from exc
 
     def __setitem__(self, selection: Any, values: Any) -> None:
         self._check_writable()
@@ -705,8 +978,13 @@ class ZarrGroup(Group):
                 found = list(self._raw.members())
         except FileNotFoundError:
             return []
-        except (ValueError, KeyError) as exc:
+        except _META_ERRORS as exc:
             raise FormatError(f"{self.where()}: cannot list the group ({exc})") from exc
+        except RemoteAccessError as exc:  # the server refuses listings (HTTP 401/403)
+            raise EngineError(
+                f"{self.where()}: cannot list the group ({exc}); a store on a server that "
+                "cannot list (plain HTTP) needs consolidated metadata"
+            ) from exc
         except (SkelstoreError, Warning):  # warnings only arrive here if made errors
             raise
         except Exception as exc:  # the filesystem's own, e.g. aiohttp's for an HTTP 403
@@ -736,7 +1014,7 @@ class ZarrGroup(Group):
                     obj = self._raw[name]
             except (KeyError, FileNotFoundError):
                 return None
-            except ValueError as exc:
+            except _META_ERRORS as exc:
                 raise FormatError(
                     f"{self.source}: cannot open /{path} as a Zarr node ({exc})"
                 ) from exc
@@ -902,13 +1180,23 @@ class ZarrGroup(Group):
             if async_arr is None or _zarr_sync is None:
                 out[i] = arr[sel]
             else:
+                arr.check_read(sel)
                 batch.append((i, async_arr, sel))
         if batch:
 
             async def gather() -> list[Any]:
                 return await asyncio.gather(*(a.getitem(sel) for _, a, sel in batch))
 
-            for (i, _, _), result in zip(batch, _zarr_sync(gather()), strict=True):
+            try:
+                results = _zarr_sync(gather())
+            except (MemoryError, SkelstoreError):
+                raise
+            except Exception:  # read one by one: the failing array raises, named
+                for i, _, _ in batch:
+                    arr, sel = pairs[i]
+                    out[i] = arr[sel]
+                return out
+            for (i, _, _), result in zip(batch, results, strict=True):
                 out[i] = np.asarray(result)
         return out
 
@@ -1059,8 +1347,19 @@ class ZarrEngine(Engine):
             if state == "zip" and mode in ("r", "r+", "a"):
                 return self._open_zip(url, mode, storage_options, zarr_format)
             _check_state(url, mode, state)
-            store = zarr.storage.LocalStore(path, read_only=mode == "r")
-            return _open_root(url, mode, store, zarr_format, state, lambda: _local_state(path))
+            lock = _WriteLock.acquire(url, path) if mode != "r" else None
+            try:
+                if lock is not None:  # as it is now that nobody else writes
+                    state = _local_state(path)
+                    _check_state(url, mode, state)
+                store = zarr.storage.LocalStore(path, read_only=mode == "r")
+                return _open_root(
+                    url, mode, store, zarr_format, state, lambda: _local_state(path), lock=lock
+                )
+            except BaseException:
+                if lock is not None:
+                    lock.release()
+                raise
 
         def state_of() -> str:
             return _remote_state(url, storage_options)
@@ -1074,7 +1373,7 @@ class ZarrEngine(Engine):
         except (ImportError, ValueError) as exc:
             to_fs(url, storage_options)  # raises MissingDependencyError / EngineError if that is it
             raise EngineError(f"{url}: cannot open ({exc})") from exc
-        return _open_root(url, mode, store, zarr_format, state, state_of)
+        return _open_root(url, mode, _RetryingStore(store, url), zarr_format, state, state_of)
 
     def _open_zip(
         self,
@@ -1107,12 +1406,25 @@ class ZarrEngine(Engine):
                 inner_proto = protocol(inner)
                 if opts and inner_proto not in opts:
                     opts = {inner_proto: opts}
-                store = zarr.storage.FsspecStore.from_url(
-                    "zip::" + inner, storage_options=opts, read_only=True
+                store = _RetryingStore(
+                    zarr.storage.FsspecStore.from_url(
+                        "zip::" + inner, storage_options=opts, read_only=True
+                    ),
+                    url,
                 )
             return _open_root(url, "r", store, zarr_format, "unknown", lambda: "file")
 
-        build = sink.build_dir()
+        # one writer at a time for a local zip (the zip itself is replaced whole)
+        lock = _WriteLock.acquire(url, sink.dest) if sink.local else None
+        try:
+            exists = sink.exists()
+            if mode in ("w-", "x") and exists:
+                raise EngineError(f"{url}: already exists (mode {mode!r})")
+            build = sink.build_dir()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         try:
             extend = exists and mode in ("r+", "a")
             if extend:
@@ -1127,9 +1439,12 @@ class ZarrEngine(Engine):
                 lambda: "file",
                 zip_sink=sink,
                 build_dir=build,
+                lock=lock,
             )
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
+            if lock is not None:
+                lock.release()
             raise
         return root
 
@@ -1201,8 +1516,10 @@ def _open_root(
     *,
     zip_sink: _ZipSink | None = None,
     build_dir: str | None = None,
+    lock: _WriteLock | None = None,
 ) -> ZarrGroup:
-    """Open or create the root group in ``store`` and wrap it in a session."""
+    """Open or create the root group in ``store`` and wrap it in a session (which
+    releases ``lock``, if any, when closed)."""
     existing = state == "zarr" or mode in ("r", "r+")
     zmode = {"x": "w-", "a": "r+" if state == "zarr" else "w-"}.get(mode, mode)
     try:
@@ -1226,10 +1543,14 @@ def _open_root(
         raise FormatError(f"{url}: holds a Zarr array, not a group") from exc
     except PermissionError as exc:
         raise EngineError(f"{url}: access denied ({exc})") from exc
-    except (KeyError, FileNotFoundError, NotADirectoryError, ValueError, zipfile.BadZipFile) as exc:
+    except (FileNotFoundError, NotADirectoryError, zipfile.BadZipFile, *_META_ERRORS) as exc:
         if state_of() == "missing":
             raise NotFoundError(f"{url}: no such file, directory or object") from None
         raise FormatError(f"{url}: not a Zarr store ({exc})") from exc
+    except OSError as exc:  # a damaged zip makes zipfile seek to impossible offsets
+        if "zip" not in url.lower():
+            raise EngineError(f"{url}: cannot read the store ({exc})") from exc
+        raise FormatError(f"{url}: not a readable .zarr.zip ({exc})") from exc
     # A zip is written in one go and not changed in place, and fsspec's zip
     # filesystem lists nested prefixes wrongly: its document is trusted as is.
     is_zip = "zip::" in url or url.lower().rstrip("/").endswith(".zip")
@@ -1245,6 +1566,7 @@ def _open_root(
         zarr_format=int(raw.metadata.zarr_format),
         zip_sink=zip_sink,
         build_dir=build_dir,
+        lock=lock,
     )
     session.nodes[raw.path] = raw
     if writable and existing and zip_sink is None:

@@ -28,6 +28,10 @@ from skelstore.storage import Group
 
 __all__ = ["BODY_25_KEYPOINTS", "Poses", "keypoint_names", "read_poses", "to_xarray"]
 
+#: The most memory :func:`read_poses` allocates for one call (keypoints, presence,
+#: frame and shot numbers); a larger frame range raises FormatError naming it.
+MAX_DENSE_BYTES = 4 * 2**30
+
 #: OpenPose BODY_25 keypoint names, in order.
 BODY_25_KEYPOINTS = (
     "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
@@ -141,8 +145,8 @@ def read_poses(
 def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
     attrs = root.attrs
     mode = attrs.get("mode")
-    limbs = attrs.get("limbs") or LIMBS.get(mode or "")
-    if not isinstance(limbs, int) or limbs <= 0:
+    limbs = attrs.get("limbs") or (LIMBS.get(mode) if isinstance(mode, str) else None)
+    if not isinstance(limbs, int) or isinstance(limbs, bool) or not 0 < limbs <= 65536:
         raise FormatError(f"{root.source}: bad or missing 'limbs' attribute ({limbs!r})")
     f0, f1, parents = _frame_span(root, frames)
     if shot is not None:
@@ -152,6 +156,12 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
         f0, f1 = match[0][1], match[0][2]
         parents = match
     n = f1 - f0
+    # frames come from attributes (num_frames, shot ranges): bound what they make us allocate
+    if n * (16 + limbs * 12) > MAX_DENSE_BYTES:
+        raise FormatError(
+            f"{root.source}: frames {f0}:{f1} would need over {MAX_DENSE_BYTES} bytes as dense "
+            "arrays; read a part (frames=slice(a, b) or shot=N)"
+        )
     shots = np.full(n, -1, dtype=np.int64)
     chosen: list[tuple[int, TrackSource]] = []
     for idx, start, end, group in parents:
@@ -161,6 +171,11 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
         shots[a - f0 : b - f0] = idx
         chosen += [(idx, t) for t in list_tracks(group) if t.start_frame < f1 and t.end_frame > f0]
     pose_ids = np.array(sorted({t.pose_id for _, t in chosen}), dtype=np.int64)
+    if n * (16 + len(pose_ids) * (limbs * 12 + 1)) > MAX_DENSE_BYTES:
+        raise FormatError(
+            f"{root.source}: frames {f0}:{f1} of {len(pose_ids)} pose ids would need over "
+            f"{MAX_DENSE_BYTES} bytes as dense arrays; read a part (frames= or shot=)"
+        )
     slot_of = {int(p): i for i, p in enumerate(pose_ids)}
     out = np.zeros((n, len(pose_ids), limbs, 3), dtype=np.float32)
     present = np.zeros((n, len(pose_ids)), dtype=bool)

@@ -17,9 +17,13 @@ __all__ = [
     "EngineError",
     "FormatError",
     "IncompleteDumpError",
+    "LockedError",
     "MissingDependencyError",
     "NotFoundError",
     "ReadOnlyError",
+    "RemoteAccessError",
+    "RemoteError",
+    "RemoteTimeoutError",
     "SkelstoreError",
     "UnknownModeError",
     "VerificationError",
@@ -73,3 +77,54 @@ class IncompleteDumpError(FormatError):
 
 class VerificationError(SkelstoreError):
     """A converted dump differs from its source; the message names the first difference."""
+
+
+class LockedError(EngineError):
+    """A target is already open for writing, by another process or by another open
+    in this process; a second writer is refused rather than interleaved.
+
+    Attributes:
+        path: the locked file or directory.
+        holder: who holds it, as far as can be told (``"pid 123 on host"``), or ``None``.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, holder: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.holder = holder
+
+
+class RemoteError(SkelstoreError, OSError):
+    """Remote storage failed to serve a read: a permanent failure (an HTTP 4xx other
+    than 404, an unexpected error), or a transient one (5xx, timeout, dropped
+    connection) that persisted through every retry. The message names the URL.
+
+    Attributes:
+        url: the object or store that failed.
+        status: the HTTP status, when one was seen.
+        attempts: how many times the request was tried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class RemoteTimeoutError(RemoteError, TimeoutError):
+    """A remote read did not complete in time, on every attempt."""
+
+
+class RemoteAccessError(RemoteError, PermissionError):
+    """Remote storage refused a read (HTTP 401 or 403)."""

@@ -257,6 +257,25 @@ def _reader_setup(
     return root, int(limbs), partial(bundle_cls, cls=cls)
 
 
+def _num_frames(root: Group) -> int | None:
+    """The root's ``num_frames`` if it is a sane integer, else ``None``."""
+    n = root.attrs.get("num_frames")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else None
+
+
+def _check_span(root: Group, where: str, start: int, end: int, first: bool = False) -> None:
+    """Refuse frame ranges far beyond the video: a damaged ``end_frame`` would make a
+    reader yield ~2**31 empty bundles. A shot may end past ``num_frames`` (skelshop
+    files do) but may not be longer than the video, nor the first one start after it."""
+    n = _num_frames(root)
+    if n is None:
+        return
+    if end - start > n or (first and start > n):
+        raise FormatError(
+            f"{where}: frames {start}:{end} do not fit a video of num_frames={n}"
+        )
+
+
 def _timeline(root: Group) -> Group:
     try:
         tl = root[TIMELINE]
@@ -392,7 +411,9 @@ class ShotSegmentedReader:
         """The ``pos``-th stored shot, its attributes read on first use only."""
         info = self._infos.get(pos)
         if info is None:
-            info = self._infos[pos] = shot_info(self._timeline, *self._names[pos])
+            info = shot_info(self._timeline, *self._names[pos])
+            _check_span(self.h5f, info.group.where(), info.start_frame, info.end_frame, pos == 0)
+            self._infos[pos] = info
         return info
 
     @property
@@ -485,6 +506,7 @@ class UnsegmentedReader:
         self.h5f, self.limbs, mk_bundle = _reader_setup(h5f, "unseg", bundle_cls)
         timeline = _timeline(self.h5f)
         start, end = frame_attrs(timeline)
+        _check_span(self.h5f, timeline.where(), start, end)
         self.shot_reader = ShotReader(
             start, end, list_tracks(timeline), self.limbs, mk_bundle, io_group=timeline
         )

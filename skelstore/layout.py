@@ -104,9 +104,16 @@ def parse_index(name: str, prefix: str, where: str) -> int:
         FormatError: ``name`` is not ``prefix`` followed by digits.
     """
     digits = name[len(prefix) :]
-    if not name.startswith(prefix) or not digits.isdigit():
+    if not name.startswith(prefix) or not (digits.isascii() and digits.isdigit()):
         raise FormatError(f"{where}: unexpected member {name!r} (expected {prefix}N)")
+    if len(digits) > 18:  # N must fit an int64 (shot numbers end up in numpy arrays)
+        raise FormatError(f"{where}: member {name!r}: number too large")
     return int(digits)
+
+
+#: Frame numbers must stay below this (2**31 frames: over two years at 30 fps); a
+#: larger ``end_frame`` is damage, and would make readers walk billions of frames.
+MAX_FRAME = 2**31
 
 
 def frame_attrs(node: Group, where: str | None = None) -> tuple[int, int]:
@@ -125,10 +132,12 @@ def frame_attrs(node: Group, where: str | None = None) -> tuple[int, int]:
         raise FormatError(f"{where}: start_frame/end_frame must be integers")
     try:
         start_i, end_i = int(start), int(end)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         raise FormatError(f"{where}: start_frame/end_frame must be integers") from None
     if start_i != start or end_i != end or start_i < 0 or end_i < start_i:
         raise FormatError(f"{where}: bad frame range start_frame={start!r} end_frame={end!r}")
+    if end_i > MAX_FRAME:
+        raise FormatError(f"{where}: end_frame {end_i} beyond the largest frame number {MAX_FRAME}")
     return start_i, end_i
 
 
@@ -487,6 +496,12 @@ class TrackSource:
                 raise FormatError(f"{arr.where()}: expected an array, found a group")
         if self.data.shape[1:] != (3,) or len(self.data.shape) != 2:
             raise FormatError(f"{self.where}/data: shape {self.data.shape}, expected (n, 3)")
+        for arr, kinds in ((self.data, "fiu"), (self.indices, "iu"), (self.indptr_array, "iu")):
+            if arr is not self.data and len(arr.shape) != 1:
+                raise FormatError(f"{arr.where()}: shape {arr.shape}, expected (n,)")
+            if arr.dtype.kind not in kinds:
+                what = "numbers" if kinds == "fiu" else "integers"
+                raise FormatError(f"{arr.where()}: dtype {arr.dtype}, expected {what}")
         self.indptr: np.ndarray | None = None
         #: Whole ``data``/``indices`` once loaded (small tracks are read whole).
         self.loaded: tuple[np.ndarray, np.ndarray] | None = None

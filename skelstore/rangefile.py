@@ -17,25 +17,306 @@ requests. :class:`RangeCacheFile` instead
 
 Nothing is ever evicted: memory is bounded by the bytes actually read, which for
 the access patterns above is at most about the file size.
+
+Failures. Every fetch goes through :func:`call_with_retries` under a
+:class:`RetryPolicy` (:data:`DEFAULT_RETRY` unless given): transient failures
+(HTTP 5xx/408/429, timeouts, refused or dropped connections, short reads) are
+tried again a bounded number of times with jittered exponential backoff, each
+attempt bounded in wall-clock time (for async filesystems: fsspec cancels the
+attempt); a permanent failure, or a transient one that outlasts the attempts,
+raises :class:`~skelstore.errors.RemoteError` (or its ``Timeout``/``Access``
+subclasses) naming the URL. :func:`retry_async` does the same for coroutines (the
+Zarr engine's remote stores use it). These retries come on top of the
+filesystem's own (s3fs and botocore, gcsfs), so they only act once those have
+given up.
+
+Threads: the cache is guarded by a lock, so :meth:`RangeCacheFile.prefetch`,
+:meth:`RangeCacheFile.read_at` and :meth:`RangeCacheFile.cached_bytes` may be
+called from any thread. ``seek``/``read`` share one position, as in any file
+object: h5py serialises them (one HDF5 call at a time per process).
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import errno
 import io
+import random
 import threading
-from collections.abc import Iterable
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-__all__ = ["RangeCacheFile"]
+from skelstore.errors import (
+    NotFoundError,
+    RemoteAccessError,
+    RemoteError,
+    RemoteTimeoutError,
+    SkelstoreError,
+)
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "RangeCacheFile",
+    "RetryPolicy",
+    "call_with_retries",
+    "classify",
+    "fs_call",
+    "remote_error",
+    "retry_async",
+]
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- retry policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How remote reads are retried; bounded in count and in time.
+
+    Attributes:
+        attempts: tries per request, the first included (``1``: no retry).
+        backoff: pause before the first retry, in seconds; doubled for each
+            further retry, capped at ``max_backoff``; each pause is drawn
+            uniformly from its upper half (jitter).
+        max_backoff: the longest pause.
+        timeout: wall-clock limit of one attempt, in seconds, plus
+            ``1 / min_rate`` seconds per byte requested (so large ranges on slow
+            links are not cut short). ``None``: no limit of skelstore's own (the
+            filesystem's timeouts still apply). Only enforceable on async
+            filesystems (s3fs, gcsfs, http), where the attempt is cancelled.
+        min_rate: the slowest transfer rate, bytes a second, not taken for a hang.
+
+    A request therefore takes at most about
+    ``attempts * (timeout + size / min_rate) + (attempts - 1) * max_backoff``.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.25
+    max_backoff: float = 4.0
+    timeout: float | None = 30.0
+    min_rate: float = 512 * 1024
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be >= 1")
+
+    def attempt_timeout(self, nbytes: int | None = None) -> float | None:
+        """The time limit of one attempt that requests ``nbytes`` bytes."""
+        if self.timeout is None:
+            return None
+        return self.timeout + max(0, nbytes or 0) / self.min_rate
+
+    def pause(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1, 2, ...)."""
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+#: The policy used when none is given (read when a file or store is opened).
+#: 3 attempts, pauses of 0.125-0.25 s and 0.25-0.5 s, 30 s (+2 s per MiB) an
+#: attempt. See docs/remote.md ("Failures") for how it stacks with the
+#: filesystem's own retries.
+DEFAULT_RETRY = RetryPolicy()
+
+
+# Exception classes (by name, so neither aiohttp nor botocore is imported here)
+# that mean a connection failed or broke: worth another try.
+_TRANSIENT_NAMES = frozenset({
+    "ClientConnectionError", "ClientConnectorError", "ClientOSError",
+    "ServerDisconnectedError", "ServerTimeoutError", "ClientPayloadError",
+    "ConnectionTimeoutError", "SocketTimeoutError",
+    "HTTPClientError", "ConnectionClosedError", "EndpointConnectionError",
+    "ReadTimeoutError", "ConnectTimeoutError", "ResponseStreamingError",
+    "IncompleteRead", "ProtocolError", "ShortReadError",
+})  # fmt: skip
+# Errors from HTTP clients that are not OSErrors but still mean "the server said no".
+_REMOTE_NAMES = frozenset({"ClientError", "ClientResponseError", "HttpError", "BotoCoreError"})
+
+
+class ShortReadError(OSError):
+    """The server sent fewer bytes than asked for (a truncated response)."""
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes/contexts, outermost first (at most 8)."""
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(out) < 8 and cur not in out:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries (aiohttp, gcsfs, botocore), if any."""
+    for name in ("status", "code", "status_code"):
+        value = getattr(exc, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value < 600:
+            return value
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        value = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def classify(exc: BaseException) -> tuple[bool, bool, int | None]:
+    """``(remote, transient, status)`` of an exception raised by a filesystem call.
+
+    ``remote``: it is a storage failure at all (an ``OSError``, or an HTTP client's
+    error), not a programming error. ``transient``: worth retrying (HTTP 5xx, 408,
+    429; timeouts; connection failures; short reads). ``status``: the HTTP status
+    found on the exception or its causes.
+    """
+    chain = _chain(exc)
+    status = next((s for s in map(_status, chain) if s is not None), None)
+    remote = any(isinstance(e, OSError) or _names(e) & (_REMOTE_NAMES | _TRANSIENT_NAMES)
+                 for e in chain)
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        return True, False, status or 404
+    if status is not None:
+        return True, status >= 500 or status in (408, 429), status
+    if isinstance(exc, PermissionError):
+        return True, False, None
+    for e in chain:
+        if isinstance(e, (TimeoutError, ConnectionError)) or _names(e) & _TRANSIENT_NAMES:
+            return True, True, None
+        if isinstance(e, OSError) and e.errno in (errno.ECONNRESET, errno.EPIPE, errno.ETIMEDOUT):
+            return True, True, None
+    return remote, False, None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in _chain(exc))
+
+
+def remote_error(
+    exc: BaseException, what: str, attempts: int = 1, *, during_read: bool = False
+) -> SkelstoreError:
+    """The skelstore error for a failed remote request on ``what`` (a URL or path).
+
+    404-like failures become :class:`~skelstore.errors.NotFoundError`, or with
+    ``during_read`` (the object was there when opened) a
+    :class:`~skelstore.errors.RemoteError` saying it vanished; 401/403
+    :class:`~skelstore.errors.RemoteAccessError`; timeouts that outlasted every
+    attempt :class:`~skelstore.errors.RemoteTimeoutError`; anything else
+    :class:`~skelstore.errors.RemoteError`. The message names ``what``, the
+    status, the attempts and the underlying error.
+    """
+    if isinstance(exc, SkelstoreError):
+        return exc
+    _, transient, status = classify(exc)
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if isinstance(exc, FileNotFoundError) or status in (404, 410):
+        if during_read:  # not "no such node": the object went away under the reader
+            return RemoteError(
+                f"{what}: the object vanished while being read (deleted or replaced?; "
+                f"{detail})", url=what, status=status or 404, attempts=attempts)
+        return NotFoundError(f"{what}: no such object ({detail})")
+    if status in (401, 403) or isinstance(exc, PermissionError):
+        return RemoteAccessError(f"{what}: access denied ({detail})", url=what, status=status,
+                                 attempts=attempts)
+    if transient and status is None and _is_timeout(exc):
+        return RemoteTimeoutError(f"{what}: timed out{tries} ({detail})", url=what,
+                                  attempts=attempts)
+    shown = f"HTTP {status}" if status is not None else "failed"
+    kind = "transient error persisted" if transient else "permanent error"
+    return RemoteError(f"{what}: read {shown}{tries} ({kind}; {detail})", url=what,
+                       status=status, attempts=attempts)
+
+
+def call_with_retries(
+    call: Callable[[float | None], T],
+    what: str,
+    policy: RetryPolicy | None = None,
+    nbytes: int | None = None,
+    *,
+    during_read: bool = False,
+) -> T:
+    """``call(timeout)`` until it succeeds, retrying transient failures under
+    ``policy``; failures are raised as :func:`remote_error` (other exceptions, such
+    as programming errors, pass unchanged). ``timeout`` is the attempt's time limit,
+    for ``call`` to enforce (``None``: none)."""
+    policy = policy or DEFAULT_RETRY
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return call(policy.attempt_timeout(nbytes))
+        except SkelstoreError:
+            raise
+        except Exception as exc:
+            remote, transient, _ = classify(exc)
+            if not remote:
+                raise
+            if not transient or attempt == policy.attempts:
+                raise remote_error(exc, what, attempt, during_read=during_read) from exc
+        time.sleep(policy.pause(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def retry_async(
+    call: Callable[[], Awaitable[T]],
+    what: str,
+    policy: RetryPolicy | None = None,
+    nbytes: int | None = None,
+) -> T:
+    """The coroutine version of :func:`call_with_retries`: ``await call()`` under
+    ``asyncio.wait_for`` with the attempt's time limit."""
+    policy = policy or DEFAULT_RETRY
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return await asyncio.wait_for(call(), policy.attempt_timeout(nbytes))
+        except SkelstoreError:
+            raise
+        except Exception as exc:
+            remote, transient, _ = classify(exc)
+            if not remote:
+                raise
+            if not transient or attempt == policy.attempts:
+                raise remote_error(exc, what, attempt) from exc
+        await asyncio.sleep(policy.pause(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _can_time_out(fs: Any) -> bool:
+    """True for fsspec async filesystems used synchronously (fsspec's ``sync`` can
+    cancel their coroutines after a timeout)."""
+    return bool(getattr(fs, "async_impl", False)) and not getattr(fs, "asynchronous", False)
+
+
+def fs_call(fs: Any, method: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+    """``fs.<method>(*args, **kwargs)``, cancelled after ``timeout`` seconds on an
+    async filesystem (through fsspec's ``sync``, which then raises a
+    ``TimeoutError``); other filesystems are called as they are."""
+    if timeout is not None and _can_time_out(fs):
+        from fsspec.asyn import sync
+
+        return sync(fs.loop, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
+    return getattr(fs, method)(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- the file
 
 
 class RangeCacheFile(io.RawIOBase):
     """Random-access, read-only view of ``fs``/``path`` with a range cache.
 
+    ``retry`` is the :class:`RetryPolicy` of every fetch (:data:`DEFAULT_RETRY`
+    when the file is made, if not given); ``url`` names the object in errors.
+
     Attributes:
-        requests: number of fetch calls made so far (a ``cat_ranges`` batch counts
-            once per range).
+        requests: number of fetches tried so far, retries included (a
+            ``cat_ranges`` batch counts once per range).
         bytes_fetched: bytes received so far.
     """
 
@@ -49,11 +330,19 @@ class RangeCacheFile(io.RawIOBase):
         whole_below: int = 16 * 2**20,
         merge_gap: int = 256 * 1024,
         max_readahead: int = 64 * 2**20,
+        retry: RetryPolicy | None = None,
+        url: str | None = None,
     ) -> None:
         super().__init__()
         self.fs = fs
         self.path = path
-        self.size = int(size if size is not None else fs.size(path))
+        self.url = url or path
+        self.retry = retry or DEFAULT_RETRY
+        if size is None:
+            size = call_with_retries(
+                lambda t: fs_call(fs, "size", path, timeout=t), self.url, self.retry
+            )
+        self.size = int(size)
         self.block_size = block_size
         self.merge_gap = merge_gap
         self.max_readahead = max_readahead
@@ -92,12 +381,24 @@ class RangeCacheFile(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        n = min(len(view), max(0, self.size - self._pos))
+        n = self._read_into(self._pos, view)
+        self._pos += n
+        return n
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset`` (fewer at the end), without moving the
+        shared position: safe to call from several threads at once."""
+        buf = bytearray(max(0, min(size, self.size - offset)))
+        n = self._read_into(offset, memoryview(buf))
+        return bytes(buf[:n])
+
+    def _read_into(self, pos: int, view: memoryview) -> int:
+        n = min(len(view), max(0, self.size - pos))
         if n <= 0:
             return 0
+        # a failure raises here; h5py passes the exception on to its caller as is
         with self._lock:
-            self._fill(self._pos, view[:n])
-        self._pos += n
+            self._fill(pos, view[:n])
         return n
 
     def read(self, size: int = -1) -> bytes:
@@ -110,7 +411,8 @@ class RangeCacheFile(io.RawIOBase):
     # -- caching ----------------------------------------------------------
     def cached_bytes(self) -> int:
         """Bytes held in the cache."""
-        return sum(len(d) for d in self._data)
+        with self._lock:
+            return sum(len(d) for d in self._data)
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Fetch the byte ranges ``[start, end)`` not cached yet, in one batch
@@ -178,21 +480,44 @@ class RangeCacheFile(io.RawIOBase):
             self._data.insert(i, blob[gs - start : ge - start])
 
     def _fetch(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes of ``ranges``, fetched concurrently (one ``cat_ranges`` batch,
+        or ``cat_file`` for one range); ranges that fail transiently are fetched
+        again under :attr:`retry`, the others raise at once."""
+        out: dict[tuple[int, int], bytes] = {}
+
+        def attempt(timeout: float | None) -> None:
+            todo = [r for r in ranges if r not in out]
+            for r, blob in zip(todo, self._fetch_once(todo, timeout), strict=True):
+                if isinstance(blob, BaseException):
+                    raise blob  # the first failure decides; the rest are fetched again
+                out[r] = blob
+
+        nbytes = sum(e - s for s, e in ranges)
+        call_with_retries(attempt, self.url, self.retry, nbytes, during_read=True)
+        blobs = [out[r] for r in ranges]
+        self.bytes_fetched += nbytes
+        return blobs
+
+    def _fetch_once(self, ranges: list[tuple[int, int]], timeout: float | None) -> list[Any]:
+        """One try at ``ranges``: bytes or an exception for each (a failure of the
+        whole call is raised). ``timeout`` bounds the call on async filesystems."""
+        self.requests += len(ranges)
         if len(ranges) == 1:
             s, e = ranges[0]
-            blobs = [self.fs.cat_file(self.path, start=s, end=e)]
+            blobs = [fs_call(self.fs, "cat_file", self.path, start=s, end=e, timeout=timeout)]
         else:
-            blobs = self.fs.cat_ranges(
-                [self.path] * len(ranges), [s for s, _ in ranges], [e for _, e in ranges]
-            )
+            blobs = fs_call(
+                self.fs, "cat_ranges", [self.path] * len(ranges), [s for s, _ in ranges],
+                [e for _, e in ranges], on_error="return", timeout=timeout,
+            )  # fmt: skip
+        out: list[Any] = []
         for (s, e), blob in zip(ranges, blobs, strict=True):
-            if isinstance(blob, BaseException):
-                raise blob
-            if len(blob) != e - s:
-                raise OSError(f"{self.path}: short read at {s} ({len(blob)} of {e - s} bytes)")
-        self.requests += len(ranges)
-        self.bytes_fetched += sum(len(b) for b in blobs)
-        return list(blobs)
+            if not isinstance(blob, BaseException) and len(blob) != e - s:
+                blob = ShortReadError(
+                    f"{self.url}: short read at {s} ({len(blob)} of {e - s} bytes)"
+                )
+            out.append(blob)
+        return out
 
     def _fill(self, pos: int, out: memoryview) -> None:
         n = len(out)

@@ -107,11 +107,13 @@ def _bytes_stored(root: Group) -> int | None:
     """Sum of the stored sizes of every array (fallback when the file size is unknown)."""
     total = 0
 
-    def walk(g: Group) -> bool:
+    def walk(g: Group, depth: int = 0) -> bool:
         nonlocal total
+        if depth > 32:  # deeper than any dump: a link cycle (HDF5 hard links)
+            return False
         for _, child in g.items():
             if isinstance(child, Group):
-                if not walk(child):
+                if not walk(child, depth + 1):
                     return False
             else:
                 n = child.nbytes_stored

