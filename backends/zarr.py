@@ -1346,7 +1346,10 @@ class ZarrEngine(Engine):
             state = _local_state(path)
             if state == "zip" and mode in ("r", "r+", "a"):
                 return self._open_zip(url, mode, storage_options, zarr_format)
-            _check_state(url, mode, state)
+            if mode == "r":
+                _check_state(url, mode, state)
+            # writers take the lock before judging the target: another writer may be
+            # half-way through creating it (a directory without zarr.json yet)
             lock = _WriteLock.acquire(url, path) if mode != "r" else None
             try:
                 if lock is not None:  # as it is now that nobody else writes
