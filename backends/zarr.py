@@ -771,25 +771,11 @@ class _Session:
 # ---------------------------------------------------------------- nodes
 
 
-class ZarrArray(Array):
-    """A ``zarr.Array`` (format 2 or 3). Any array can grow along its first axis.
+class _ZarrNode:
+    """What Zarr arrays and groups share: a zarr object in a session."""
 
-    Raises:
-        FormatError: on construction, if the array's codecs would decode Python
-            objects (pickle and the like) — such arrays are never read.
-    """
-
-    def __init__(self, raw: Any, session: _Session) -> None:
-        self._raw = raw
-        self._s = session
-        try:
-            filters, serializer, compressors = _array_codecs(raw)
-            codecs = [*filters, *([serializer] if serializer is not None else []), *compressors]
-            reason = _unsafe_reason([_codec_spec(c)[0] for c in codecs], np.dtype(raw.dtype))
-        except _META_ERRORS as exc:
-            raise FormatError(f"{self.where()}: unusable array metadata ({exc})") from exc
-        if reason:
-            raise FormatError(f"{self.where()}: refusing to read this array: {reason}")
+    _raw: Any
+    _s: _Session
 
     @property
     def path(self) -> str:
@@ -812,6 +798,28 @@ class ZarrArray(Array):
             where=where,
             encode=lambda v: _json_safe(v, where),
         )
+
+
+
+class ZarrArray(_ZarrNode, Array):
+    """A ``zarr.Array`` (format 2 or 3). Any array can grow along its first axis.
+
+    Raises:
+        FormatError: on construction, if the array's codecs would decode Python
+            objects (pickle and the like) — such arrays are never read.
+    """
+
+    def __init__(self, raw: Any, session: _Session) -> None:
+        self._raw = raw
+        self._s = session
+        try:
+            filters, serializer, compressors = _array_codecs(raw)
+            codecs = [*filters, *([serializer] if serializer is not None else []), *compressors]
+            reason = _unsafe_reason([_codec_spec(c)[0] for c in codecs], np.dtype(raw.dtype))
+        except _META_ERRORS as exc:
+            raise FormatError(f"{self.where()}: unusable array metadata ({exc})") from exc
+        if reason:
+            raise FormatError(f"{self.where()}: refusing to read this array: {reason}")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -908,7 +916,7 @@ class ZarrArray(Array):
             raise ReadOnlyError(f"{self.where()}: opened read-only")
 
 
-class ZarrGroup(Group):
+class ZarrGroup(_ZarrNode, Group):
     """A ``zarr.Group``; the root returned by :meth:`ZarrEngine.open` owns its store.
 
     Children are listed with one concurrent metadata fetch (``members()``), or
@@ -921,29 +929,6 @@ class ZarrGroup(Group):
         self._raw = raw
         self._s = session
         self._root = root
-
-    # -- node ------------------------------------------------------------
-    @property
-    def path(self) -> str:
-        return "/" + self._raw.path
-
-    @property
-    def source(self) -> str:
-        return self._s.source
-
-    @property
-    def raw(self) -> Any:
-        return self._raw
-
-    @property
-    def attrs(self) -> Attrs:
-        where = self.where()
-        return Attrs(
-            _ZarrAttrMap(self._raw),
-            writable=self._s.writable,
-            where=where,
-            encode=lambda v: _json_safe(v, where),
-        )
 
     @property
     def writable(self) -> bool:
