@@ -116,19 +116,27 @@ def info(ctx: _Context, urls: tuple[str, ...], as_json: bool) -> None:
         return
     for r in results:
         fmt = ", ".join(f"{k} {v}" for k, v in r.format_info.items())
-        rows = [
+        rows: list[tuple[str, Any]] = [
             ("file", r.url),
             ("engine", f"{r.engine}" + (f" ({fmt})" if fmt else "")),
-            ("format", r.fmt_type),
-            ("mode", f"{r.mode} ({r.limbs} keypoints)"),
-            ("frames", r.num_frames),
-            ("shots", r.shots),
-            ("pose tracks", r.pose_tracks),
-            ("poses stored", r.poses_stored),
-            ("keypoints stored", r.keypoints_stored),
-            ("compression", r.compression or "unknown/mixed"),
-            ("size on storage", _human(r.bytes_stored)),
         ]
+        if r.fmt_type is None:  # a face dump without skeletons
+            frames = "?" if r.num_frames is None else r.num_frames
+            rows += [("format", "face dump (no skeletons)"), ("frames", frames)]
+        else:
+            rows += [
+                ("format", r.fmt_type),
+                ("mode", f"{r.mode} ({r.limbs} keypoints)"),
+                ("frames", r.num_frames),
+                ("shots", r.shots),
+                ("pose tracks", r.pose_tracks),
+                ("poses stored", r.poses_stored),
+                ("keypoints stored", r.keypoints_stored),
+                ("compression", r.compression or "unknown/mixed"),
+            ]
+        if r.faces is not None:
+            rows.append(("faces", _describe_faces(r.faces)))
+        rows.append(("size on storage", _human(r.bytes_stored)))
         if r.extra_groups:
             rows.append(("other groups", ", ".join(r.extra_groups)))
         width = max(len(k) for k, _ in rows)
@@ -136,6 +144,16 @@ def info(ctx: _Context, urls: tuple[str, ...], as_json: bool) -> None:
             click.echo(f"{k:<{width}}  {v}")
         if len(results) > 1:
             click.echo("")
+
+
+def _describe_faces(f: Any) -> str:
+    """One line for a :class:`~skelstore.face.FaceInfo`."""
+    parts = [f"{f.layout}, {f.frames} frames"]
+    if f.persons is not None:
+        parts[0] = f"{f.layout}, {f.frames} frames with faces, {f.persons} persons"
+    parts.append(f"embed {f.embed_size}")
+    parts += f.arrays
+    return f"{f.faces} ({', '.join(parts)})"
 
 
 def _default_dst(src: str, to_dir: str, engine: str) -> str:

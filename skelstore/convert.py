@@ -3,10 +3,12 @@
 :func:`convert` copies a whole dump, group by group and array by array in
 bounded blocks, so memory is bounded by one block (16 MiB), not by the file. It
 keeps every attribute (also unknown ones), dtype, chunk shape and any groups or
-arrays outside the pose layout (e.g. face data). It writes to a staging name and
-publishes only on success: a local destination is renamed into place; a remote
-one is built in a local temporary directory and uploaded, the root metadata
-last, so readers never see a half dump.
+arrays outside the pose layout (e.g. face data: a face dump without skeletons
+converts too; face arrays whose chunks split rows, as h5py chose them for
+skelshop, get whole-row chunks). It writes to a staging name and publishes only
+on success: a local destination is renamed into place; a remote one is built in a
+local temporary directory and uploaded, the root metadata last, so readers never
+see a half dump.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from skelstore.compression import Encoding, Preset, get_preset
 from skelstore.engines import get_engine, guess_engine
 from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
+from skelstore.face import FACE_ARRAYS, FACES, face_chunks
 from skelstore.layout import pose_chunks
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
@@ -207,6 +210,15 @@ class _Copier:
         if role in ("data", "indices", "indptr"):
             # pose arrays follow skelshop's chunking for the destination engine
             chunks = pose_chunks(role, self.num_kps, entries, shape[1:], dst.min_chunk_bytes)
+        elif (
+            dst.path == "/" + FACES
+            and name in FACE_ARRAYS
+            and chunks is not None
+            and tuple(chunks[1:]) != tuple(shape[1:])
+        ):
+            # face arrays chunked across rows (h5py's automatic chunks, as skelshop
+            # wrote them: embed in (128, 32) pieces) get whole-row chunks instead
+            chunks = face_chunks(name, shape[1:], src.dtype, dst.min_chunk_bytes)
         out = dst.create_array(
             name,
             shape=(0, *shape[1:]) if growable else shape,
@@ -265,7 +277,7 @@ def convert(
     Raises:
         EngineError: ``src`` and ``dst`` are the same, or ``dst`` exists and
             ``overwrite`` is false.
-        FormatError: ``src`` is not a skeleton dump.
+        FormatError: ``src`` is neither a skeleton dump nor a face dump.
         VerificationError: ``verify`` found a difference (``dst`` is untouched).
         ReadOnlyError: ``dst`` is a read-only URL (``http(s)://``).
     """

@@ -17,9 +17,13 @@ __all__ = [
     "EngineError",
     "FormatError",
     "IncompleteDumpError",
+    "InputError",
     "LockedError",
     "MissingDependencyError",
+    "MissingFramesError",
+    "NoSuchFaceError",
     "NotFoundError",
+    "OpenPoseError",
     "ReadOnlyError",
     "RemoteAccessError",
     "RemoteError",
@@ -73,6 +77,44 @@ class UnknownModeError(FormatError):
 
 class IncompleteDumpError(FormatError):
     """The dump was not closed by its writer (it still carries the in-progress mark)."""
+
+
+class NoSuchFaceError(NotFoundError, IndexError):
+    """A sparse face dump holds no face for the ``(frame, person)`` asked for.
+
+    Also an ``IndexError``, which is what skelshop's ``SparseFaceReader`` raised.
+    """
+
+
+class InputError(SkelstoreError, ValueError):
+    """Data handed to a writer or an importer is malformed: a face writer given
+    embeddings of the wrong shape or targets out of order, an OpenPose JSON file
+    that does not parse. Also a ``ValueError``, which skelshop raised for these."""
+
+
+class OpenPoseError(InputError):
+    """An OpenPose JSON file (or the set of them) cannot be imported.
+
+    Attributes:
+        path: the file (or directory/zip) at fault.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class MissingFramesError(OpenPoseError):
+    """Frame numbers are missing from a sequence of OpenPose JSON files (OpenPose
+    writes one file per frame, even when nobody is seen, so a gap is a lost file).
+
+    Attributes:
+        missing: the missing frame numbers (the first 1000 at most).
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, missing: list[int]) -> None:
+        super().__init__(message, path=path)
+        self.missing = missing
 
 
 class VerificationError(SkelstoreError):

@@ -1,7 +1,9 @@
 """What a dump holds, at a glance: the facts behind ``skelstore info``.
 
-Everything here reads attributes, the tree and the small ``indptr`` arrays; no
-keypoint data is read.
+Everything here reads attributes, the tree and the small ``indptr`` arrays (and,
+for sparse face data, ``frame_pers``); no keypoint data or embeddings are read.
+A face dump without skeletons (what skelshop's ``face embedall`` writes) is
+described too: its ``fmt_type`` is ``None`` and it has no shots or tracks.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from skelstore.compression import preset_name
 from skelstore.errors import FormatError
+from skelstore.face import FACES, FaceInfo, describe_faces, has_faces
 from skelstore.layout import FMT_TYPES, TIMELINE, list_shots, list_tracks
 from skelstore.storage import Array, Group
 
@@ -32,7 +35,7 @@ class DumpInfo:
 
     url: str
     engine: str
-    fmt_type: str
+    fmt_type: str | None
     mode: str | None
     limbs: int | None
     num_frames: int | None
@@ -44,14 +47,22 @@ class DumpInfo:
     bytes_stored: int | None
     format_info: dict[str, Any] = field(default_factory=dict)
     extra_groups: list[str] = field(default_factory=list)
+    faces: FaceInfo | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def iter_tracks(root: Group) -> list[tuple[str, Group]]:
-    """``(path, pose group)`` of every pose track, in timeline order."""
+    """``(path, pose group)`` of every pose track, in timeline order (none for a
+    face dump without skeletons).
+
+    Raises:
+        FormatError: ``root`` is neither a skeleton dump nor a face dump.
+    """
     fmt_type = root.attrs.get("fmt_type")
+    if fmt_type is None and TIMELINE not in root and has_faces(root):
+        return []
     if fmt_type not in FMT_TYPES:
         raise FormatError(f"{root.source}: not a skeleton dump (fmt_type={fmt_type!r})")
     timeline = root.get(TIMELINE)
@@ -132,22 +143,23 @@ def describe(
     (file, object or directory), or the arrays' stored sizes when that is unknown.
 
     Raises:
-        FormatError: ``root`` is not a skeleton dump.
+        FormatError: ``root`` is neither a skeleton dump nor a face dump.
     """
     attrs = dict(root.attrs)
     tracks = iter_tracks(root)
+    faces = describe_faces(root)
     indptr_arrays = [a["indptr"] for a in (pose_arrays(g) for _, g in tracks) if "indptr" in a]
     indptrs = root.read_many(indptr_arrays)
     poses = sum(int(np.count_nonzero(np.diff(ip.astype(np.int64)))) for ip in indptrs)
     kps = sum(int(ip[-1]) for ip in indptrs if len(ip))
-    timeline = root[TIMELINE]
-    shots = len(timeline) if attrs.get("fmt_type") == "trackshots" else 1
+    fmt_type = attrs.get("fmt_type")
+    shots = len(root[TIMELINE]) if fmt_type == "trackshots" else int(fmt_type == "unseg")
     num_frames = attrs.get("num_frames")
     limbs = attrs.get("limbs")
     return DumpInfo(
         url=root.source,
         engine=root.engine_name,
-        fmt_type=attrs["fmt_type"],
+        fmt_type=fmt_type,
         mode=attrs.get("mode"),
         limbs=int(limbs) if isinstance(limbs, int) else None,
         num_frames=int(num_frames) if isinstance(num_frames, int) else None,
@@ -160,5 +172,6 @@ def describe(
         if with_size
         else None,
         format_info=root.format_info,
-        extra_groups=[k for k in root if k != TIMELINE],
+        extra_groups=[k for k in root if k not in (TIMELINE, FACES)],
+        faces=faces,
     )
