@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from skelstore.errors import SkelstoreError, VerificationError
+from skelstore.pose import MODES
 
 __all__ = ["main"]
 
@@ -358,6 +359,140 @@ def repair(ctx: _Context, url: str) -> None:
         intact, deleted = do_repair(root)
     gone = f"; removed {', '.join(deleted)}" if deleted else ""
     click.echo(f"{url}: {intact} complete shot(s) kept{gone}")
+
+
+@cli.command("import-openpose")
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    required=True,
+    help="Pose mode OpenPose ran with: which keypoint lists are stacked.",
+)
+@click.option(
+    "--tracked",
+    is_flag=True,
+    help="Pose id = OpenPose's person_id (from --tracking), in a one-shot trackshots dump; "
+    "default: the position in 'people', in an unseg dump.",
+)
+@click.option(
+    "--missing",
+    type=click.Choice(["error", "empty"]),
+    default="error",
+    show_default=True,
+    help="A frame number missing from the files: an error, or a frame without people.",
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
+    help="Compression preset of the pose arrays (default: none).",
+)
+@click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
+@click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option("--video", help="The dump's video attribute (default: the files' base name.mp4).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@_guarded
+def import_openpose(
+    ctx: _Context,
+    src: str,
+    dst: str,
+    mode: str,
+    tracked: bool,
+    missing: str,
+    compression: str | None,
+    engine: str | None,
+    zarr_format: str | None,
+    video: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Import OpenPose's per-frame JSON files (a directory or .zip) into a dump.
+
+    \b
+      skelstore import-openpose json/ video.h5 --mode BODY_25
+      skelstore import-openpose json.zip video.zarr --mode BODY_25_ALL --tracked
+    """
+    from skelstore.openpose import import_openpose as do_import
+
+    report = do_import(
+        src,
+        dst,
+        mode=mode,
+        tracked=tracked,
+        missing=missing,
+        compression=compression,
+        engine=engine,
+        zarr_format=int(zarr_format) if zarr_format else None,
+        video=video,
+        storage_options=ctx.storage_options,
+        overwrite=overwrite,
+        progress=not quiet and sys.stderr.isatty(),
+    )
+    if not quiet:
+        click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["movement", "openpose-json"]),
+    required=True,
+    help="movement: an xarray poses dataset (DST *.nc or *.zarr); openpose-json: one "
+    "OpenPose JSON file per frame (DST a directory or *.zip).",
+)
+@click.option("--fps", type=float, help="movement: time in seconds at this frame rate.")
+@click.option("--frames", help="movement: only frames A:B (half-open).")
+@click.option("--shot", type=int, help="movement: only the shot stored as shotN.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@_guarded
+def export(
+    ctx: _Context,
+    src: str,
+    dst: str,
+    to: str,
+    fps: float | None,
+    frames: str | None,
+    shot: int | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Export a dump for other tools: movement (netCDF/Zarr) or OpenPose JSON.
+
+    \b
+      skelstore export video.h5 poses.nc --to movement --fps 25
+      skelstore export video.h5 json/ --to openpose-json
+    """
+    if to == "movement":
+        from skelstore.export import export_movement
+
+        sel = None
+        if frames is not None:
+            start, end = _frame_range(frames)
+            sel = slice(start, end)
+        ds = export_movement(
+            src, dst, frames=sel, shot=shot, fps=fps, storage_options=ctx.storage_options,
+            overwrite=overwrite,
+        )
+        if not quiet:
+            sizes = ", ".join(f"{k} {v}" for k, v in ds.sizes.items())
+            click.echo(f"{src} -> {dst} [movement]: {sizes}")
+        return
+    if fps is not None or frames is not None or shot is not None:
+        raise click.UsageError("--fps, --frames and --shot apply to --to movement only")
+    from skelstore.openpose import export_openpose
+
+    report = export_openpose(
+        src, dst, storage_options=ctx.storage_options, overwrite=overwrite,
+        progress=not quiet and sys.stderr.isatty(),
+    )
+    if not quiet:
+        click.echo(report.summary())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -29,7 +29,8 @@ def test_core_does_not_import_engines() -> None:
 
     code = (
         "import sys, skelstore, skelstore.io, skelstore.layout, skelstore.convert, "
-        "skelstore.dense, skelstore.cli, skelstore.face, skelstore.summary; "
+        "skelstore.dense, skelstore.cli, skelstore.face, skelstore.summary, "
+        "skelstore.openpose, skelstore.export; "
         "print(sorted(m for m in sys.modules "
         "if m.startswith(('h5py', 'zarr', 'skelstore.backends'))))"
     )
