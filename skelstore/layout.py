@@ -398,6 +398,12 @@ class TrackWriter:
         if self._group is not None:
             self._group.flush()  # each appended block is durable
 
+    def flush(self) -> None:
+        """Append every buffered frame now (growable tracks; a no-op otherwise or when
+        nothing is buffered). Lets a caller bound memory for tracks that went idle."""
+        if self.growable and self._frames and self.last_frame is not None:
+            self._append(upto=self.last_frame)
+
     def finish(self, parent: Group | None = None) -> Group | None:
         """Write what is left; the group's ``end_frame`` is the last frame + 1.
 

@@ -370,8 +370,8 @@ class _OneShotWriter:
     def flush_idle(self, frame: int) -> None:
         """Append the buffer of every track not seen at ``frame``."""
         for track in self.tracks.values():
-            if track.last_frame is not None and track.last_frame < frame and track._frames:
-                track._append(upto=track.last_frame)
+            if track.last_frame is not None and track.last_frame < frame:
+                track.flush()
 
     def finish(self, end: int) -> None:
         from skelstore.recovery import shot_done

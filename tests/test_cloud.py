@@ -29,6 +29,7 @@ import re
 import shutil
 import socket
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,17 @@ from dumputil import (
     rows_from_list,
 )
 from servers import HTTPServer
+from test_face import EXTRAS, check_dense, check_sparse, make_frames, write_with_skelstore
 from test_golden import golden_attrs, golden_limbs
+from test_openpose import assert_same_json, read_json_files, write_json_dir
 from test_roundtrip import fixed_tracked, random_pose, tracked_expectation, tracked_frames, visible
 
 import skelstore
 from skelstore.convert import convert
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
+from skelstore.face import FaceReader, SparseFaceReader
 from skelstore.io import ShotSegmentedReader, ShotSegmentedWriter
+from skelstore.openpose import export_openpose, import_openpose
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 LOSSY = "trackshots_lossy.h5"
@@ -342,6 +347,44 @@ def test_frame_by_frame_writer_to_bucket(place: Place, kind: str):
         got, shots = decode_shots(ShotSegmentedReader(root), {0: (0, 6), 1: (6, 10)}, 25)
     assert [(s.start_frame, s.end_frame) for s in shots] == [(0, 6), (6, 10)]
     assert_rows_equal(got, expected)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("kind", ["zarr3", "hdf5"])
+@pytest.mark.parametrize("place", BUCKETS, indirect=True)
+def test_faces_on_buckets(place: Place, kind: str, sparse: bool):
+    """skelstore.face through object storage: written, read back, face by face."""
+    key, kwargs = KINDS[kind]
+    frames = make_frames(20, seed=11)
+    with place.open(key, "w", **kwargs) as root:
+        write_with_skelstore(root, frames, sparse, EXTRAS["all"])
+    with place.open(key) as root:
+        if sparse:
+            check_sparse(SparseFaceReader(root), frames, EXTRAS["all"])
+        else:
+            check_dense(FaceReader(root), frames, EXTRAS["all"], start=3)
+
+
+@pytest.mark.parametrize("place", BUCKETS, indirect=True)
+def test_openpose_import_from_bucket_zip_and_export_to_bucket(place: Place, tmp_path: Path):
+    src = tmp_path / "json"
+    write_json_dir(src, "BODY_25_HANDS", 15, seed=12)
+    local_zip = tmp_path / "clip.zip"
+    with zipfile.ZipFile(local_zip, "w") as z:
+        for p in sorted(src.iterdir()):
+            z.write(p, p.name)
+    zip_url = place.upload(local_zip, "clip.zip")
+    dump = place.url("clip.zarr")
+    import_openpose(zip_url, dump, mode="BODY_25_HANDS", storage_options=place.storage_options)
+    out = place.url("json-out")
+    export_openpose(dump, out, storage_options=place.storage_options)
+    fs = place.fs
+    names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(place.path("json-out"), detail=False))
+    original = read_json_files(src)
+    assert names == sorted(original)
+    base = place.path("json-out")
+    for name in names:
+        assert_same_json(original[name], json.loads(fs.cat_file(f"{base}/{name}")))
 
 
 @pytest.mark.parametrize("place", BUCKETS, indirect=True)

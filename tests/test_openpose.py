@@ -198,26 +198,37 @@ def test_import_from_zip_like_skelshop_single_zip(tmp_path: Path) -> None:
         assert compare_dumps(a["timeline"], b["timeline"]) is None
 
 
-def test_import_streams_in_bounded_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("tracked", [False, True], ids=["unseg", "tracked"])
+def test_import_streams_in_bounded_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          tracked: bool) -> None:
+    """Memory stays far below the poses' size. Tracked: people come and go (a new
+    person_id every 50 frames), so tracks that ended must not keep their buffers."""
     monkeypatch.setattr(op, "IMPORT_BLOCK_FRAMES", 64)
     src = tmp_path / "json"
     rng = np.random.default_rng(4)
     src.mkdir()
     people = make_people(rng, "BODY_25_ALL", 3)
-    text = json.dumps({"version": 1.3, "people": people})
     n = 3000
     for frame in range(n):
+        for k, person in enumerate(people):
+            person["person_id"] = [frame // 50 * 3 + k if tracked else -1]
+        text = json.dumps({"version": 1.3, "people": people})
         (src / f"v_{frame:012d}_keypoints.json").write_text(text)
+    warm = tmp_path / "warm"  # the first import loads modules (h5py, zarr, tqdm): not traced
+    write_json_dir(warm, "BODY_25_ALL", 2, tracked=True)
+    import_openpose(warm, tmp_path / "warm.h5", mode="BODY_25_ALL", tracked=tracked)
     tracemalloc.start()
     try:
-        import_openpose(src, tmp_path / "big.h5", mode="BODY_25_ALL")
+        import_openpose(src, tmp_path / "big.h5", mode="BODY_25_ALL", tracked=tracked)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     stored = n * 3 * 138 * 3 * 4  # every pose as float32: ~15 MB
     assert peak < stored / 5, f"peak {peak / 1e6:.1f} MB for {stored / 1e6:.1f} MB of poses"
     with skelstore.open(tmp_path / "big.h5") as root:
-        assert root.attrs["num_frames"] == n and len(root["timeline"]) == 3
+        assert root.attrs["num_frames"] == n
+        parent = root["timeline/shot0"] if tracked else root["timeline"]
+        assert len(parent) == (n // 50 * 3 if tracked else 3)
 
 
 # ---------------------------------------------------------------- errors
