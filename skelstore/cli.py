@@ -339,7 +339,8 @@ def validate(ctx: _Context, urls: tuple[str, ...], deep: bool) -> None:
         with skelstore.open(url, storage_options=ctx.storage_options) as root:
             rep = run(root, deep=deep)
         status = "ok" if rep.ok else f"{len(rep.problems)} problem(s)"
-        click.echo(f"{url}: {status} ({rep.shots} shots, {rep.tracks} tracks)")
+        faces = f", {rep.faces} faces" if rep.faces is not None else ""
+        click.echo(f"{url}: {status} ({rep.shots} shots, {rep.tracks} tracks{faces})")
         for p in rep.problems:
             click.echo(f"  {p}")
         bad += not rep.ok

@@ -71,6 +71,7 @@ __all__ = [
     "create_face_grp",
     "describe_faces",
     "face_chunks",
+    "face_problems",
     "get_dense_face_reader",
     "get_sparse_face_reader",
     "has_faces",
@@ -720,3 +721,66 @@ def describe_faces(h5in: Any) -> FaceInfo | None:
         arrays=optional,
     )
 
+
+
+def face_problems(h5in: Any, *, deep: bool = False) -> list[str]:
+    """Every structural problem of ``/faces`` (``skelstore validate``), as lines
+    naming the array: a missing or doubled index, dtypes and row shapes other than
+    skelshop's, arrays of different lengths, running totals that decrease or do not
+    end at the number of rows, ``frame_pers`` out of ``(frame, person)`` order;
+    ``deep`` also reads ``embed`` for non-finite values. ``[]`` if all is well or
+    there is no ``/faces``."""
+    root = as_group(h5in)
+    node = root.get(FACES)
+    if node is None:
+        return []
+    if not isinstance(node, Group):
+        return [f"/{FACES}: expected a group"]
+    where = node.path
+    arrays = dict(node.arrays())
+    problems: list[str] = []
+    index = [n for n in ("indices", "frame_pers") if n in arrays]
+    if len(index) != 1:
+        what = "neither" if not index else "both"
+        return [f"{where}: {what} of 'indices' (dense) and 'frame_pers' (sparse)"]
+    if "embed" not in arrays:
+        problems.append(f"{where}: no 'embed' array")
+    for name, arr in arrays.items():
+        if name not in FACE_ARRAYS:
+            continue
+        trailing, dtype = FACE_ARRAYS[name]
+        if name == "embed":
+            trailing = arr.shape[1:2] if len(arr.shape) == 2 else trailing
+        if arr.dtype != dtype or arr.shape[1:] != trailing:
+            problems.append(
+                f"{arr.path}: {arr.dtype} {arr.shape}, expected {dtype} (n, "
+                f"{', '.join(map(str, trailing))})".replace("(n, )", "(n,)")
+            )
+    rows = {n: len(a) for n, a in arrays.items() if n not in ("indices",)}
+    if len(set(rows.values())) > 1:
+        problems.append(f"{where}: row-aligned arrays differ in length: {rows}")
+    if problems:
+        return problems
+    n_rows = len(arrays["embed"])
+    if index == ["indices"]:
+        totals = arrays["indices"].read().astype(np.int64)
+        if (np.diff(totals) < 0).any():
+            first = int(np.argmax(np.diff(totals) < 0)) + 1
+            problems.append(f"{where}/indices: running total decreases at frame {first}")
+        if len(totals) and int(totals[-1]) != n_rows:
+            problems.append(f"{where}/indices: last total {int(totals[-1])} != {n_rows} rows")
+        if len(totals) == 0 and n_rows:
+            problems.append(f"{where}/indices: empty, but {n_rows} rows")
+    else:
+        fp = arrays["frame_pers"].read().astype(np.int64)
+        key = fp[:, 0] * 2**32 + fp[:, 1]
+        if (np.diff(key) < 0).any():
+            first = int(np.argmax(np.diff(key) < 0)) + 1
+            problems.append(f"{where}/frame_pers: row {first} out of (frame, person) order")
+    if deep and "embed" in arrays:
+        embed = arrays["embed"]
+        for a in range(0, len(embed), 8192):
+            if not np.isfinite(embed[a : a + 8192]).all():
+                problems.append(f"{embed.path}: non-finite values from row {a}")
+                break
+    return problems

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from skelstore.errors import SkelstoreError
+from skelstore.face import describe_faces, face_problems, has_faces
 from skelstore.layout import (
     DATA_DTYPE,
     FMT_TYPES,
@@ -36,6 +37,8 @@ class ValidationReport:
     problems: list[str] = field(default_factory=list)
     shots: int = 0
     tracks: int = 0
+    #: Faces in ``/faces`` (``None`` without face data).
+    faces: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -129,9 +132,17 @@ def _check_tracks(parent: Group, limbs: int | None, rep: ValidationReport, deep:
 
 
 def validate(root: Group, *, deep: bool = False) -> ValidationReport:
-    """Check the whole layout of the dump at ``root``; ``deep`` also reads ``data``
-    to check that every value is finite."""
+    """Check the whole layout of the dump at ``root`` (and its ``/faces``, if any;
+    a face dump without skeletons is checked as such); ``deep`` also reads ``data``
+    and ``embed`` to check that every value is finite."""
     rep = ValidationReport(root.source)
+    if has_faces(root):
+        rep.problems.extend(face_problems(root, deep=deep))
+        if not rep.problems:
+            info = describe_faces(root)
+            rep.faces = info.faces if info else None
+        if root.attrs.get("fmt_type") is None and TIMELINE not in root:
+            return rep  # a face dump without skeletons
     fmt_type, limbs = _check_root(root, rep)
     timeline = root.get(TIMELINE)
     if not isinstance(timeline, Group):

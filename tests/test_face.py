@@ -508,3 +508,74 @@ def test_info_reports_faces(tmp_path: Path) -> None:
     assert "dense, 30 frames" in res.stdout and "chip" in res.stdout
     with skelstore.open(both) as root:
         assert describe_faces(root).faces == sum(len(fr["persons"]) for fr in make_frames(30, 7))
+
+
+# ---------------------------------------------------------------- validate
+
+
+def test_validate_checks_face_data(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = []
+    for sparse in (False, True):
+        path = tmp_path / f"faces-{sparse}.h5"
+        write_with_h5py(path, make_frames(20, seed=1, chips=False), sparse, EXTRAS["bboxes"])
+        good.append(str(path))
+    both = tmp_path / "both.zarr"
+    _dump_with_faces(str(both), sparse=True)
+    res = runner.invoke(cli, ["validate", "--deep", *good, str(both)])
+    assert res.exit_code == 0, res.output
+    n = sum(len(fr["persons"]) for fr in make_frames(20, seed=1, chips=False))
+    assert f"faces-False.h5: ok (0 shots, 0 tracks, {n} faces)" in res.stdout
+    assert "both.zarr: ok (3 shots" in res.stdout and "faces)" in res.stdout
+
+    def damaged(name: str, build: Any) -> str:
+        path = tmp_path / name
+        with h5py.File(path, "w") as f:
+            build(f.create_group("faces"))
+        return str(path)
+
+    def decreasing(g: Any) -> None:
+        g["indices"] = np.array([2, 1, 3], np.uint32)
+        g["embed"] = np.zeros((3, 128), np.float32)
+
+    def short_total(g: Any) -> None:
+        g["indices"] = np.array([1, 2], np.uint32)
+        g["embed"] = np.zeros((3, 128), np.float32)
+
+    def unordered(g: Any) -> None:
+        g["frame_pers"] = np.array([[0, 1], [0, 0]], np.uint32)
+        g["embed"] = np.zeros((2, 128), np.float32)
+
+    def misaligned(g: Any) -> None:
+        g["frame_pers"] = np.array([[0, 0]], np.uint32)
+        g["embed"] = np.zeros((1, 128), np.float32)
+        g["chip_bbox"] = np.zeros((2, 5), np.float32)
+
+    def wrong_dtype(g: Any) -> None:
+        g["indices"] = np.array([1], np.int64)
+        g["embed"] = np.zeros((1, 128), np.float64)
+
+    def both_indexes(g: Any) -> None:
+        g["indices"] = np.array([1], np.uint32)
+        g["frame_pers"] = np.array([[0, 0]], np.uint32)
+
+    def nan(g: Any) -> None:
+        g["indices"] = np.array([1], np.uint32)
+        g["embed"] = np.full((1, 128), np.nan, np.float32)
+
+    cases = {
+        "decreasing": (decreasing, "running total decreases at frame 1"),
+        "short_total": (short_total, "last total 2 != 3 rows"),
+        "unordered": (unordered, "row 1 out of (frame, person) order"),
+        "misaligned": (misaligned, "differ in length"),
+        "wrong_dtype": (wrong_dtype, "/faces/embed: float64 (1, 128), expected float32"),
+        "both_indexes": (both_indexes, "both of 'indices' (dense) and 'frame_pers'"),
+        "nan": (nan, "non-finite values"),
+    }
+    for name, (build, message) in cases.items():
+        path = damaged(f"{name}.h5", build)
+        res = runner.invoke(cli, ["validate", "--deep", path])
+        assert res.exit_code == 1, (name, res.output)
+        assert message in res.stdout, (name, res.stdout)
+    res = runner.invoke(cli, ["validate", damaged("nan2.h5", nan)])  # not --deep
+    assert res.exit_code == 0
