@@ -501,8 +501,17 @@ class HDF5Group(Group):
             node = node._child(part, hops)
         return node
 
+    def _check_new_name(self, name: str) -> None:
+        """Refuse names HDF5 would take literally but no other engine can store."""
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise FormatError(f"{self.where()}: invalid name {name!r}")
+        if name in self._grp:
+            raise FormatError(f"{self.where()}: {name!r} already exists")
+
     def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> HDF5Group:
         self._check_writable()
+        self._check_new_name(name)
         if name in self._grp:
             raise FormatError(f"{self.where()}: {name!r} already exists")
         group = HDF5Group(
@@ -525,6 +534,7 @@ class HDF5Group(Group):
         engine_options: dict[str, Any] | None = None,
     ) -> HDF5Array:
         self._check_writable()
+        self._check_new_name(name)
         if name in self._grp:
             raise FormatError(f"{self.where()}: {name!r} already exists")
         if data is not None:

@@ -41,10 +41,11 @@ from skelstore.layout import (
     read_dense_block,
     shot_info,
     shot_names,
+    track_specs,
 )
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
 from skelstore.recovery import mark_in_progress, shot_done
-from skelstore.storage import Group
+from skelstore.storage import ArraySpec, Group, GroupSpec
 
 __all__ = [
     "AsIfSingleShot",
@@ -219,11 +220,18 @@ class ShotSegmentedWriter:
     def end_shot(self) -> None:
         """Write the current shot: its group, attributes and every pose track."""
         end = max(self.last_frame + 1, self.shot_start)
-        shot = self.timeline_grp.create_group(
-            f"shot{self.shot_idx}", {"start_frame": self.shot_start, "end_frame": end}
-        )
+        name = f"shot{self.shot_idx}"
+        # the shot and all its tracks in one batch: one round of writes on Zarr
+        nodes: list[GroupSpec | ArraySpec] = [
+            GroupSpec(name, {"start_frame": self.shot_start, "end_frame": end})
+        ]
+        min_chunk_bytes = self.timeline_grp.min_chunk_bytes
         for pose_id in sorted(self.tracks):
-            self.tracks[pose_id].finish(shot)
+            writer = self.tracks[pose_id]
+            if writer.start_frame is not None:
+                track = writer.take_track()
+                nodes += track_specs(f"{name}/pose{pose_id}", track, self.settings, min_chunk_bytes)
+        self.timeline_grp.write_many(nodes)
         self.tracks = {}
         self.shot_idx += 1
         self.shot_start = self.last_frame + 1

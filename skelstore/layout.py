@@ -29,7 +29,7 @@ import numpy as np
 
 from skelstore.compression import Encoding, Preset, get_preset
 from skelstore.errors import FormatError, NotFoundError
-from skelstore.storage import Array, Group
+from skelstore.storage import Array, ArraySpec, Group, GroupSpec
 
 __all__ = [
     "DATA_DTYPE",
@@ -50,6 +50,7 @@ __all__ = [
     "pose_chunks",
     "shot_info",
     "shot_names",
+    "track_specs",
     "write_track",
 ]
 
@@ -288,17 +289,37 @@ class ArraySettings:
             engine_options=self.engine_options(role, entries),
         )
 
+    def spec(self, path: str, data: np.ndarray, min_chunk_bytes: int | None) -> ArraySpec:
+        """The :class:`ArraySpec` of a filled pose array; ``path`` ends in its role."""
+        role = path.rsplit("/", 1)[-1]
+        entries = len(data)
+        return ArraySpec(
+            path,
+            data,
+            chunks=pose_chunks(role, self.num_kps, entries, data.shape[1:], min_chunk_bytes),
+            encoding=self.encoding(role, entries),
+            engine_options=self.engine_options(role, entries),
+        )
 
-def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> Group:
+
+def track_specs(
+    path: str, track: Track, settings: ArraySettings, min_chunk_bytes: int | None
+) -> list[GroupSpec | ArraySpec]:
+    """The pose group ``path`` holding ``track``, as nodes for
+    :meth:`~skelstore.storage.Group.write_many` (the group, then its three arrays)."""
+    return [
+        GroupSpec(path, {"start_frame": track.start_frame, "end_frame": track.end_frame}),
+        settings.spec(f"{path}/data", np.asarray(track.data, DATA_DTYPE).reshape(-1, 3),
+                      min_chunk_bytes),
+        settings.spec(f"{path}/indices", np.asarray(track.indices, INDICES_DTYPE),
+                      min_chunk_bytes),
+        settings.spec(f"{path}/indptr", np.asarray(track.indptr, INDPTR_DTYPE), min_chunk_bytes),
+    ]
+
+
+def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> None:
     """Write ``track`` as the pose group ``parent/name`` in one go (fixed-size arrays)."""
-    grp = parent.create_group(
-        name, {"start_frame": track.start_frame, "end_frame": track.end_frame}
-    )
-    data = np.asarray(track.data, DATA_DTYPE).reshape(-1, 3)
-    settings.create(grp, "data", data, DATA_DTYPE, (3,))
-    settings.create(grp, "indices", np.asarray(track.indices, INDICES_DTYPE), INDICES_DTYPE, ())
-    settings.create(grp, "indptr", np.asarray(track.indptr, INDPTR_DTYPE), INDPTR_DTYPE, ())
-    return grp
+    parent.write_many(track_specs(name, track, settings, parent.min_chunk_bytes))
 
 
 class TrackWriter:
@@ -413,13 +434,24 @@ class TrackWriter:
                 self._append(upto=self.last_frame)
             self._group.attrs["end_frame"] = end
             return self._group
+        track = self.take_track()
+        if parent is None:
+            raise ValueError("finish() needs the parent group of the track")
+        write_track(parent, self.name, track, self.settings)
+        node = parent[self.name]
+        return node if isinstance(node, Group) else None
+
+    def take_track(self) -> Track:
+        """The buffered poses as one :class:`Track` (not growable mode), emptying
+        the buffer; its rows run from the first pose's frame to the last's."""
+        if self.start_frame is None or self.last_frame is None or self.growable:
+            raise ValueError(f"pose track {self.name}: nothing buffered to take")
+        end = self.last_frame + 1
         data, indices, indptr = self._encode_pending(end - self.start_frame)
         track = Track(self.start_frame, end, data, indices, indptr)
         self._frames.clear()
         self._poses.clear()
-        if parent is None:
-            raise ValueError("finish() needs the parent group of the track")
-        return write_track(parent, self.name, track, self.settings)
+        return track
 
 
 # ----------------------------------------------------------------- reading
