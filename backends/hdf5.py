@@ -74,6 +74,32 @@ _MAX_SOFT_HOPS = 16
 _H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
+
+def _scalar_attr(obj: Any, key: str) -> Any:
+    """A scalar numeric attribute read with two library calls, or ``None`` for
+    anything else (strings, arrays, empty attributes: h5py's reader handles those).
+
+    Raises KeyError if there is no such attribute (as h5py does)."""
+    aid = h5py.h5a.open(obj.id, key.encode("utf-8", "surrogateescape"))
+    dtype = aid.dtype
+    if aid.shape != () or dtype.kind not in "iuf" or dtype.names is not None:
+        return None
+    out = np.empty((), dtype=dtype)
+    aid.read(out)
+    return out[()]
+
+
+def _read_whole(ds: Any) -> np.ndarray:
+    """``ds[()]`` for plain numeric datasets without h5py's selection machinery
+    (which costs more than reading a small pose array); h5py's path otherwise."""
+    dtype, shape = ds.dtype, ds.shape
+    if shape is None or dtype.kind not in "iuf" or dtype.names is not None or dtype.subdtype:
+        return ds[()]
+    out = np.empty(shape, dtype=dtype)
+    if out.size:
+        ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+    return out
+
 class _H5Attrs(MutableMapping[str, Any]):
     """An h5py object's attributes, whose read failures raise FormatError.
 
@@ -97,7 +123,8 @@ class _H5Attrs(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         raw = self._raw()
         try:
-            return raw[key]
+            value = _scalar_attr(self._obj, key)
+            return raw[key] if value is None else value
         except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
             raise
         except KeyError:
@@ -338,7 +365,7 @@ class HDF5Array(Array):
             self._check_source()
             self._check_size(selection)
             if selection is Ellipsis or selection == ():
-                return self._ds[()]
+                return _read_whole(self._ds)
             return self._ds[selection]
         except SkelstoreError:
             raise
@@ -473,7 +500,7 @@ class HDF5Group(Group):
                 "links out of the dump file (SKELSTORE_HDF5_ALLOW_EXTERNAL=1 allows it)"
             )
         try:
-            return self._wrap(self._grp[name])
+            return self._wrap(self._open(key))
         except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
             raise
         except KeyError:
@@ -482,6 +509,16 @@ class HDF5Group(Group):
             raise FormatError(f"{where()}: cannot open the object (damaged file?)") from None
         except _H5_ERRORS as exc:
             raise FormatError(f"{where()}: cannot open ({exc})") from exc
+
+    def _open(self, key: bytes) -> Any:
+        """The h5py object linked as ``key`` (h5py's ``group[name]`` without its
+        per-call File object; 3x fewer Python calls per child)."""
+        oid = h5py.h5o.open(self._grp.id, key)
+        if isinstance(oid, h5py.h5g.GroupID):
+            return h5py.Group(oid)
+        if isinstance(oid, h5py.h5d.DatasetID):
+            return h5py.Dataset(oid, readonly=not self._writable)
+        return None  # a named datatype: not a node of the interface
 
     def _follow_soft(self, target: str, hops: int, where: str) -> HDF5Group | HDF5Array | None:
         """The node a soft link's ``target`` path names (``None`` if dangling)."""

@@ -18,9 +18,11 @@ Differences from skelshop, all deliberate:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import repeat
+from operator import setitem
 from typing import Any
 
 import numpy as np
@@ -385,12 +387,13 @@ class ShotReader:
         mk_bundle = self.mk_bundle
         for f0 in range(start_frame, self.end_frame, READ_BLOCK_FRAMES):
             f1 = min(f0 + READ_BLOCK_FRAMES, self.end_frame)
-            # one dict per frame, filled track by track (pose ids in order)
+            # one dict per frame, filled track by track (pose ids in order); the
+            # loops over frames run in C (map/deque), not as Python bytecode
             frames: list[dict[int, np.ndarray]] = [{} for _ in range(f1 - f0)]
             for pid, (first, rows) in self._dense(f0, f1).items():
-                for bundle, row in zip(frames[first - f0 :], rows, strict=False):
-                    bundle[pid] = row
-            yield from [mk_bundle(bundle) for bundle in frames]
+                off = first - f0
+                deque(map(setitem, frames[off : off + len(rows)], repeat(pid), list(rows)), 0)
+            yield from list(map(mk_bundle, frames))
 
 
 class ShotSegmentedReader:
