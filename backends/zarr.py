@@ -1490,8 +1490,12 @@ class ZarrEngine(Engine):
         *,
         storage_options: dict[str, Any] | None = None,
         zarr_format: int | None = None,
+        allow_external: bool = False,
     ) -> ZarrGroup:
         """Open ``url`` in ``mode`` (h5py's meanings) and return its root group.
+
+        ``allow_external`` has no effect: a Zarr store cannot point outside itself
+        (path-traversing keys are refused either way).
 
         ``zarr_format`` (2 or 3, default 3) applies when a store is created; an
         existing store keeps its own format.

@@ -79,10 +79,20 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     metavar="KEY=VALUE",
     help="fsspec storage option (repeatable; VALUE parsed as JSON when it can be).",
 )
+@click.option(
+    "--untrusted",
+    is_flag=True,
+    help="Files may be damaged or hostile: read each one's metadata in a watchdog child "
+    "process first (about 0.5 s a file), so that none can hang or crash the run.",
+)
 @click.version_option(package_name="skelstore")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, storage_options: tuple[str, ...]) -> None:
+def cli(
+    ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool
+) -> None:
     """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
+    if untrusted:  # read by skelstore.open, here and in corpus worker processes
+        os.environ["SKELSTORE_UNTRUSTED"] = "1"
     ctx.obj = _Context(debug, _parse_options(storage_options))
 
 

@@ -290,6 +290,9 @@ def _timeline(root: Group) -> Group:
     try:
         tl = root[TIMELINE]
     except NotFoundError:
+        listed = set(root.keys())  # not `in root`: that looks the member up again
+        if TIMELINE in listed:  # it is listed: the storage failed to read it
+            raise
         raise FormatError(f"{root.source}: no /timeline group") from None
     if not isinstance(tl, Group):
         raise FormatError(f"{tl.where()}: expected a group")

@@ -570,8 +570,14 @@ class Engine(ABC):
         *,
         storage_options: dict[str, Any] | None = None,
         zarr_format: int | None = None,
+        allow_external: bool = False,
     ) -> Group:
-        """Open ``url`` in ``mode`` and return its root group (which owns the file)."""
+        """Open ``url`` in ``mode`` and return its root group (which owns the file).
+
+        ``allow_external``: follow references to data in other files (HDF5 external
+        links, external raw storage, virtual datasets); engines refuse them with
+        :class:`~skelstore.errors.FormatError` by default. It is only passed when
+        true, so engines written before it existed keep working."""
 
     @abstractmethod
     def owns(self, obj: Any) -> bool:
