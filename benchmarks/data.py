@@ -76,3 +76,71 @@ def make_dump(
             writer_cls=ShotSegmentedWriter if tracked else UnsegmentedWriter,
             compression=compression,
         )
+
+
+#: The deliberately broken kinds of :func:`make_corpus`, and what each one is.
+BROKEN_KINDS = {
+    "garbage": "random bytes named .h5",
+    "truncated": "the first half of a valid HDF5 dump",
+    "not_a_dump": "an HDF5 file without the dump's root attributes",
+    "incomplete": "a dump still carrying the writer's in-progress mark",
+    "bad_indptr": "a readable dump whose first track's indptr is not monotone",
+}
+
+
+def make_corpus(
+    directory: str,
+    n_files: int = 56,
+    *,
+    frames: tuple[int, int] = (60, 300),
+    zarr_every: int = 8,
+    broken_every: int = 9,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """A seeded corpus of small BODY_25 dumps in ``directory``; returns its manifest.
+
+    File ``i`` is broken (one of :data:`BROKEN_KINDS`, in turn) when
+    ``i % broken_every == broken_every - 1``, a Zarr v3 store (``.zarr``) when
+    ``i % zarr_every == zarr_every - 1``, otherwise an HDF5 dump (``.h5``);
+    every sixth file is unsegmented (when good), the others tracked. Each manifest entry
+    has ``name``, ``kind`` (``hdf5``, ``zarr`` or a broken kind) and ``frames``.
+    """
+    import os
+
+    from skelstore.recovery import IN_PROGRESS, SHOTS_DONE
+    from skelstore.summary import iter_tracks
+
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    kinds = list(BROKEN_KINDS)
+    manifest: list[dict[str, Any]] = []
+    for i in range(n_files):
+        n = int(rng.integers(frames[0], frames[1] + 1))
+        broken = kinds[(i // broken_every) % len(kinds)] if i % broken_every == broken_every - 1 \
+            else None
+        kind = broken or ("zarr" if i % zarr_every == zarr_every - 1 else "hdf5")
+        name = f"video{i:04d}" + (".zarr" if kind == "zarr" else ".h5")
+        path = os.path.join(directory, name)
+        if kind == "garbage":
+            with open(path, "wb") as f:
+                f.write(rng.bytes(4096))
+        elif kind == "not_a_dump":
+            with skelstore.open(path, "w") as root:
+                root.create_group("annotations", {"note": "no timeline"})
+        else:
+            make_dump(path, n, mode="BODY_25", tracked=i % 6 != 2, seed=seed * 100_000 + i)
+            if kind == "truncated":
+                size = os.path.getsize(path)
+                with open(path, "r+b") as f:
+                    f.truncate(size // 2)
+            elif kind == "incomplete":
+                with skelstore.open(path, "r+") as root:
+                    root.attrs.update({IN_PROGRESS: True, SHOTS_DONE: 0})
+            elif kind == "bad_indptr":
+                with skelstore.open(path, "r+") as root:
+                    _, grp = max(iter_tracks(root), key=lambda t: len(t[1]["indptr"]))
+                    ip = grp["indptr"].read()
+                    ip[1] = ip[-1] + 5
+                    grp["indptr"][:] = ip
+        manifest.append({"name": name, "kind": kind, "frames": n})
+    return manifest

@@ -2,4 +2,6 @@
 
 from skelstore.cli import main
 
-main()
+# guarded: Dask's worker processes are spawned and import the main module again
+if __name__ == "__main__":
+    main()

@@ -80,10 +80,20 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     metavar="KEY=VALUE",
     help="fsspec storage option (repeatable; VALUE parsed as JSON when it can be).",
 )
+@click.option(
+    "--untrusted",
+    is_flag=True,
+    help="Files may be damaged or hostile: read each one's metadata in a watchdog child "
+    "process first (about 0.5 s a file), so that none can hang or crash the run.",
+)
 @click.version_option(package_name="skelstore")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, storage_options: tuple[str, ...]) -> None:
+def cli(
+    ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool
+) -> None:
     """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
+    if untrusted:  # read by skelstore.open, here and in corpus worker processes
+        os.environ["SKELSTORE_UNTRUSTED"] = "1"
     ctx.obj = _Context(debug, _parse_options(storage_options))
 
 
@@ -98,17 +108,101 @@ def _human(n: int | None) -> str:
     return f"{n} B"
 
 
+def _corpus_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--files-from, --workers, --scheduler: the options of runs over many files."""
+    fn = click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Run on this Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local "
+        "cluster).",
+    )(fn)
+    fn = click.option(
+        "--workers",
+        type=click.IntRange(min=0),
+        help="Worker processes of the local Dask cluster (default: one per CPU); "
+        "0: no Dask, one file after another in this process.",
+    )(fn)
+    fn = click.option(
+        "--files-from",
+        type=click.File("r"),
+        metavar="FILE",
+        help="Also read sources from FILE, one a line ('-': stdin).",
+    )(fn)
+    return fn
+
+
+def _sources(args: Sequence[str], files_from: Any) -> list[str]:
+    out = list(args)
+    if files_from is not None:
+        out += [ln.strip() for ln in files_from if ln.strip() and not ln.lstrip().startswith("#")]
+    if not out:
+        raise click.UsageError("give one source or more (or --files-from FILE)")
+    return out
+
+
+def _runner(workers: int | None, scheduler: str | None, progress: bool) -> Any:
+    """The corpus runner: --scheduler, else --workers, else $DASK_SCHEDULER_ADDRESS."""
+    from skelstore.corpus import Runner
+
+    if scheduler and workers is not None:
+        raise click.UsageError("--workers sizes a local cluster; it does not go with --scheduler")
+    if not scheduler and workers is None:
+        scheduler = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    return Runner(workers=workers, scheduler=scheduler, progress=progress)
+
+
+def _report_failures(ctx: _Context, report: Any) -> None:
+    """One line on stderr per failed file (with --debug, its traceback too)."""
+    for r in report.failed:
+        click.echo(f"skelstore: failed: {r.src}: {r.error_type}: {r.error}", err=True)
+        if ctx.debug and r.traceback:
+            click.echo(r.traceback, err=True)
+
+
 @cli.command()
-@click.argument("urls", nargs=-1, required=True)
+@click.argument("urls", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per file).")
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Totals per engine across every file (frames, shots, poses, bytes), in parallel.",
+)
+@click.option(
+    "--output",
+    metavar="FILE",
+    help="With --summary: also write the totals to FILE (.csv or .json; a path or URL).",
+)
+@_corpus_options
 @_guarded
-def info(ctx: _Context, urls: tuple[str, ...], as_json: bool) -> None:
-    """Summarise dumps: format, mode, frames, shots, tracks, poses, engine, compression, size."""
+def info(
+    ctx: _Context,
+    urls: tuple[str, ...],
+    as_json: bool,
+    summary: bool,
+    output: str | None,
+    files_from: Any,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
+    """Summarise dumps: format, mode, frames, shots, tracks, poses, engine, compression, size.
+
+    URLs may be globs (quoted: 'dumps/*.h5', 's3://bucket/dumps/*.zarr'). With
+    --summary, every file is read as one task (on Dask for two files or more) and
+    the totals per engine are printed.
+    """
     import skelstore
+    from skelstore.corpus.sources import expand_sources
     from skelstore.summary import describe
 
+    if summary:
+        _info_summary(ctx, _sources(urls, files_from), as_json, output, workers, scheduler)
+        return
+    if output or workers is not None or scheduler or files_from:
+        raise click.UsageError("--output, --workers, --scheduler and --files-from need --summary")
+    if not urls:
+        raise click.UsageError("give one URL or more")
     results = []
-    for url in urls:
+    for url in expand_sources(urls, ctx.storage_options):
         with skelstore.open(url, storage_options=ctx.storage_options) as root:
             results.append(describe(root, storage_options=ctx.storage_options))
     if as_json:
@@ -157,19 +251,40 @@ def _describe_faces(f: Any) -> str:
     return f"{f.faces} ({', '.join(parts)})"
 
 
-def _default_dst(src: str, to_dir: str, engine: str) -> str:
-    from skelstore.urls import split_suffix
+def _info_summary(
+    ctx: _Context,
+    sources: list[str],
+    as_json: bool,
+    output: str | None,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
+    from skelstore.corpus import info_corpus, summarize
 
-    base = src.rstrip("/").rsplit("/", 1)[-1]
-    suffix = split_suffix(src)
-    stem = base[: -len(suffix)] if suffix else base
-    ext = {"zarr": ".zarr", "hdf5": ".h5"}.get(engine, "." + engine)
-    return to_dir.rstrip("/") + "/" + stem + ext
+    if output and not output.lower().endswith((".csv", ".json")):
+        raise click.BadParameter(f"{output!r}: use a .csv or .json name", param_hint="--output")
+    report = info_corpus(
+        sources,
+        storage_options=ctx.storage_options,
+        runner=_runner(workers, scheduler, progress=sys.stderr.isatty()),
+    )
+    totals = summarize(report)
+    _report_failures(ctx, report)
+    if output:
+        totals.write(output, ctx.storage_options)
+    click.echo(totals.to_json() if as_json else totals.table())
+    click.echo(report.footer(), err=True)
+    if not report.ok:
+        sys.exit(EXIT_CHECK_FAILED)
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
-@click.option("--to-dir", help="Convert every PATH into this directory (or URL prefix).")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--to-dir",
+    help="Convert every source (paths, URLs, globs) into this directory or URL prefix: "
+    "verified, resumable, in parallel.",
+)
 @click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
 @click.option(
     "--compression",
@@ -180,6 +295,7 @@ def _default_dst(src: str, to_dir: str, engine: str) -> str:
 @click.option("--verify", is_flag=True, help="Re-read the output and compare it with the source.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing destination.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@_corpus_options
 @_guarded
 def convert(
     ctx: _Context,
@@ -191,42 +307,85 @@ def convert(
     verify: bool,
     overwrite: bool,
     quiet: bool,
+    files_from: Any,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Convert SRC to DST, or every SRC into --to-dir DIR.
 
     \b
       skelstore convert video.h5 video.zarr --verify
-      skelstore convert dumps/*.h5 --to-dir s3://bucket/zarr --engine zarr
-    """
-    from skelstore.convert import convert as do_convert
-    from skelstore.engines import guess_engine
+      skelstore convert 'dumps/*.h5' --to-dir s3://bucket/zarr --engine zarr
 
-    if to_dir is None:
-        if len(paths) != 2:
-            raise click.UsageError("give SRC DST, or SRC... --to-dir DIR")
-        pairs = [(paths[0], paths[1])]
-    else:
-        pairs = []
-        for src in paths:
-            eng = engine or ("hdf5" if guess_engine(src, "r").name == "zarr" else "zarr")
-            pairs.append((src, _default_dst(src, to_dir, eng)))
-        if to_dir and "://" not in to_dir:
-            os.makedirs(to_dir, exist_ok=True)
+    With --to-dir, every conversion is verified, and recorded in
+    DIR/.skelstore-verified/ once verified; running again skips what is recorded.
+    Files run on Dask when there are two or more (see --workers, --scheduler); a
+    file that fails is reported and the others go on; exit code 1 if any failed.
+    """
     progress = not quiet and sys.stderr.isatty()
-    for src, dst in pairs:
-        report = do_convert(
-            src,
-            dst,
-            engine=engine,
-            compression=compression,
-            zarr_format=int(zarr_format) if zarr_format else None,
-            storage_options=ctx.storage_options,
-            verify=verify,
-            progress=progress,
-            overwrite=overwrite,
-        )
-        if not quiet:
-            click.echo(report.summary())
+    zf = int(zarr_format) if zarr_format else None
+    if to_dir is not None:
+        _convert_corpus(
+            ctx, _sources(paths, files_from), to_dir, engine, compression, zf, overwrite, quiet,
+            _runner(workers, scheduler, progress),
+        )  # fmt: skip
+        return
+    from skelstore.convert import convert as do_convert
+
+    if workers is not None or scheduler or files_from:
+        raise click.UsageError("--workers, --scheduler and --files-from need --to-dir")
+    if len(paths) != 2:
+        raise click.UsageError("give SRC DST, or SRC... --to-dir DIR")
+    report = do_convert(
+        paths[0],
+        paths[1],
+        engine=engine,
+        compression=compression,
+        zarr_format=zf,
+        storage_options=ctx.storage_options,
+        verify=verify,
+        progress=progress,
+        overwrite=overwrite,
+    )
+    if not quiet:
+        click.echo(report.summary())
+
+
+def _convert_corpus(
+    ctx: _Context,
+    sources: list[str],
+    to_dir: str,
+    engine: str | None,
+    compression: str | None,
+    zarr_format: int | None,
+    overwrite: bool,
+    quiet: bool,
+    runner: Any,
+) -> None:
+    from skelstore.corpus import convert_corpus
+
+    report = convert_corpus(
+        sources,
+        to_dir,
+        engine=engine,
+        compression=compression,
+        zarr_format=zarr_format,
+        overwrite=overwrite,
+        storage_options=ctx.storage_options,
+        runner=runner,
+    )
+    if not quiet:
+        for r in report.results:
+            if r.status == "converted" and r.conversion is not None:
+                click.echo(r.conversion.summary())
+            elif r.status == "skipped":
+                click.echo(f"{r.src} -> {r.dst}: skipped ({r.note})")
+    _report_failures(ctx, report)
+    if not quiet:
+        click.echo(report.table())
+        click.echo(report.footer(), err=True)
+    if not report.ok:
+        sys.exit(EXIT_CHECK_FAILED)
 
 
 @cli.command()
@@ -326,25 +485,63 @@ def cat(ctx: _Context, url: str, frames: str) -> None:
 
 
 @cli.command()
-@click.argument("urls", nargs=-1, required=True)
+@click.argument("urls", nargs=-1)
 @click.option("--deep", is_flag=True, help="Also read all keypoint data (finite values).")
+@_corpus_options
 @_guarded
-def validate(ctx: _Context, urls: tuple[str, ...], deep: bool) -> None:
-    """Check dumps' structure; exit 1 if any problem is found."""
+def validate(
+    ctx: _Context,
+    urls: tuple[str, ...],
+    deep: bool,
+    files_from: Any,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
+    """Check dumps' structure; exit 1 if any problem is found.
+
+    With several URLs, globs or --files-from, every file is checked as one task
+    (on Dask for two files or more), a file that cannot be read is reported and
+    the others go on, and a summary table ends the output.
+    """
+    from skelstore.corpus.sources import is_glob
+
+    sources = _sources(urls, files_from)
+    many = len(sources) > 1 or is_glob(sources[0]) or files_from is not None
+    if many or workers is not None or scheduler:
+        _validate_corpus(ctx, sources, deep, _runner(workers, scheduler, sys.stderr.isatty()))
+        return
     import skelstore
     from skelstore.validate import validate as run
 
-    bad = 0
-    for url in urls:
-        with skelstore.open(url, storage_options=ctx.storage_options) as root:
-            rep = run(root, deep=deep)
-        status = "ok" if rep.ok else f"{len(rep.problems)} problem(s)"
-        faces = f", {rep.faces} faces" if rep.faces is not None else ""
-        click.echo(f"{url}: {status} ({rep.shots} shots, {rep.tracks} tracks{faces})")
-        for p in rep.problems:
-            click.echo(f"  {p}")
-        bad += not rep.ok
-    if bad:
+    url = sources[0]
+    with skelstore.open(url, storage_options=ctx.storage_options) as root:
+        rep = run(root, deep=deep)
+    _print_validation(url, rep)
+    if not rep.ok:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+def _print_validation(url: str, rep: Any) -> None:
+    status = "ok" if rep.ok else f"{len(rep.problems)} problem(s)"
+    faces = f", {rep.faces} faces" if getattr(rep, "faces", None) is not None else ""
+    click.echo(f"{url}: {status} ({rep.shots} shots, {rep.tracks} tracks{faces})")
+    for p in rep.problems:
+        click.echo(f"  {p}")
+
+
+def _validate_corpus(ctx: _Context, sources: list[str], deep: bool, runner: Any) -> None:
+    from skelstore.corpus import validate_corpus
+
+    report = validate_corpus(
+        sources, deep=deep, storage_options=ctx.storage_options, runner=runner
+    )
+    for r in report.results:
+        if r.validation is not None:
+            _print_validation(r.src, r.validation)
+    _report_failures(ctx, report)
+    click.echo(report.table())
+    click.echo(report.footer(), err=True)
+    if not report.ok:
         sys.exit(EXIT_CHECK_FAILED)
 
 

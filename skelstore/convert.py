@@ -9,10 +9,19 @@ skelshop, get whole-row chunks). It writes to a staging name and publishes only
 on success: a local destination is renamed into place; a remote one is built in a
 local temporary directory and uploaded, the root metadata last, so readers never
 see a half dump.
+
+A conversion can carry a *verification record* (``record=``): a JSON object
+stored in the copy's root attribute :data:`VERIFIED_ATTR`. The copy is published
+only after it was verified, so a published dump carrying the attribute was
+verified; corpus conversions (:mod:`skelstore.corpus`) use it to skip files
+already done. The attribute is bookkeeping, not content: :func:`compare_dumps`
+ignores it and conversions do not copy it (a copy of a copy has its own record,
+or none).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -34,7 +43,7 @@ from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
 from skelstore.urls import is_local, is_read_only, local_path, split_suffix, to_fs
 
-__all__ = ["ConvertReport", "compare_dumps", "convert"]
+__all__ = ["VERIFIED_ATTR", "ConvertReport", "compare_dumps", "convert", "read_record"]
 
 #: Bytes read and written per block when copying an array.
 BLOCK_BYTES = 16 * 2**20
@@ -42,6 +51,8 @@ BLOCK_BYTES = 16 * 2**20
 LOSSY_TOLERANCE = 0.01
 #: Root metadata files of a Zarr store: uploaded last.
 _ROOT_METADATA = ("zarr.json", ".zmetadata", ".zgroup", ".zattrs")
+#: Root attribute holding a verified copy's record (a JSON object, as a string).
+VERIFIED_ATTR = "skelstore_verified"
 
 
 @dataclass
@@ -177,7 +188,7 @@ class _Copier:
         self.tick = tick
 
     def copy_group(self, src: Group, dst: Group, *, attrs_done: bool = False) -> None:
-        attrs = dict(src.attrs)
+        attrs = _content_attrs(src)
         if attrs and not attrs_done:
             dst.attrs.update(attrs)
         is_pose = src.path in self.pose_groups
@@ -255,6 +266,7 @@ def convert(
     verify: bool = False,
     progress: bool = False,
     overwrite: bool = False,
+    record: dict[str, Any] | None = None,
 ) -> ConvertReport:
     """Convert the dump at ``src`` into ``dst`` (any engine, any URL).
 
@@ -270,6 +282,10 @@ def convert(
             within 0.01 where a lossy preset is involved) before publishing it.
         progress: show a progress bar (tqdm) over pose tracks.
         overwrite: replace an existing ``dst``.
+        record: a verification record (JSON-serialisable) to store in the copy's
+            root attribute :data:`VERIFIED_ATTR`; needs ``verify``. The copy is
+            published only once verified, so the attribute is never seen on an
+            unverified copy.
 
     Returns:
         A :class:`ConvertReport`.
@@ -280,8 +296,11 @@ def convert(
         FormatError: ``src`` is neither a skeleton dump nor a face dump.
         VerificationError: ``verify`` found a difference (``dst`` is untouched).
         ReadOnlyError: ``dst`` is a read-only URL (``http(s)://``).
+        ValueError: ``record`` without ``verify``.
     """
     t0 = time.perf_counter()
+    if record is not None and not verify:
+        raise ValueError("a verification record needs verify=True")
     src, dst = os.fspath(src), os.fspath(dst)
     if _same_target(src, dst):
         raise EngineError(f"{dst}: source and destination are the same")
@@ -314,6 +333,8 @@ def convert(
                     stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
                 ) as dst_root:
                     copier.copy_group(src_root, dst_root)
+                    if record is not None:
+                        dst_root.attrs[VERIFIED_ATTR] = json.dumps(record, sort_keys=True)
             with open_store(stage.path, "r", engine=dst_engine.name) as staged:
                 if verify:
                     diff = compare_dumps(src_root, staged)
@@ -382,14 +403,36 @@ def _compare_arrays(a: Array, b: Array, parent: Group) -> str | None:
     return None
 
 
+def _content_attrs(group: Group) -> dict[str, Any]:
+    """A group's attributes, without the root's verification record."""
+    attrs = dict(group.attrs)
+    if group.path == "/":
+        attrs.pop(VERIFIED_ATTR, None)
+    return attrs
+
+
+def read_record(root: Group) -> dict[str, Any] | None:
+    """The verification record of a converted dump (see :func:`convert`), or
+    ``None`` if it has none (or it is not a JSON object)."""
+    raw = root.attrs.get(VERIFIED_ATTR)
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def compare_dumps(a: Group, b: Group) -> str | None:
     """The first difference between two trees (members, attrs, dtypes, values), or
     ``None`` if they hold the same dump. Values are compared exactly, or within
-    0.01 where either side uses a lossy encoding."""
+    0.01 where either side uses a lossy encoding. The root attribute
+    :data:`VERIFIED_ATTR` (bookkeeping of conversions) is not compared."""
     keys_a, keys_b = a.keys(), b.keys()
     if keys_a != keys_b:
         return f"{a.path}: members {keys_a} != {keys_b}"
-    attrs_a, attrs_b = dict(a.attrs), dict(b.attrs)
+    attrs_a, attrs_b = _content_attrs(a), _content_attrs(b)
     if attrs_a != attrs_b:
         diff = sorted(k for k in set(attrs_a) | set(attrs_b) if attrs_a.get(k) != attrs_b.get(k))
         k = diff[0]

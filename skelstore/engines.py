@@ -172,6 +172,8 @@ def open(
     storage_options: dict[str, Any] | None = None,
     zarr_format: int | None = None,
     allow_incomplete: bool = False,
+    allow_external: bool = False,
+    untrusted: bool | None = None,
 ) -> Group:
     """Open a skeleton dump (or any HDF5/Zarr hierarchy) and return its root group.
 
@@ -187,6 +189,16 @@ def open(
         zarr_format: 2 or 3 when creating a Zarr store (3 by default).
         allow_incomplete: read a dump whose writer did not finish (it still
             carries the in-progress mark): only its complete shots are shown.
+        allow_external: follow HDF5 external links, external raw storage and
+            virtual datasets into other files (refused by default: a dump is one
+            file, and a file from elsewhere could name any path on your machine).
+        untrusted: first walk all of the target's metadata in a watchdog child
+            process (:func:`skelstore.sandbox.check_untrusted`), so that a damaged
+            or hostile file raises :class:`~skelstore.errors.FormatError` instead of
+            hanging or crashing this process (libhdf5 can loop forever or allocate
+            gigabytes on some damaged structures). Costs a process start (about
+            half a second). ``None`` (default): on if the environment variable
+            ``SKELSTORE_UNTRUSTED=1`` is set. Reading only.
 
     Returns:
         The root :class:`~skelstore.storage.Group`; use it as a context manager.
@@ -208,7 +220,16 @@ def open(
     eng = get_engine(engine) if engine else guess_engine(url, mode, storage_options)
     if zarr_format not in (None, 2, 3):
         raise EngineError(f"{url}: zarr_format must be 2 or 3, not {zarr_format!r}")
-    root = eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format)
+    if untrusted is None:
+        untrusted = os.environ.get("SKELSTORE_UNTRUSTED", "") == "1"
+    if untrusted and mode == "r":
+        from skelstore.sandbox import check_untrusted
+
+        check_untrusted(
+            url, engine=eng.name, storage_options=storage_options, allow_external=allow_external
+        )
+    extra = {"allow_external": True} if allow_external else {}
+    root = eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format, **extra)
     if mode != "r":
         return root
     from skelstore.recovery import check_complete

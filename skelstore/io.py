@@ -18,9 +18,11 @@ Differences from skelshop, all deliberate:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import repeat
+from operator import setitem
 from typing import Any
 
 import numpy as np
@@ -41,10 +43,11 @@ from skelstore.layout import (
     read_dense_block,
     shot_info,
     shot_names,
+    track_specs,
 )
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
 from skelstore.recovery import mark_in_progress, shot_done
-from skelstore.storage import Group
+from skelstore.storage import ArraySpec, Group, GroupSpec
 
 __all__ = [
     "AsIfSingleShot",
@@ -219,11 +222,18 @@ class ShotSegmentedWriter:
     def end_shot(self) -> None:
         """Write the current shot: its group, attributes and every pose track."""
         end = max(self.last_frame + 1, self.shot_start)
-        shot = self.timeline_grp.create_group(
-            f"shot{self.shot_idx}", {"start_frame": self.shot_start, "end_frame": end}
-        )
+        name = f"shot{self.shot_idx}"
+        # the shot and all its tracks in one batch: one round of writes on Zarr
+        nodes: list[GroupSpec | ArraySpec] = [
+            GroupSpec(name, {"start_frame": self.shot_start, "end_frame": end})
+        ]
+        min_chunk_bytes = self.timeline_grp.min_chunk_bytes
         for pose_id in sorted(self.tracks):
-            self.tracks[pose_id].finish(shot)
+            writer = self.tracks[pose_id]
+            if writer.start_frame is not None:
+                track = writer.take_track()
+                nodes += track_specs(f"{name}/pose{pose_id}", track, self.settings, min_chunk_bytes)
+        self.timeline_grp.write_many(nodes)
         self.tracks = {}
         self.shot_idx += 1
         self.shot_start = self.last_frame + 1
@@ -280,6 +290,9 @@ def _timeline(root: Group) -> Group:
     try:
         tl = root[TIMELINE]
     except NotFoundError:
+        listed = set(root.keys())  # not `in root`: that looks the member up again
+        if TIMELINE in listed:  # it is listed: the storage failed to read it
+            raise
         raise FormatError(f"{root.source}: no /timeline group") from None
     if not isinstance(tl, Group):
         raise FormatError(f"{tl.where()}: expected a group")
@@ -377,12 +390,13 @@ class ShotReader:
         mk_bundle = self.mk_bundle
         for f0 in range(start_frame, self.end_frame, READ_BLOCK_FRAMES):
             f1 = min(f0 + READ_BLOCK_FRAMES, self.end_frame)
-            # one dict per frame, filled track by track (pose ids in order)
+            # one dict per frame, filled track by track (pose ids in order); the
+            # loops over frames run in C (map/deque), not as Python bytecode
             frames: list[dict[int, np.ndarray]] = [{} for _ in range(f1 - f0)]
             for pid, (first, rows) in self._dense(f0, f1).items():
-                for bundle, row in zip(frames[first - f0 :], rows, strict=False):
-                    bundle[pid] = row
-            yield from [mk_bundle(bundle) for bundle in frames]
+                off = first - f0
+                deque(map(setitem, frames[off : off + len(rows)], repeat(pid), list(rows)), 0)
+            yield from list(map(mk_bundle, frames))
 
 
 class ShotSegmentedReader:

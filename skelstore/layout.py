@@ -29,7 +29,7 @@ import numpy as np
 
 from skelstore.compression import Encoding, Preset, get_preset
 from skelstore.errors import FormatError, NotFoundError
-from skelstore.storage import Array, Group
+from skelstore.storage import Array, ArraySpec, Group, GroupSpec
 
 __all__ = [
     "DATA_DTYPE",
@@ -50,6 +50,7 @@ __all__ = [
     "pose_chunks",
     "shot_info",
     "shot_names",
+    "track_specs",
     "write_track",
 ]
 
@@ -167,6 +168,11 @@ class Track:
         return decode_rows(self.data, self.indices, self.indptr[r0 : r1 + 1], limbs)
 
 
+_NATIVE_F4 = np.dtype(np.float32)
+#: One keypoint (x, y, c as float32) as a single 12-byte element, for scattering.
+_KEYPOINT = np.dtype("V12")
+
+
 def decode_rows(
     data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, limbs: int, where: str = ""
 ) -> np.ndarray:
@@ -176,9 +182,8 @@ def decode_rows(
     the entries from ``indptr[0]`` to ``indptr[-1]``.
     """
     n = len(indptr) - 1
-    out = np.zeros((max(n, 0) * limbs, 3), dtype=np.float64)
     if n <= 0 or len(data) == 0:
-        return out.reshape(max(n, 0), limbs, 3)
+        return np.zeros((max(n, 0), limbs, 3), dtype=np.float64)
     counts = np.diff(indptr.astype(np.int64))
     rows = np.repeat(np.arange(n) * limbs, counts)
     if len(rows) != len(data) or len(indices) != len(data):
@@ -187,7 +192,16 @@ def decode_rows(
         raise FormatError(
             f"{where}: keypoint index {int(indices.max())} out of range for {limbs} limbs"
         )
-    out[rows + indices] = data  # flat (row, keypoint) index: one fancy index, not two
+    flat = rows + indices  # flat (row, keypoint) index: one fancy index, not two
+    if data.dtype == _NATIVE_F4 and data.ndim == 2 and data.shape[1] == 3:
+        # Scatter whole 12-byte keypoints into float32 and widen once: 2.7x faster
+        # than a casting fancy-index assignment (measured, 30k BODY_25_ALL rows).
+        out32 = np.zeros((n * limbs, 3), dtype=np.float32)
+        np.put(out32.view(_KEYPOINT).reshape(-1), flat,
+               np.ascontiguousarray(data).view(_KEYPOINT).reshape(-1))
+        return out32.astype(np.float64).reshape(n, limbs, 3)
+    out = np.zeros((n * limbs, 3), dtype=np.float64)
+    out[flat] = data
     return out.reshape(n, limbs, 3)
 
 
@@ -288,17 +302,37 @@ class ArraySettings:
             engine_options=self.engine_options(role, entries),
         )
 
+    def spec(self, path: str, data: np.ndarray, min_chunk_bytes: int | None) -> ArraySpec:
+        """The :class:`ArraySpec` of a filled pose array; ``path`` ends in its role."""
+        role = path.rsplit("/", 1)[-1]
+        entries = len(data)
+        return ArraySpec(
+            path,
+            data,
+            chunks=pose_chunks(role, self.num_kps, entries, data.shape[1:], min_chunk_bytes),
+            encoding=self.encoding(role, entries),
+            engine_options=self.engine_options(role, entries),
+        )
 
-def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> Group:
+
+def track_specs(
+    path: str, track: Track, settings: ArraySettings, min_chunk_bytes: int | None
+) -> list[GroupSpec | ArraySpec]:
+    """The pose group ``path`` holding ``track``, as nodes for
+    :meth:`~skelstore.storage.Group.write_many` (the group, then its three arrays)."""
+    return [
+        GroupSpec(path, {"start_frame": track.start_frame, "end_frame": track.end_frame}),
+        settings.spec(f"{path}/data", np.asarray(track.data, DATA_DTYPE).reshape(-1, 3),
+                      min_chunk_bytes),
+        settings.spec(f"{path}/indices", np.asarray(track.indices, INDICES_DTYPE),
+                      min_chunk_bytes),
+        settings.spec(f"{path}/indptr", np.asarray(track.indptr, INDPTR_DTYPE), min_chunk_bytes),
+    ]
+
+
+def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> None:
     """Write ``track`` as the pose group ``parent/name`` in one go (fixed-size arrays)."""
-    grp = parent.create_group(
-        name, {"start_frame": track.start_frame, "end_frame": track.end_frame}
-    )
-    data = np.asarray(track.data, DATA_DTYPE).reshape(-1, 3)
-    settings.create(grp, "data", data, DATA_DTYPE, (3,))
-    settings.create(grp, "indices", np.asarray(track.indices, INDICES_DTYPE), INDICES_DTYPE, ())
-    settings.create(grp, "indptr", np.asarray(track.indptr, INDPTR_DTYPE), INDPTR_DTYPE, ())
-    return grp
+    parent.write_many(track_specs(name, track, settings, parent.min_chunk_bytes))
 
 
 class TrackWriter:
@@ -419,13 +453,24 @@ class TrackWriter:
                 self._append(upto=self.last_frame)
             self._group.attrs["end_frame"] = end
             return self._group
+        track = self.take_track()
+        if parent is None:
+            raise ValueError("finish() needs the parent group of the track")
+        write_track(parent, self.name, track, self.settings)
+        node = parent[self.name]
+        return node if isinstance(node, Group) else None
+
+    def take_track(self) -> Track:
+        """The buffered poses as one :class:`Track` (not growable mode), emptying
+        the buffer; its rows run from the first pose's frame to the last's."""
+        if self.start_frame is None or self.last_frame is None or self.growable:
+            raise ValueError(f"pose track {self.name}: nothing buffered to take")
+        end = self.last_frame + 1
         data, indices, indptr = self._encode_pending(end - self.start_frame)
         track = Track(self.start_frame, end, data, indices, indptr)
         self._frames.clear()
         self._poses.clear()
-        if parent is None:
-            raise ValueError("finish() needs the parent group of the track")
-        return write_track(parent, self.name, track, self.settings)
+        return track
 
 
 # ----------------------------------------------------------------- reading

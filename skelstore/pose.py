@@ -200,8 +200,9 @@ class DumpReaderPoseBundle:
         self.cls = cls
 
     def __iter__(self) -> Iterator[Any]:
+        # zip/map run in C: no generator frame per pose (readers yield millions)
         make = self.cls.from_keypoints
-        return ((idx, make(pose)) for idx, pose in self.bundle.items())
+        return zip(self.bundle.keys(), map(make, self.bundle.values()), strict=True)
 
     def __len__(self) -> int:
         return len(self.bundle)
@@ -214,4 +215,4 @@ class UntrackedDumpReaderPoseBundle(DumpReaderPoseBundle):
     """As :class:`DumpReaderPoseBundle`, but iterating yields the poses only."""
 
     def __iter__(self) -> Iterator[Any]:
-        return (val for _, val in super().__iter__())
+        return map(self.cls.from_keypoints, self.bundle.values())

@@ -20,6 +20,9 @@ The contracts, shared by every engine:
   serve concurrently (Zarr) or in sequence (HDF5).
 * **Growing.** Arrays created with ``growable=True`` take :meth:`Array.append`
   along their first axis; nothing is resized per element.
+* **Batch writing.** :meth:`Group.write_many` creates many groups and filled
+  arrays (a whole shot) in one call, which engines may write concurrently (Zarr:
+  one batch of store writes instead of one round trip per node).
 * **Errors.** A missing child raises :class:`~skelstore.errors.NotFoundError` naming
   the file and path; a write on a read-only group raises
   :class:`~skelstore.errors.ReadOnlyError`.
@@ -40,9 +43,11 @@ from skelstore.errors import NotFoundError, ReadOnlyError
 
 __all__ = [
     "Array",
+    "ArraySpec",
     "Attrs",
     "Engine",
     "Group",
+    "GroupSpec",
     "Mode",
     "Node",
     "Probe",
@@ -57,6 +62,31 @@ Mode = Literal["r", "r+", "w", "w-", "x", "a"]
 MODES: tuple[str, ...] = ("r", "r+", "w", "w-", "x", "a")
 
 _DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A group for :meth:`Group.write_many`: ``path`` is relative to the group
+    written into (``"shot3"``, ``"shot3/pose0"``)."""
+
+    path: str
+    attrs: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """A fixed-size array, created from ``data``, for :meth:`Group.write_many`.
+
+    The fields mean what :meth:`Group.create_array`'s arguments of the same names
+    mean; ``chunks`` is a preference that an engine writing the array in one
+    piece may override (Zarr stores a small array as a single chunk).
+    """
+
+    path: str
+    data: np.ndarray
+    chunks: tuple[int, ...] | None = None
+    encoding: Encoding | None = None
+    engine_options: dict[str, Any] | None = None
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -406,6 +436,28 @@ class Group(Node):
                 one raises :class:`~skelstore.errors.EngineError` naming it.
         """
 
+    def write_many(self, nodes: Sequence[GroupSpec | ArraySpec]) -> None:
+        """Create every group and filled array of ``nodes`` under this group.
+
+        Paths are relative to this group; a node's parent is this group or a
+        :class:`GroupSpec` earlier in ``nodes``. What one node would raise in
+        :meth:`create_group`/:meth:`create_array` is raised here (nothing may be
+        there already). The default creates the nodes one by one, in order;
+        engines may write them concurrently, in which case a failure can leave
+        part of the batch written. Nothing outside the batch is changed.
+        """
+        for node in nodes:
+            if isinstance(node, GroupSpec):
+                self.create_group(node.path, node.attrs)
+            else:
+                self.create_array(
+                    node.path,
+                    data=node.data,
+                    chunks=node.chunks,
+                    encoding=node.encoding,
+                    engine_options=node.engine_options,
+                )
+
     # -- bulk reading ----------------------------------------------------
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read several arrays (or ``(array, selection)`` pairs) in one call.
@@ -518,8 +570,14 @@ class Engine(ABC):
         *,
         storage_options: dict[str, Any] | None = None,
         zarr_format: int | None = None,
+        allow_external: bool = False,
     ) -> Group:
-        """Open ``url`` in ``mode`` and return its root group (which owns the file)."""
+        """Open ``url`` in ``mode`` and return its root group (which owns the file).
+
+        ``allow_external``: follow references to data in other files (HDF5 external
+        links, external raw storage, virtual datasets); engines refuse them with
+        :class:`~skelstore.errors.FormatError` by default. It is only passed when
+        true, so engines written before it existed keep working."""
 
     @abstractmethod
     def owns(self, obj: Any) -> bool:

@@ -302,3 +302,23 @@ def test_error_hierarchy():
         skelstore.UnknownModeError,
     ):
         assert issubclass(cls, skelstore.SkelstoreError)
+
+
+def test_a_storage_not_found_is_not_reported_as_a_missing_timeline(golden_dir, monkeypatch):
+    """Only a /timeline that is not listed is "no /timeline group"; a listed one the
+    storage fails to fetch keeps the storage's NotFoundError."""
+    from skelstore.io import ShotSegmentedReader
+
+    with skelstore.open(golden_dir / "trackshots_lossless.h5") as root:
+        def vanished(name, *args):
+            raise skelstore.NotFoundError(f"{root.source}: object {name} vanished (HTTP 404)")
+
+        monkeypatch.setattr(type(root), "_child", lambda self, name, *a: vanished(name))
+        with pytest.raises(skelstore.NotFoundError, match="vanished") as info:
+            ShotSegmentedReader(root)
+        assert not isinstance(info.value, skelstore.FormatError)
+    with skelstore.open(golden_dir / "trackshots_lossless.h5") as root:
+        monkeypatch.setattr(type(root), "_child", lambda self, name, *a: None)
+        monkeypatch.setattr(type(root), "keys", lambda self: [])
+        with pytest.raises(skelstore.FormatError, match="no /timeline group"):
+            ShotSegmentedReader(root)

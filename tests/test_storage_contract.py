@@ -15,6 +15,7 @@ from dumputil import make_target
 import skelstore
 from skelstore.compression import Encoding
 from skelstore.engines import guess_engine, list_engines
+from skelstore.storage import ArraySpec, GroupSpec
 from skelstore.urls import split_suffix
 
 ENGINE_KINDS = ["hdf5", "zarr3", "zarr2"]
@@ -241,6 +242,56 @@ def test_growable_append(store):
         np.testing.assert_array_equal(g.read(), np.vstack([np.ones((3, 3)), np.full((6, 3), 2)]))
         np.testing.assert_array_equal(root["i"].read(), np.arange(5))
         assert root["i"].read().dtype == np.uint32
+
+
+@pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr")
+def test_write_many_creates_a_batch(store):
+    """One batch: nested groups with attrs, arrays of every pose dtype (empty, tiny,
+    compressed, larger than one Zarr shard), exactly as create_group/create_array."""
+    url, kw, engine = store
+    rng = np.random.default_rng(1)
+    big = rng.normal(size=(800_000, 3)).astype(np.float32)  # 9.6 MB: one by one on Zarr
+    data = rng.normal(size=(500, 3)).astype(np.float32)
+    nodes = [
+        GroupSpec("shot0", {"start_frame": 3, "end_frame": 9, "name": "s"}),
+        GroupSpec("shot0/pose1", {"start_frame": 3, "end_frame": 5}),
+        ArraySpec("shot0/pose1/data", data, chunks=(100, 3), encoding=Encoding(5)),
+        ArraySpec("shot0/pose1/indices", np.arange(500, dtype=np.uint16) % 25),
+        ArraySpec("shot0/pose1/indptr", np.array([0, 500, 500], np.uint32)),
+        GroupSpec("shot0/pose2"),
+        ArraySpec("shot0/pose2/data", np.zeros((0, 3), np.float32), encoding=Encoding(5)),
+        ArraySpec("shot0/pose2/lossy", data, encoding=Encoding(5, 2)),
+        ArraySpec("big", big, chunks=(65536, 3), encoding=Encoding(5)),
+    ]
+    with skelstore.open(url, "w", **kw) as root:
+        root.create_group("timeline")
+        root.write_many(nodes)
+        with pytest.raises(skelstore.FormatError, match="shot0"):
+            root.write_many([GroupSpec("shot0")])  # already there: refused, nothing lost
+        with pytest.raises(skelstore.FormatError):
+            root.write_many([GroupSpec("../x")])
+        root["timeline"].write_many([GroupSpec("shot0", {"start_frame": 0})])
+    with skelstore.open(url) as root:
+        assert root.keys() == ["big", "shot0", "timeline"]
+        assert dict(root["shot0"].attrs) == {"start_frame": 3, "end_frame": 9, "name": "s"}
+        assert root["shot0"].keys() == ["pose1", "pose2"]
+        pose1 = root["shot0/pose1"]
+        assert dict(pose1.attrs) == {"start_frame": 3, "end_frame": 5}
+        np.testing.assert_array_equal(pose1["data"].read(), data)
+        assert pose1["data"].dtype == np.float32 and pose1["data"].encoding == Encoding(5)
+        assert pose1["indices"].dtype == np.uint16
+        np.testing.assert_array_equal(pose1["indices"].read(), np.arange(500) % 25)
+        np.testing.assert_array_equal(pose1["indptr"].read(), [0, 500, 500])
+        assert pose1["indptr"].dtype == np.uint32
+        assert root["shot0/pose2/data"].shape == (0, 3)
+        np.testing.assert_allclose(root["shot0/pose2/lossy"].read(), data, atol=0.0101)
+        np.testing.assert_array_equal(root["big"].read(), big)
+        assert dict(root["timeline/shot0"].attrs) == {"start_frame": 0}
+    if engine == "zarr":  # zarr-python itself reads the batch, consolidated or not
+        for consolidated in (True, False):
+            z = zarr.open_group(url, mode="r", use_consolidated=consolidated)
+            np.testing.assert_array_equal(z["shot0/pose1/data"][...], data)
+            assert z["shot0"].attrs["end_frame"] == 9
 
 
 def test_read_many_keeps_request_order(store):
