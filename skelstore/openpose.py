@@ -690,6 +690,12 @@ def _export(
             f"{root.source}: cannot export pose mode {mode!r} to OpenPose JSON; "
             f"known modes: {', '.join(MODES)}"
         )
+    limbs = root.attrs.get("limbs")
+    if limbs is not None and limbs != LIMBS[mode]:
+        raise FormatError(
+            f"{root.source}: limbs {limbs!r} is not {LIMBS[mode]}, the keypoints of mode "
+            f"{mode} (a legacy skelshop layout?); cannot split it into OpenPose's lists"
+        )
     first, end, tracked = _timeline_range(root)
     if basename is None:
         video = root.attrs.get("video")

@@ -424,3 +424,20 @@ def test_cli_import_and_export(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert res.stderr.count("\n") == 1 and "clip_000000000012_keypoints.json" in res.stderr
     assert "not valid JSON" in res.stderr
+
+
+def test_export_refuses_what_it_cannot_split(tmp_path: Path) -> None:
+    import h5py
+
+    src = tmp_path / "json"
+    write_json_dir(src, "BODY_25", 3, seed=9)
+    import_openpose(src, tmp_path / "d.h5")
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        f.attrs["limbs"] = 24  # not BODY_25's 25 (e.g. a legacy skelshop layout)
+    with pytest.raises(skelstore.FormatError, match="limbs 24 is not 25"):
+        export_openpose(tmp_path / "d.h5", tmp_path / "out")
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        f.attrs["limbs"] = 25
+        del f.attrs["mode"]
+    with pytest.raises(skelstore.UnknownModeError, match="cannot export pose mode None"):
+        export_openpose(tmp_path / "d.h5", tmp_path / "out")
