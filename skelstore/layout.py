@@ -67,6 +67,10 @@ MAX_CHUNK_DIM = 2**19 // 14  # 512 KiB
 INDPTR_CHUNK_SIZE = 1024
 
 
+#: Cap on the engine's minimum chunk size for ``indptr`` (16384 frames a chunk).
+INDPTR_MAX_MIN_CHUNK_BYTES = 64 * 2**10
+
+
 def data_chunk_rows(num_kps: int | None) -> int:
     """skelshop's chunk length for ``data``/``indices``: about 15 frames of one pose."""
     if num_kps is None:
@@ -90,6 +94,10 @@ def pose_chunks(
     capped at the length.
     """
     rows = INDPTR_CHUNK_SIZE if role == "indptr" else data_chunk_rows(num_kps)
+    if min_chunk_bytes and role == "indptr":
+        # indptr is never compressed (skelshop's rule) and Zarr stores a growable
+        # array's last chunk whole: 1 MiB would be 262k frames, mostly padding
+        min_chunk_bytes = min(min_chunk_bytes, INDPTR_MAX_MIN_CHUNK_BYTES)
     if min_chunk_bytes:
         itemsize = {"data": 12, "indices": 2, "indptr": 4}.get(role, 8)
         rows *= max(1, -(-min_chunk_bytes // (rows * itemsize)))
