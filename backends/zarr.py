@@ -260,6 +260,24 @@ def _scale_astype(dtype: np.dtype) -> str:
     return "<i8" if dtype.itemsize > 4 else "<i4"
 
 
+def _new_array_codecs(
+    encoding: Encoding | None,
+    engine_options: dict[str, Any] | None,
+    dtype: np.dtype,
+    zarr_format: int,
+    where: str,
+) -> tuple[list[Any] | None, Any, dict[str, Any]]:
+    """``(filters, compressors, other h5py settings)`` of a new array: ``encoding``
+    overridden field by field by the h5py keywords in ``engine_options``."""
+    extra = _translate_h5py(engine_options, where) if engine_options else {}
+    enc = encoding or Encoding()
+    enc = Encoding(
+        extra.get("blosc_level", enc.blosc_level), extra.get("scale_digits", enc.scale_digits)
+    )
+    filters, compressors = _codecs_for(enc, dtype, zarr_format, where)
+    return filters, compressors, extra
+
+
 def _codecs_for(
     encoding: Encoding, dtype: np.dtype, zarr_format: int, where: str
 ) -> tuple[list[Any] | None, Any]:
@@ -798,15 +816,9 @@ class _BatchPlan:
             if data.nbytes > SHARD_BYTES or data.ndim == 0:
                 plan.one_by_one.append(node)
                 continue
-            extra = (
-                _translate_h5py(node.engine_options, where) if node.engine_options else {}
+            filters, compressors, extra = _new_array_codecs(
+                node.encoding, node.engine_options, data.dtype, 3, where
             )
-            enc = node.encoding or Encoding()
-            enc = Encoding(
-                extra.get("blosc_level", enc.blosc_level),
-                extra.get("scale_digits", enc.scale_digits),
-            )
-            filters, compressors = _codecs_for(enc, data.dtype, 3, where)
             doc = dict(
                 _array_template(
                     data.dtype, data.shape[1:], filters, compressors, extra.get("fill_value", 0)
@@ -1231,12 +1243,9 @@ class ZarrGroup(_ZarrNode, Group):
         if np_dtype.kind == "O":
             raise FormatError(f"{where}: object arrays cannot be stored")
 
-        extra = _translate_h5py(engine_options or {}, where) if engine_options else {}
-        enc = encoding or Encoding()
-        enc = Encoding(
-            extra.get("blosc_level", enc.blosc_level), extra.get("scale_digits", enc.scale_digits)
+        filters, compressors, extra = _new_array_codecs(
+            encoding, engine_options, np_dtype, self._s.zarr_format, where
         )
-        filters, compressors = _codecs_for(enc, np_dtype, self._s.zarr_format, where)
 
         if chunks is None:
             chunks = extra.get("chunks")
