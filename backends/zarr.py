@@ -740,6 +740,10 @@ class _RetryingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
 
 # ---------------------------------------------------------------- batch writes
 
+#: Whether write_many may use the batch path (turned off for good if zarr's
+#: internals it relies on have changed).
+_BATCH_WRITES = init_array is not None
+
 #: Array templates for write_many: (dtype, trailing shape, codecs, fill) -> v3 document.
 _TEMPLATES: dict[tuple[Any, ...], dict[str, Any]] = {}
 _TEMPLATES_LOCK = threading.Lock()
@@ -833,11 +837,8 @@ class _BatchPlan:
             # second round trip through the metadata class
             plan.documents.append((f"{path}/zarr.json", json.dumps(doc, indent=2).encode()))
             if data.size:
-                try:
-                    with _quiet():
-                        meta = ArrayV3Metadata.from_dict(doc)
-                except _META_ERRORS as exc:
-                    raise EngineError(f"{where}: zarr refused the settings ({exc})") from exc
+                with _quiet():  # its errors fall back to zarr's public API (write_many)
+                    meta = ArrayV3Metadata.from_dict(doc)
                 plan.chunks.append((path, meta, data))
         return plan
 
@@ -1298,10 +1299,25 @@ class ZarrGroup(_ZarrNode, Group):
         pipeline, and every document and chunk is written in one ``gather``. Only
         the batch's top-level names are checked for existing nodes; their children
         are new by construction. Larger arrays, Zarr v2 and batches whose parents
-        are not in the batch are created one by one (see :meth:`Group.write_many`).
+        are not in the batch are created one by one (see :meth:`Group.write_many`),
+        as is every batch if zarr's internals used here change (detected while
+        planning, before anything is written).
         """
         self._check_writable()
-        plan = _BatchPlan.make(self, nodes)
+        global _BATCH_WRITES
+        plan = None
+        if _BATCH_WRITES:
+            try:
+                plan = _BatchPlan.make(self, nodes)
+            except SkelstoreError:
+                raise
+            except Exception as exc:
+                # nothing is written while planning: the general path below writes
+                # the batch, or raises the error a user's mistake deserves; a
+                # TypeError/AttributeError means zarr's internals used here changed,
+                # so zarr's public API is used from now on
+                if isinstance(exc, (TypeError, AttributeError)):
+                    _BATCH_WRITES = False
         if plan is None:
             super().write_many(nodes)
             return
@@ -1310,14 +1326,17 @@ class ZarrGroup(_ZarrNode, Group):
                 raise self._exists_error(name)
         store = self._raw.store_path.store
         base = self._raw.path
+        proto = default_buffer_prototype()
+        documents = [(_join(base, k), proto.buffer.from_bytes(d)) for k, d in plan.documents]
+        # arrays are made before anything is written, for the same reason
+        arrays = [
+            (AsyncArray(metadata=meta, store_path=StorePath(store, _join(base, path))), data)
+            for path, meta, data in plan.chunks
+        ]
 
         async def write_all() -> None:
-            proto = default_buffer_prototype()
-            jobs = [store.set(_join(base, key), proto.buffer.from_bytes(doc))
-                    for key, doc in plan.documents]
-            for path, meta, data in plan.chunks:
-                arr = AsyncArray(metadata=meta, store_path=StorePath(store, _join(base, path)))
-                jobs.append(arr.setitem(..., data))
+            jobs = [store.set(key, doc) for key, doc in documents]
+            jobs += [arr.setitem(..., data) for arr, data in arrays]
             await asyncio.gather(*jobs)
 
         try:

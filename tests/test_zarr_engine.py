@@ -619,3 +619,27 @@ def test_pickled_v2_array_is_format_error(tmp_path: Path):
     (path / ".zmetadata").unlink()
     with ENGINE.open(str(path)) as root, pytest.raises(FormatError, match="x"):
         root["x"]
+
+
+def test_write_many_falls_back_when_zarr_internals_change(tmp_path, monkeypatch):
+    """The batch path uses zarr internals; if they change (a TypeError while
+    planning, before anything is written), writes go through zarr's public API."""
+    import skelstore.backends.zarr as zb
+
+    from skelstore.storage import ArraySpec, GroupSpec
+
+    class Changed:
+        @staticmethod
+        def from_dict(doc):
+            raise TypeError("from_dict() got an unexpected keyword")
+
+    monkeypatch.setattr(zb, "ArrayV3Metadata", Changed)
+    monkeypatch.setattr(zb, "_BATCH_WRITES", True)
+    data = np.arange(30, dtype=np.float32).reshape(10, 3)
+    url = str(tmp_path / "f.zarr")
+    with skelstore.open(url, "w") as root:
+        root.write_many([GroupSpec("g", {"a": 1}), ArraySpec("g/data", data)])
+        assert zb._BATCH_WRITES is False
+    with skelstore.open(url) as root:
+        np.testing.assert_array_equal(root["g/data"].read(), data)
+        assert root["g"].attrs["a"] == 1
