@@ -288,38 +288,36 @@ class ArraySettings:
             opts.update(self.lossy_kwargs)
         return opts
 
-    def create(
-        self, group: Group, role: str, data: np.ndarray | None, dtype: np.dtype, trailing: tuple
-    ) -> Array:
-        """Create array ``role`` of a pose group: from ``data``, or growable if ``None``.
+    def _array_kwargs(
+        self, role: str, entries: int | None, trailing: tuple, min_chunk_bytes: int | None
+    ) -> dict[str, Any]:
+        """Chunks, encoding and h5py options of array ``role``; ``entries`` is its
+        length (``None`` if growable). The small-track rule uses the array's own
+        length, which for ``data``/``indices`` is the track's stored keypoints, as
+        in skelshop."""
+        return {
+            "chunks": pose_chunks(role, self.num_kps, entries, trailing, min_chunk_bytes),
+            "encoding": self.encoding(role, entries),
+            "engine_options": self.engine_options(role, entries),
+        }
 
-        The small-track rule uses the array's own length, which for ``data`` and
-        ``indices`` is the track's number of stored keypoints, as in skelshop.
-        """
-        growable = data is None
-        entries = None if data is None else len(data)
-        chunks = pose_chunks(role, self.num_kps, entries, trailing, group.min_chunk_bytes)
+    def create_growable(
+        self, group: Group, role: str, dtype: np.dtype, trailing: tuple
+    ) -> Array:
+        """Create the empty growable array ``role`` of a pose group."""
         return group.create_array(
             role,
-            data=data,
-            shape=(0, *trailing) if growable else None,
+            shape=(0, *trailing),
             dtype=dtype,
-            chunks=chunks,
-            encoding=self.encoding(role, entries),
-            growable=growable,
-            engine_options=self.engine_options(role, entries),
+            growable=True,
+            **self._array_kwargs(role, None, trailing, group.min_chunk_bytes),
         )
 
     def spec(self, path: str, data: np.ndarray, min_chunk_bytes: int | None) -> ArraySpec:
         """The :class:`ArraySpec` of a filled pose array; ``path`` ends in its role."""
         role = path.rsplit("/", 1)[-1]
-        entries = len(data)
         return ArraySpec(
-            path,
-            data,
-            chunks=pose_chunks(role, self.num_kps, entries, data.shape[1:], min_chunk_bytes),
-            encoding=self.encoding(role, entries),
-            engine_options=self.engine_options(role, entries),
+            path, data, **self._array_kwargs(role, len(data), data.shape[1:], min_chunk_bytes)
         )
 
 
@@ -402,9 +400,9 @@ class TrackWriter:
         s = self.settings
         self._group = grp
         self._arrays = (
-            s.create(grp, "data", None, DATA_DTYPE, (3,)),
-            s.create(grp, "indices", None, INDICES_DTYPE, ()),
-            s.create(grp, "indptr", None, INDPTR_DTYPE, ()),
+            s.create_growable(grp, "data", DATA_DTYPE, (3,)),
+            s.create_growable(grp, "indices", INDICES_DTYPE, ()),
+            s.create_growable(grp, "indptr", INDPTR_DTYPE, ()),
         )
         # indptr holds row ends after its leading 0, appended after data and
         # indices: a crash leaves complete rows only (see skelstore.recovery).
