@@ -561,8 +561,6 @@ class HDF5Group(Group):
     def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> HDF5Group:
         self._check_writable()
         self._check_new_name(name)
-        if name in self._grp:
-            raise FormatError(f"{self.where()}: {name!r} already exists")
         group = HDF5Group(
             self._grp.create_group(name, track_order=True), self._source, rangefile=self._rangefile
         )
@@ -584,8 +582,6 @@ class HDF5Group(Group):
     ) -> HDF5Array:
         self._check_writable()
         self._check_new_name(name)
-        if name in self._grp:
-            raise FormatError(f"{self.where()}: {name!r} already exists")
         if data is not None:
             data = np.asarray(data, dtype=dtype)
             shape = data.shape
