@@ -799,9 +799,7 @@ class _BatchPlan:
         plan = cls([], [], [], [])
         groups: set[str] = set()
         for node in nodes:
-            parts = [p for p in node.path.split("/") if p]
-            if not parts or any(p in (".", "..") for p in parts):
-                raise FormatError(f"{group.where()}: invalid name {node.path!r}")
+            parts = group._name_parts(node.path)
             path, parent = "/".join(parts), "/".join(parts[:-1])
             if parent and parent not in groups:
                 return None  # parent outside the batch: the general path handles it
@@ -1157,11 +1155,17 @@ class ZarrGroup(_ZarrNode, Group):
         if not self._s.writable:
             raise ReadOnlyError(f"{self.where()}: opened read-only")
 
-    def _parent_for(self, name: str) -> tuple[ZarrGroup, str]:
-        """The group that will hold ``name`` (intermediate groups are created)."""
+    def _name_parts(self, name: str) -> list[str]:
+        """The components of a relative path for a new node (no empty, ``.`` or
+        ``..`` ones: a store key must stay inside its store)."""
         parts = [p for p in name.split("/") if p]
         if not parts or any(p in (".", "..") for p in parts):
             raise FormatError(f"{self.where()}: invalid name {name!r}")
+        return parts
+
+    def _parent_for(self, name: str) -> tuple[ZarrGroup, str]:
+        """The group that will hold ``name`` (intermediate groups are created)."""
+        parts = self._name_parts(name)
         parent: ZarrGroup = self
         for part in parts[:-1]:
             node = parent.require_group(part)
