@@ -23,6 +23,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
+from skelstore.backends.hdf5_direct import blosc_settings, write_chunks
 from skelstore.compression import Encoding
 from skelstore.errors import (
     EngineError,
@@ -34,7 +35,16 @@ from skelstore.errors import (
     SkelstoreError,
 )
 from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call
-from skelstore.storage import Array, Attrs, Engine, Group, Probe, natural_key
+from skelstore.storage import (
+    Array,
+    ArraySpec,
+    Attrs,
+    Engine,
+    Group,
+    GroupSpec,
+    Probe,
+    natural_key,
+)
 from skelstore.urls import is_local, local_path, to_fs
 
 __all__ = ["HDF5Array", "HDF5Engine", "HDF5Group"]
@@ -550,17 +560,24 @@ class HDF5Group(Group):
             node = node._child(part, hops)
         return node
 
-    def _check_new_name(self, name: str) -> None:
-        """Refuse names HDF5 would take literally but no other engine can store."""
+    def _check_new_name(self, name: str, may_exist: bool = True) -> None:
+        """Refuse names HDF5 would take literally but no other engine can store, and
+        names already there (not looked up when ``may_exist`` is False: the parent
+        was made in the same batch)."""
         parts = name.split("/")
         if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise FormatError(f"{self.where()}: invalid name {name!r}")
-        if name in self._grp:
+        if may_exist and name in self._grp:
             raise FormatError(f"{self.where()}: {name!r} already exists")
 
     def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> HDF5Group:
+        return self._create_group(name, attrs)
+
+    def _create_group(
+        self, name: str, attrs: dict[str, Any] | None = None, may_exist: bool = True
+    ) -> HDF5Group:
         self._check_writable()
-        self._check_new_name(name)
+        self._check_new_name(name, may_exist)
         group = HDF5Group(
             self._grp.create_group(name, track_order=True), self._source, rangefile=self._rangefile
         )
@@ -579,9 +596,12 @@ class HDF5Group(Group):
         encoding: Encoding | None = None,
         growable: bool = False,
         engine_options: dict[str, Any] | None = None,
+        may_exist: bool = True,
     ) -> HDF5Array:
+        """As :meth:`Group.create_array`; ``may_exist=False`` skips the lookup of
+        ``name`` (for :meth:`write_many`, whose parent groups are new)."""
         self._check_writable()
-        self._check_new_name(name)
+        self._check_new_name(name, may_exist)
         if data is not None:
             data = np.asarray(data, dtype=dtype)
             shape = data.shape
@@ -611,6 +631,47 @@ class HDF5Group(Group):
         except (TypeError, ValueError) as exc:
             raise EngineError(f"{self.where()}/{name}: h5py refused the settings ({exc})") from exc
         return HDF5Array(ds, self._source, True, allow_external=self._allow_external)
+
+    def write_many(self, nodes: Sequence[GroupSpec | ArraySpec]) -> None:
+        """Create the nodes in order; arrays whose only filter is Blosc are created
+        empty and their chunks compressed together on a thread pool and written
+        with ``write_direct_chunk`` (see :mod:`skelstore.backends.hdf5_direct`)."""
+        self._check_writable()
+        direct = []
+        made: set[str] = set()  # groups made here: their children need no lookup
+        for node in nodes:
+            may_exist = node.path.rpartition("/")[0] not in made
+            if isinstance(node, GroupSpec):
+                self._create_group(node.path, node.attrs, may_exist)
+                made.add(node.path)
+                continue
+            data = np.asarray(node.data)
+            arr = self.create_array(
+                node.path,
+                shape=data.shape,
+                dtype=data.dtype,
+                chunks=node.chunks,
+                encoding=node.encoding,
+                engine_options=node.engine_options,
+                may_exist=may_exist,
+            )
+            if not data.size:
+                continue
+            ds = arr.raw
+            settings = blosc_settings(ds)
+            if settings is None:
+                try:
+                    ds[...] = data
+                except _H5_ERRORS as exc:
+                    raise EngineError(f"{arr.where()}: cannot write ({exc})") from exc
+            else:
+                direct.append((ds, settings, data))
+        try:
+            write_chunks(direct)
+        except SkelstoreError:
+            raise
+        except _H5_ERRORS as exc:
+            raise EngineError(f"{self.where()}: cannot write chunks ({exc})") from exc
 
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read in sequence; on remote files, first fetch every chunk the requests

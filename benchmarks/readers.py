@@ -89,6 +89,8 @@ from skelstore.pose import (  # noqa: E402  (same bundle/pose classes as skelsho
 )
 
 TRACKED_MODE, UNTRACKED_MODE = "BODY_25_ALL", "BODY_25"
+#: Frames skelshop's unsegmented writer ported to Zarr writes (see bench_writes).
+UNSEG_PORT_FRAMES = 1000
 
 # ================================================================ skelshop baselines
 # Re-implemented from skelshop (skelshop/io.py, skelshop/sparsepose.py; SkelShop
@@ -446,7 +448,7 @@ def write_skelshop(path: str, frames: list[Any], tracked: bool) -> None:
 
 
 class _ZarrAsH5:
-    """Just enough of h5py's API over zarr-python for skelshop's shot writer, as a
+    """Just enough of h5py's API over zarr-python for skelshop's writers, as a
     direct port of skelshop to Zarr would write: a zarr group or array per h5py one,
     the same chunks, Blosc zstd + bit-shuffle where skelshop asks for compression."""
 
@@ -471,24 +473,52 @@ class _ZarrAsH5:
         )
         if data is not None and data.size:
             arr[...] = data
-        return arr
+        return _ZarrDatasetAsH5(arr)
+
+    def __getitem__(self, name: str) -> Any:
+        node = self.group[name]
+        return _ZarrDatasetAsH5(node) if hasattr(node, "resize") else _ZarrAsH5(node)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.group, name)
 
 
+class _ZarrDatasetAsH5:
+    """h5py's ``Dataset.resize(n, axis=0)``, ``len`` and negative-index writes over a
+    zarr array (skelshop's unsegmented writer grows every array per pose)."""
+
+    def __init__(self, arr: Any) -> None:
+        self.arr = arr
+        self.attrs = arr.attrs
+
+    def __len__(self) -> int:
+        return self.arr.shape[0]
+
+    def resize(self, size: int, axis: int = 0) -> None:
+        self.arr.resize((size, *self.arr.shape[1:]))
+
+    def __setitem__(self, sel: Any, value: Any) -> None:
+        if isinstance(sel, slice) and sel.start is not None and sel.start < 0:
+            sel = slice(len(self) + sel.start, sel.stop, sel.step)
+        self.arr[sel] = value
+
+    def __getitem__(self, sel: Any) -> Any:
+        return self.arr[sel]
+
+
 def write_skelshop_zarr(path: str, frames: list[Any], tracked: bool) -> None:
-    """skelshop's shot writer, its h5py calls mapped onto zarr-python (tracked only:
-    its unsegmented writer resizes every array per pose, minutes per run on Zarr)."""
+    """skelshop's writers, their h5py calls mapped onto zarr-python."""
     import zarr
 
-    if not tracked:
-        raise ValueError("the Zarr port of skelshop's writers is measured for shots only")
+    mode = TRACKED_MODE if tracked else UNTRACKED_MODE
     root = _ZarrAsH5(zarr.open_group(path, mode="w", zarr_format=3))
-    root.attrs.update({"fmt_type": "trackshots", "fmt_ver": 1, "mode": TRACKED_MODE,
-                       "limbs": LIMBS[TRACKED_MODE]})
-    skelshop_write_shots(root, LIMBS[TRACKED_MODE], frames, SkelshopShotSegmentedWriter,
-                         **SKELSHOP_LOSSLESS)
+    root.attrs.update({"fmt_type": "trackshots" if tracked else "unseg", "fmt_ver": 1,
+                       "mode": mode, "limbs": LIMBS[mode]})
+    skelshop_write_shots(
+        root, LIMBS[mode], frames,
+        SkelshopShotSegmentedWriter if tracked else SkelshopUnsegmentedWriter,
+        **SKELSHOP_LOSSLESS,
+    )
 
 
 def remove(path: str) -> None:
@@ -530,8 +560,10 @@ def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float,
     h5, zr, ss, ssz, raw = (os.path.join(tmp, f"{kind}{s}") for s in
                             (".h5", ".zarr", "-skelshop.h5", "-skelshop.zarr", "-none.h5"))
     fps = {}
-    zarr_port = [("skelshop Zarr v3", ssz, partial(write_skelshop_zarr, ssz, fr, tracked),
-                  baseline_repeat)] if tracked else []
+    # skelshop's unsegmented writer on Zarr resizes three zarr arrays per pose (tens
+    # of frames/s): it writes the first UNSEG_PORT_FRAMES frames only; frames/s is
+    # what is compared
+    port_fr = fr if tracked else fr[:UNSEG_PORT_FRAMES]
     for name, path, fn, n_runs in (
         ("skelstore HDF5", h5, partial(write_skelstore, h5, fr, tracked), repeat),
         ("skelstore Zarr v3", zr, partial(write_skelstore, zr, fr, tracked, zarr_format=3),
@@ -539,33 +571,40 @@ def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float,
         ("skelshop HDF5", ss, partial(write_skelshop, ss, fr, tracked), baseline_repeat),
         ("skelstore HDF5 uncompressed", raw, partial(write_skelstore, raw, fr, tracked, "none"),
          repeat),
-        *zarr_port,
+        ("skelshop Zarr v3", ssz, partial(write_skelshop_zarr, ssz, port_fr, tracked),
+         baseline_repeat),
     ):
         warm = os.path.join(tmp, "warm-up" + os.path.splitext(path)[1])
         fn.func(warm, fr[:100], *fn.args[2:], **fn.keywords)  # lazy imports, engine set-up
         remove(warm)
         log(f"write {kind} {name} ...")
         sec, _ = best_of(n_runs, fn, before=partial(remove, path))
-        fps[name] = frames / sec
-        log(f"  {sec:.2f} s, {frames / sec:,.0f} frames/s")
-    # The re-implemented skelshop writer must store what skelstore stores.
+        n = len(fn.args[1])
+        fps[name] = n / sec
+        log(f"  {sec:.2f} s, {n / sec:,.0f} frames/s ({n} frames)")
+    # The re-implemented skelshop writers must store what skelstore stores.
     from skelstore.convert import compare_dumps
 
     with skelstore.open(h5) as a, skelstore.open(ss) as b:
         diff = compare_dumps(a["timeline"], b["timeline"])
     if diff:
         raise SystemExit(f"skelshop writer re-implementation differs: {diff}")
-        if tracked:
-            with skelstore.open(ssz) as c:
-                diff = compare_dumps(a["timeline"], c["timeline"])
-            if diff:
-                raise SystemExit(f"skelshop writer's Zarr port differs: {diff}")
-    for path in (zr, ss, ssz, raw):
+    same = h5
+    if not tracked:  # the port wrote a prefix: compare with skelstore's of it
+        same = os.path.join(tmp, f"{kind}-prefix.h5")
+        write_skelstore(same, port_fr, tracked)
+    with skelstore.open(same) as a, skelstore.open(ssz) as c:
+        diff = compare_dumps(a["timeline"], c["timeline"])
+    if diff:
+        raise SystemExit(f"skelshop writer's Zarr port differs: {diff}")
+    for path in {zr, ss, ssz, raw, same} - {h5}:
         remove(path)
-    return {"fps": fps, "detections": sum(len(f) for f in fr if f is not SHOT_CHANGE)}
+    return {"fps": fps, "detections": sum(len(f) for f in fr if f is not SHOT_CHANGE),
+            "port_frames": len(port_fr)}
 
 
-def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int) -> dict[str, float]:
+def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int,
+                read_repeat: int) -> dict[str, float]:
     """Seconds of each reader over ``{kind}.h5`` and its Zarr v3 copy (made here)."""
     from skelstore.convert import convert
 
@@ -573,20 +612,33 @@ def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int) -> dict[s
     h5, zr = os.path.join(tmp, f"{kind}.h5"), os.path.join(tmp, f"{kind}.zarr")
     remove(zr)
     convert(h5, zr, zarr_format=3)
-    res: dict[str, float] = {}
     poses: dict[str, int] = {}
     structure = frame_structure(h5, tracked)
-    for name, fn in (
-        ("interface floor", partial(interface_floor, structure, tracked)),
-        ("bulk h5py", partial(read_bulk_h5py, h5)),
-        ("bulk zarr", partial(read_bulk_zarr, zr)),
-        ("skelstore HDF5", partial(read_skelstore, h5, tracked)),
-        ("skelstore Zarr v3", partial(read_skelstore, zr, tracked)),
-        ("skelshop HDF5", partial(read_skelshop, h5, tracked)),
-    ):
-        log(f"read {kind} {name} ...")
-        res[name], poses[name] = best_of(repeat, fn)
-        log(f"  {res[name]:.2f} s")
+    variants = {
+        "interface floor": partial(interface_floor, structure, tracked),
+        "bulk h5py": partial(read_bulk_h5py, h5),
+        "bulk zarr": partial(read_bulk_zarr, zr),
+        "skelstore HDF5": partial(read_skelstore, h5, tracked),
+        "skelstore Zarr v3": partial(read_skelstore, zr, tracked),
+    }
+    # Interleaved rounds (each variant once per round, best of the rounds): a burst
+    # of load on this shared machine then slows one round of every variant, not
+    # every run of one variant.
+    log(f"read {kind}: {read_repeat} interleaved rounds of {', '.join(variants)} ...")
+    for fn in variants.values():
+        fn()  # warm-up: imports, page cache
+    res = dict.fromkeys(variants, float("inf"))
+    for _ in range(read_repeat):
+        for name, fn in variants.items():
+            t = time.perf_counter()
+            poses[name] = fn()
+            res[name] = min(res[name], time.perf_counter() - t)
+    for name in variants:
+        log(f"  {name}: {res[name]:.3f} s")
+    log(f"read {kind} skelshop HDF5 ...")
+    res["skelshop HDF5"], poses["skelshop HDF5"] = best_of(
+        repeat, partial(read_skelshop, h5, tracked))
+    log(f"  {res['skelshop HDF5']:.2f} s")
     # Readers yield a pose for every frame of a track's range, so an untracked
     # dump yields (mostly empty) poses in frames without that detection.
     readers = {k: v for k, v in poses.items() if not k.startswith("bulk")}
@@ -783,7 +835,8 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         f"{reads[True]['detections'] / args.frames_tracked:.2f} poses/frame; untracked: "
         f"{args.frames_untracked} frames {UNTRACKED_MODE}, "
         f"{reads[False]['detections'] / args.frames_untracked:.2f} detections/frame "
-        f"(0-4 slots); lossless; best of {args.repeat}. Untracked readers yield a pose "
+        f"(0-4 slots); lossless; best of {args.repeat} (reads other than skelshop's: best "
+        f"of {args.read_repeat} interleaved rounds). Untracked readers yield a pose "
         "for every frame of a slot's range (empty where that slot has no detection), "
         "so they yield more poses than detections.",
 
@@ -814,10 +867,13 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         "",
         f"**Write** from a pre-generated frame list (frames/s; ratio = skelstore / "
         f"skelshop; skelshop's writers best of {args.baseline_repeat or args.repeat}). "
-        "*skelshop Zarr v3*: skelshop's shot writer with its h5py calls mapped onto "
-        "zarr-python (`_ZarrAsH5`: same chunks and codec); *Zarr ratio* compares skelstore "
-        "on Zarr with it (same storage), *Zarr / skelshop HDF5* with skelshop on HDF5. "
-        "skelshop's unsegmented writer is not ported (it resizes every array per pose).",
+        "*skelshop Zarr v3*: skelshop's writers with their h5py calls mapped onto "
+        "zarr-python (`_ZarrAsH5`: same chunks and codec; the unsegmented one, which "
+        "resizes three arrays per pose, on the first "
+        f"{min(UNSEG_PORT_FRAMES, args.frames_untracked):,} frames only); *Zarr ratio* "
+        "compares skelstore on Zarr with it (same storage: the target's baseline), "
+        "*Zarr / skelshop HDF5* with skelshop on HDF5. skelstore writes HDF5 chunks "
+        "compressed on up to 4 threads (`SKELSTORE_THREADS`; 2 CPUs here).",
         "",
         "| writer | skelstore HDF5 | skelstore Zarr v3 | skelshop HDF5 | skelshop Zarr v3 "
         "| HDF5 ratio | Zarr ratio | Zarr / skelshop HDF5 | target "
@@ -880,6 +936,8 @@ def main() -> None:
     ap.add_argument("--frames-tracked", type=int, default=30_000)
     ap.add_argument("--frames-untracked", type=int, default=90_000)
     ap.add_argument("--repeat", type=int, default=3, help="best of N timed runs")
+    ap.add_argument("--read-repeat", type=int, default=9,
+                    help="interleaved rounds of the fast reads (all but skelshop's reader)")
     ap.add_argument("--baseline-repeat", type=int, default=1,
                     help="runs of skelshop's writers (its UnsegmentedWriter takes over a "
                     "minute on 90k frames); 0 = --repeat")
@@ -901,7 +959,8 @@ def main() -> None:
             w = in_child("bench_writes", tmp, tracked, frames, args.seed, args.people,
                          args.repeat, args.baseline_repeat or args.repeat)
             writes[tracked] = w["fps"]
-            reads[tracked] = in_child("bench_reads", tmp, tracked, args.repeat, w["detections"])
+            reads[tracked] = in_child("bench_reads", tmp, tracked, args.repeat, w["detections"],
+                                      args.read_repeat)
         tracked_h5, untracked_h5 = (os.path.join(tmp, f"{k}.h5") for k in ("tracked", "untracked"))
         zarrs = {t: os.path.join(tmp, f"{k}.zarr") for t, k in ((True, "tracked"),
                                                                  (False, "untracked"))}

@@ -192,7 +192,6 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
     import skelstore.backends.hdf5
     import skelstore.backends.zarr
-
     import skelstore.dense  # noqa: F401
 
     source = (line.rstrip("\n") for line in sys.stdin) if serve else iter(files)

@@ -16,9 +16,9 @@ import hdf5plugin
 import numpy as np
 import pytest
 import zarr
-from skelstore.backends.zarr import ZarrArray, ZarrEngine, ZarrGroup, _unsafe_reason
 
 import skelstore
+from skelstore.backends.zarr import ZarrArray, ZarrEngine, ZarrGroup, _unsafe_reason
 from skelstore.compression import PRESETS, Encoding
 from skelstore.errors import (
     EngineError,
@@ -625,7 +625,6 @@ def test_write_many_falls_back_when_zarr_internals_change(tmp_path, monkeypatch)
     """The batch path uses zarr internals; if they change (a TypeError while
     planning, before anything is written), writes go through zarr's public API."""
     import skelstore.backends.zarr as zb
-
     from skelstore.storage import ArraySpec, GroupSpec
 
     class Changed:
