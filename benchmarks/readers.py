@@ -368,6 +368,18 @@ def read_skelstore(url: str, tracked: bool) -> int:
         return iterate_untracked(UnsegmentedReader(root))
 
 
+def read_dense(url: str, tracked: bool) -> int:
+    """``skelstore.dense.read_poses`` of the whole dump (tracked: shot by shot, as
+    every pose id of a tracked dump is a slot); the number of keypoint slots."""
+    from skelstore.dense import read_poses
+
+    with skelstore.open(url) as root:
+        if not tracked:
+            return read_poses(root).keypoints.size
+        return sum(read_poses(root, shot=s.index).keypoints.size
+                   for s in ShotSegmentedReader(root).shots)
+
+
 def read_skelshop(path: str, tracked: bool) -> int:
     with h5py.File(path, "r") as h5f:
         if tracked:
@@ -620,6 +632,7 @@ def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int,
         "bulk zarr": partial(read_bulk_zarr, zr),
         "skelstore HDF5": partial(read_skelstore, h5, tracked),
         "skelstore Zarr v3": partial(read_skelstore, zr, tracked),
+        "read_poses HDF5": partial(read_dense, h5, tracked),
     }
     # Interleaved rounds (each variant once per round, best of the rounds): a burst
     # of load on this shared machine then slows one round of every variant, not
@@ -641,7 +654,8 @@ def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int,
     log(f"  {res['skelshop HDF5']:.2f} s")
     # Readers yield a pose for every frame of a track's range, so an untracked
     # dump yields (mostly empty) poses in frames without that detection.
-    readers = {k: v for k, v in poses.items() if not k.startswith("bulk")}
+    readers = {k: v for k, v in poses.items()
+               if not k.startswith(("bulk", "read_poses"))}
     if len(set(readers.values())) != 1 or (tracked and poses["skelshop HDF5"] != detections):
         raise SystemExit(f"{kind}: readers saw different pose counts {readers}, "
                          f"written {detections}")
@@ -844,13 +858,15 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         "**Read** every pose of every frame (seconds; ratios with targets). *Interface "
         "floor*: the same loop over bundles built from one in-memory row (a dict and a "
         "bundle per frame, a pose object per pose), nothing read or decoded; "
-        "*bulk*: every array read whole with h5py (zarr-python for *bulk zarr*).",
+        "*bulk*: every array read whole with h5py (zarr-python for *bulk zarr*); "
+        "*read_poses*: the dense API (`skelstore.dense.read_poses`: the whole "
+        "untracked dump as one array; the tracked one shot by shot).",
         "",
         "| dump | poses yielded | MB decompressed | interface floor | bulk h5py | bulk zarr "
-        "| skelstore HDF5 | skelstore Zarr v3 | skelshop HDF5 | HDF5 / bulk (≤ 1.5) "
-        "| (bulk + floor) / bulk | Zarr / HDF5 (≤ 1.5) | bulk zarr / bulk h5py "
-        "| skelshop / skelstore |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| skelstore HDF5 | skelstore Zarr v3 | skelshop HDF5 | read_poses HDF5 "
+        "| HDF5 / bulk (≤ 1.5) | (bulk + floor) / bulk | read_poses / bulk "
+        "| Zarr / HDF5 (≤ 1.5) | bulk zarr / bulk h5py | skelshop / skelstore |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for tracked, label in ((True, "tracked, ShotSegmentedReader"),
                            (False, "untracked, UnsegmentedReader")):
@@ -860,7 +876,8 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         lines.append(
             f"| {label} | {r['poses']:,} | {r['bytes'] / 1e6:.1f} | {floor:.3f} | {bulk:.3f} "
             f"| {r['bulk zarr']:.3f} | {h5:.3f} | {zr:.3f} | {r['skelshop HDF5']:.3f} "
-            f"| {ok(h5 / bulk, 1.5)} | {(bulk + floor) / bulk:.2f} | {ok(zr / h5, 1.5)} "
+            f"| {r['read_poses HDF5']:.3f} | {ok(h5 / bulk, 1.5)} | {(bulk + floor) / bulk:.2f} "
+            f"| {r['read_poses HDF5'] / bulk:.2f} | {ok(zr / h5, 1.5)} "
             f"| {r['bulk zarr'] / bulk:.2f} | {r['skelshop HDF5'] / h5:.1f}x |"
         )
     lines += [
