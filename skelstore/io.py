@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from itertools import repeat
+from itertools import chain, repeat, starmap
 from operator import setitem
 from typing import Any
 
@@ -387,16 +387,22 @@ class ShotReader:
 
     def iter_from(self, start_frame: int) -> Iterator[Any]:
         """Bundles of every frame from ``start_frame`` (absolute) to the shot's end."""
-        mk_bundle = self.mk_bundle
-        for f0 in range(start_frame, self.end_frame, READ_BLOCK_FRAMES):
-            f1 = min(f0 + READ_BLOCK_FRAMES, self.end_frame)
-            # one dict per frame, filled track by track (pose ids in order); the
-            # loops over frames run in C (map/deque), not as Python bytecode
-            frames: list[dict[int, np.ndarray]] = [{} for _ in range(f1 - f0)]
-            for pid, (first, rows) in self._dense(f0, f1).items():
-                off = first - f0
-                deque(map(setitem, frames[off : off + len(rows)], repeat(pid), list(rows)), 0)
-            yield from list(map(mk_bundle, frames))
+        # Blocks are read and decoded one at a time, as iteration reaches them; the
+        # frames of a block are handed out by C-level iterators (a chain of lists),
+        # with no generator frame resumed per frame.
+        blocks = range(start_frame, self.end_frame, READ_BLOCK_FRAMES)
+        return chain.from_iterable(map(self._block_bundles, blocks))
+
+    def _block_bundles(self, f0: int) -> list[Any]:
+        """The bundles of frames ``f0`` to ``f0 + READ_BLOCK_FRAMES`` (or the end)."""
+        f1 = min(f0 + READ_BLOCK_FRAMES, self.end_frame)
+        # one dict per frame, filled track by track (pose ids in order); the loops
+        # over frames run in C (map/deque), not as Python bytecode
+        frames: list[dict[int, np.ndarray]] = list(starmap(dict, repeat((), f1 - f0)))
+        for pid, (first, rows) in self._dense(f0, f1).items():
+            off = first - f0
+            deque(map(setitem, frames[off : off + len(rows)], repeat(pid), list(rows)), 0)
+        return list(map(self.mk_bundle, frames))
 
 
 class ShotSegmentedReader:
