@@ -164,6 +164,28 @@ _QUIET_MESSAGES = (
 )
 
 
+def _consolidated_member(group: zarr.Group, name: str) -> zarr.Array | zarr.Group | None:
+    """The member ``name`` of a group opened with consolidated metadata, built from
+    that metadata, or ``None`` when the group has none (ask the store).
+
+    zarr-python's ``Group[name]`` does the same lookup (``_getitem_consolidated``,
+    no I/O) but inside a round trip through its event loop: ~0.3 ms per member here,
+    a third of reading a 30k-frame Zarr dump. Raises KeyError if the consolidated
+    metadata has no such member (zarr-python trusts it the same way). If zarr's
+    internals differ, returns ``None`` and the public path is used.
+    """
+    agroup = getattr(group, "_async_group", None)
+    try:
+        if agroup is None or agroup.metadata.consolidated_metadata is None:
+            return None
+        node = agroup._getitem_consolidated(agroup.store_path / name, name, prefix=agroup.name)
+    except (AttributeError, TypeError):
+        return None
+    if isinstance(node, zarr.AsyncGroup):
+        return zarr.Group(node)
+    return zarr.Array(node)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence zarr's warnings about numcodecs codecs and consolidated metadata in v3."""
@@ -1139,7 +1161,9 @@ class ZarrGroup(_ZarrNode, Group):
         if obj is None:
             try:
                 with _quiet():
-                    obj = self._raw[name]
+                    obj = _consolidated_member(self._raw, name)
+                    if obj is None:
+                        obj = self._raw[name]
             except (KeyError, FileNotFoundError):
                 return None
             except _META_ERRORS as exc:

@@ -48,3 +48,49 @@ def test_fresh_consolidated_metadata_is_used(tmp_path: Path, fmt: int) -> None:
     with skelstore.open(path) as root:
         assert root.raw.metadata.consolidated_metadata is not None
         assert len(ShotSegmentedReader(root)) == 3
+
+
+def _read_all(path: Path) -> list:
+    with skelstore.open(path) as root:
+        return [
+            [{pid: pose.keypoints.tolist() for pid, pose in bundle} for bundle in shot]
+            for shot in ShotSegmentedReader(root)
+        ]
+
+
+def test_members_come_from_consolidated_metadata(tmp_path: Path, monkeypatch) -> None:
+    """With fresh consolidated metadata, members are built from it: zarr-python's
+    ``Group.__getitem__`` (a round trip through its event loop each) is not used."""
+    path = tmp_path / "x.zarr"
+    convert(GOLDEN / "trackshots_offset_face.h5", path, zarr_format=3)
+    expected = _read_all(GOLDEN / "trackshots_offset_face.h5")
+
+    def refuse(self, key):
+        raise AssertionError(f"Group.__getitem__({key!r}) called")
+
+    monkeypatch.setattr(zarr.Group, "__getitem__", refuse)
+    assert _read_all(path) == expected
+    with skelstore.open(path) as root, pytest.raises(skelstore.NotFoundError, match="shot9"):
+        root["timeline/shot9"]
+
+
+def test_members_without_zarr_internals() -> None:
+    """If zarr-python's consolidated lookup is missing or takes other arguments, the
+    helper says so (None) and the engine asks zarr's public API instead."""
+    from types import SimpleNamespace
+
+    from skelstore.backends.zarr import _consolidated_member
+
+    assert _consolidated_member(SimpleNamespace(), "x") is None  # no _async_group
+
+    class Changed:
+        metadata = SimpleNamespace(consolidated_metadata=object())
+        store_path = Path("root")
+        name = "/"
+
+        def _getitem_consolidated(self, key):  # a different signature
+            raise AssertionError("not reached")
+
+    assert _consolidated_member(SimpleNamespace(_async_group=Changed()), "x") is None
+    no_doc = SimpleNamespace(metadata=SimpleNamespace(consolidated_metadata=None))
+    assert _consolidated_member(SimpleNamespace(_async_group=no_doc), "x") is None
