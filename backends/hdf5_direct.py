@@ -12,9 +12,9 @@ written: same dataset, chunks, filter and parameters; each chunk a Blosc buffer
 with the filter's settings (the stored bytes may differ from the filter's own by
 the Blosc build; HDF5's filter reads either).
 
-Reads stay with h5py: measured here, reading chunks directly and decompressing on
-two threads saved 0-20% of a read on this 2-vCPU machine (decompression scales
-worse than compression), and it did not make the readers faster end to end.
+Reads stay with h5py: reading chunks directly and decompressing them on two
+threads was 1.3x faster in isolation but no faster end to end on a 2-vCPU machine
+(skelshop's 25 KB chunks cost a thread hand-off each; see docs/performance.md).
 """
 
 from __future__ import annotations
