@@ -16,6 +16,7 @@ from skelstore.engines import as_group
 from skelstore.engines import open as open_store
 from skelstore.errors import FormatError, MissingDependencyError, NotFoundError
 from skelstore.layout import (
+    KEYPOINT_ELEMENT,
     TIMELINE,
     TrackSource,
     frame_attrs,
@@ -31,9 +32,6 @@ __all__ = ["BODY_25_KEYPOINTS", "Poses", "keypoint_names", "read_poses", "to_xar
 #: The most memory :func:`read_poses` allocates for one call (keypoints, presence,
 #: frame and shot numbers); a larger frame range raises FormatError naming it.
 MAX_DENSE_BYTES = 4 * 2**30
-
-#: One keypoint (x, y, confidence as float32) as a single 12-byte element.
-_KEYPOINT = np.dtype((np.void, 12))
 
 #: OpenPose BODY_25 keypoint names, in order.
 BODY_25_KEYPOINTS = (
@@ -181,7 +179,7 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
         )
     slot_of = {int(p): i for i, p in enumerate(pose_ids)}
     out = np.zeros((n, len(pose_ids), limbs, 3), dtype=np.float32)
-    out_kp = out.view(_KEYPOINT).reshape(-1)  # one element per keypoint
+    out_kp = out.view(KEYPOINT_ELEMENT).reshape(-1)  # one element per keypoint
     row_len = len(pose_ids) * limbs
     present = np.zeros((n, len(pose_ids)), dtype=bool)
     tracks = [t for _, t in chosen]
@@ -210,7 +208,7 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
                          counts)
         flat += idx
         np.put(out_kp, flat, np.ascontiguousarray(data[lo:hi], dtype=np.float32)
-               .view(_KEYPOINT).reshape(-1))
+               .view(KEYPOINT_ELEMENT).reshape(-1))
     return Poses(
         keypoints=out,
         present=present,

@@ -37,6 +37,7 @@ __all__ = [
     "FMT_VERSION",
     "INDICES_DTYPE",
     "INDPTR_DTYPE",
+    "KEYPOINT_ELEMENT",
     "TIMELINE",
     "ShotInfo",
     "Track",
@@ -177,8 +178,9 @@ class Track:
 
 
 _NATIVE_F4 = np.dtype(np.float32)
-#: One keypoint (x, y, c as float32) as a single 12-byte element, for scattering.
-_KEYPOINT = np.dtype("V12")
+#: One keypoint (x, y, c as float32) as a single 12-byte element, for scattering
+#: whole keypoints with ``np.put`` (readers and :mod:`skelstore.dense`).
+KEYPOINT_ELEMENT = np.dtype("V12")
 
 
 def decode_rows(
@@ -205,8 +207,8 @@ def decode_rows(
         # Scatter whole 12-byte keypoints into float32 and widen once: 2.7x faster
         # than a casting fancy-index assignment (measured, 30k BODY_25_ALL rows).
         out32 = np.zeros((n * limbs, 3), dtype=np.float32)
-        np.put(out32.view(_KEYPOINT).reshape(-1), flat,
-               np.ascontiguousarray(data).view(_KEYPOINT).reshape(-1))
+        np.put(out32.view(KEYPOINT_ELEMENT).reshape(-1), flat,
+               np.ascontiguousarray(data).view(KEYPOINT_ELEMENT).reshape(-1))
         return out32.astype(np.float64).reshape(n, limbs, 3)
     out = np.zeros((n * limbs, 3), dtype=np.float64)
     out[flat] = data
