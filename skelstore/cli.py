@@ -317,8 +317,8 @@ def convert(
       skelstore convert video.h5 video.zarr --verify
       skelstore convert 'dumps/*.h5' --to-dir s3://bucket/zarr --engine zarr
 
-    With --to-dir, every conversion is verified, and recorded in
-    DIR/.skelstore-verified/ once verified; running again skips what is recorded.
+    With --to-dir, every conversion is verified, and the copy records it (root
+    attribute skelstore_verified); running again skips what is recorded.
     Files run on Dask when there are two or more (see --workers, --scheduler); a
     file that fails is reported and the others go on; exit code 1 if any failed.
     """
