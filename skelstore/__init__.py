@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from skelstore.config import get_options, set_options
 from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
 from skelstore.errors import (
     EngineError,
@@ -58,7 +59,9 @@ __all__ = [
     "__version__",
     "as_group",
     "get_engine",
+    "get_options",
     "guess_engine",
     "list_engines",
     "open",
+    "set_options",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from skelstore.config import set_options
 from skelstore.errors import SkelstoreError, VerificationError
 from skelstore.pose import MODES
 
@@ -92,8 +93,8 @@ def cli(
     ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool
 ) -> None:
     """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
-    if untrusted:  # read by skelstore.open, here and in corpus worker processes
-        os.environ["SKELSTORE_UNTRUSTED"] = "1"
+    if untrusted:  # for every skelstore.open of this command, corpus tasks included
+        ctx.with_resource(set_options(untrusted=True))
     ctx.obj = _Context(debug, _parse_options(storage_options))
 
 
