@@ -20,12 +20,14 @@ NWB, DeepLabCut, COCO, ...) of one video and one skeleton becomes a dump:
   with the node names in the root attribute ``keypoint_names`` and the edges in
   ``skeleton_edges`` (and ``skeleton_name``);
 * a source with tracks becomes a ``trackshots`` dump. Tracks named ``shotS_poseP``
-  (as :func:`export_sleap` names them) go to shot S with pose id P; shots are
-  numbered in order from 0 and each spans its tracks' frames. Other tracks go to
+  (as :func:`export_sleap` names them) go to shot S with pose id P; each shot
+  spans its tracks' frames, and shot numbers without a track become shots
+  without poses (filling the gap before the next one). Other tracks go to
   one shot, pose id = the track's position in the file's track list, and
   untracked instances get pose ids after those, by their position in the frame;
 * a source without tracks becomes an ``unseg`` dump, pose id = the instance's
-  position in its frame;
+  position in its frame; so does one whose tracks are all named ``poseP`` (as
+  :func:`export_sleap` names an ``unseg`` dump's slots), pose id P;
 * where a frame holds a user instance and a predicted one of the same track, the
   user's is taken (as SLEAP does); a keypoint's confidence is its score (1 for
   user instances, which have none); invisible or NaN points, and points scored 0,
@@ -61,6 +63,7 @@ from skelstore.pose import CUSTOM_MODE, SKELETONS
 __all__ = ["ImportReport", "export_sleap", "import_sleap"]
 
 _SHOT_POSE = re.compile(r"^shot(\d+)_pose(\d+)$")
+_POSE = re.compile(r"^pose(\d+)$")
 
 
 def _sleap_io(what: str) -> Any:
@@ -237,14 +240,20 @@ def import_sleap(
 
     # pose id and shot of each track
     track_list = list(labels.tracks)
-    parsed = [_SHOT_POSE.match(t.name or "") for t in track_list]
-    ours = bool(track_list) and all(parsed)
-    if ours and len({(m[1], m[2]) for m in parsed if m}) != len(parsed):
-        ours = False  # names repeat: not a skelstore export
+    track_names = [t.name or "" for t in track_list]
+    parsed = [_SHOT_POSE.match(n) for n in track_names]
+    slots = [_POSE.match(n) for n in track_names]
     track_key: dict[int, tuple[int, int]] = {}
-    for i, (t, m) in enumerate(zip(track_list, parsed, strict=True)):
-        track_key[id(t)] = (int(m[1]), int(m[2])) if ours and m else (0, i)
-    tracked = bool(track_list)
+    unseg = bool(track_list) and all(slots) and len(set(track_names)) == len(track_names)
+    ours = bool(track_list) and all(parsed) and len(set(track_names)) == len(track_names)
+    for i, t in enumerate(track_list):
+        if ours:
+            track_key[id(t)] = (int(parsed[i][1]), int(parsed[i][2]))  # type: ignore[index]
+        elif unseg:  # an unseg dump's slots, as export_sleap names them
+            track_key[id(t)] = (0, int(slots[i][1]))  # type: ignore[index]
+        else:
+            track_key[id(t)] = (0, i)
+    tracked = bool(track_list) and not unseg
 
     # (shot, frame, pose id) -> keypoints, user instances winning over predictions
     user_cls = sio.Instance
@@ -256,7 +265,7 @@ def import_sleap(
             if inst.track is not None and id(inst.track) in track_key:
                 shot_no, pose_id = track_key[id(inst.track)]
             else:
-                shot_no, pose_id = 0, len(track_list) + untracked
+                shot_no, pose_id = 0, len(track_list) * (not unseg) + untracked
                 untracked += 1
             is_user = type(inst) is user_cls
             key = (shot_no, frame, pose_id)
@@ -294,8 +303,15 @@ def import_sleap(
                 writer: Any = ShotSegmentedWriter(root, num_kps=limbs, compression=compression)
                 shots = sorted({k[0] for k in rows})
                 end = 0
-                for shot_no in shots:
+                for shot_no in range(shots[-1] + 1):
                     keys = sorted((f, p) for s, f, p in rows if s == shot_no)
+                    if not keys:  # a shot without tracks (skelstore's names skip it)
+                        later = [f for s, f, _ in rows if s > shot_no]
+                        writer.start_shot(end)
+                        writer.register_frame(max(end, min(later)) - 1)
+                        writer.end_shot()
+                        end = max(end, min(later))
+                        continue
                     first, last = keys[0][0], keys[-1][0]
                     if first < end:
                         raise InputError(
@@ -303,7 +319,7 @@ def import_sleap(
                             "shot before; cannot make shots of them"
                         )
                     # shots tile the timeline from the first one's first frame on
-                    writer.start_shot(first if shot_no == shots[0] else end)
+                    writer.start_shot(first if shot_no == shots[0] and not end else end)
                     for f, p in keys:
                         writer.register_frame(f)
                         writer.add_pose(f, p, rows[(shot_no, f, p)][1])
