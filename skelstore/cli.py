@@ -17,6 +17,7 @@ import click
 
 from skelstore.config import set_options
 from skelstore.errors import SkelstoreError, VerificationError
+from skelstore.export import TARGETS
 from skelstore.pose import MODES
 
 __all__ = ["main"]
@@ -633,20 +634,79 @@ def import_openpose(
         click.echo(report.summary())
 
 
+@cli.command("import")
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--compression",
+    type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
+    help="Compression preset of the pose arrays (default: none).",
+)
+@click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
+@click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option("--video", help="The dump's video attribute (default: the source's video file).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+@_guarded
+def import_(
+    ctx: _Context,
+    src: str,
+    dst: str,
+    compression: str | None,
+    engine: str | None,
+    zarr_format: str | None,
+    video: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Import what sleap-io reads (SLEAP .slp, NWB, DeepLabCut, ...) into a dump.
+
+    Tracked sources become trackshots dumps, others unseg; the mode is the one
+    whose keypoint names the skeleton has, else CUSTOM (names kept). Needs
+    skelstore[sleap]. OpenPose's JSON files: import-openpose.
+
+    \b
+      skelstore import labels.slp video.h5
+      skelstore import predictions.nwb video.zarr --compression lossless
+    """
+    from skelstore.export import require
+
+    require("sleap_io", "sleap-io", "sleap", "skelstore import")
+    from skelstore.interop.sleap import import_sleap
+
+    report = import_sleap(
+        src, dst, compression=compression, engine=engine,
+        zarr_format=int(zarr_format) if zarr_format else None, video=video,
+        storage_options=ctx.storage_options, overwrite=overwrite,
+    )
+    if not quiet:
+        click.echo(report.summary())
+
+
 @cli.command()
 @click.argument("src")
 @click.argument("dst")
 @click.option(
     "--to",
     "to",
-    type=click.Choice(["movement", "openpose-json"]),
+    type=click.Choice(list(TARGETS)),
     required=True,
-    help="movement: an xarray poses dataset (DST *.nc or *.zarr); openpose-json: one "
-    "OpenPose JSON file per frame (DST a directory or *.zip).",
+    help="; ".join(f"{t.name}: {t.help}" for t in TARGETS.values()) + ".",
 )
-@click.option("--fps", type=float, help="movement: time in seconds at this frame rate.")
-@click.option("--frames", help="movement: only frames A:B (half-open).")
-@click.option("--shot", type=int, help="movement: only the shot stored as shotN.")
+@click.option(
+    "--fps",
+    type=float,
+    help="Frames per second of the video: movement's time in seconds; needed by nwb and pose.",
+)
+@click.option("--frames", help="Only frames A:B (half-open); not for openpose-json.")
+@click.option("--shot", type=int, help="Only the shot stored as shotN; not for openpose-json.")
+@click.option(
+    "--movement-dims",
+    type=click.Choice(["auto", "current", "legacy"]),
+    help="movement: dimension names keypoint/individual (current: movement >= 0.17) or "
+    "keypoints/individuals (legacy: movement <= 0.16); auto (default): as the movement "
+    "installed here, current if none.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @_guarded
@@ -658,40 +718,34 @@ def export(
     fps: float | None,
     frames: str | None,
     shot: int | None,
+    movement_dims: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Export a dump for other tools: movement (netCDF/Zarr) or OpenPose JSON.
+    """Export a dump for other tools (see docs/export.md for what each holds).
 
     \b
       skelstore export video.h5 poses.nc --to movement --fps 25
       skelstore export video.h5 json/ --to openpose-json
+      skelstore export video.h5 video.slp --to sleap
+      skelstore export video.h5 video.nwb --to nwb --fps 25
+      skelstore export video.h5 video.pose --to pose --fps 25
     """
-    if to == "movement":
-        from skelstore.export import export_movement
+    from skelstore.export import export as do_export
 
-        sel = None
-        if frames is not None:
-            start, end = _frame_range(frames)
-            sel = slice(start, end)
-        ds = export_movement(
-            src, dst, frames=sel, shot=shot, fps=fps, storage_options=ctx.storage_options,
-            overwrite=overwrite,
-        )
-        if not quiet:
-            sizes = ", ".join(f"{k} {v}" for k, v in ds.sizes.items())
-            click.echo(f"{src} -> {dst} [movement]: {sizes}")
-        return
-    if fps is not None or frames is not None or shot is not None:
-        raise click.UsageError("--fps, --frames and --shot apply to --to movement only")
-    from skelstore.openpose import export_openpose
-
-    report = export_openpose(
-        src, dst, storage_options=ctx.storage_options, overwrite=overwrite,
+    sel = None
+    if frames is not None:
+        start, end = _frame_range(frames)
+        sel = slice(start, end)
+    report = do_export(
+        src, dst, to=to, frames=sel, shot=shot, fps=fps, movement_dims=movement_dims,
+        storage_options=ctx.storage_options, overwrite=overwrite,
         progress=not quiet and sys.stderr.isatty(),
     )
     if not quiet:
         click.echo(report.summary())
+        for note in getattr(report, "notes", ()):
+            click.echo(f"  {note}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
