@@ -941,7 +941,8 @@ def _open_local_root(url: str, mode: str, allow_external: bool) -> HDF5Group:
     """A local file's root; writers hold :class:`~skelstore.locks.WriteLock`, taken
     before the file is looked at."""
     path = local_path(url)
-    lock = WriteLock.acquire(url, path) if mode != "r" else None
+    # (h5py does not create missing directories: neither does the lock)
+    lock = WriteLock.acquire(url, path, make_parents=False) if mode != "r" else None
     try:
         f = _open_local(path, mode, url)
     except BaseException:

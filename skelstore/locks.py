@@ -108,13 +108,16 @@ class WriteLock:
         self.lock_path = lock_path
 
     @classmethod
-    def acquire(cls, url: str, path: str) -> WriteLock | None:
+    def acquire(cls, url: str, path: str, *, make_parents: bool = True) -> WriteLock | None:
         """Take the lock of the target at ``path``, or raise LockedError naming the
-        holder. ``None`` if no lock file can be made there (a read-only directory):
-        writing then goes ahead unlocked."""
+        holder. ``None`` if no lock file can be made there (a read-only or missing
+        directory): writing then goes ahead unlocked (and the open decides).
+        ``make_parents``: create the target's missing parent directories first (for
+        engines that would create them anyway)."""
         lock_path = lock_path_for(path)
-        with contextlib.suppress(OSError):  # the target's parents are made anyway
-            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+        if make_parents:
+            with contextlib.suppress(OSError):
+                os.makedirs(os.path.dirname(lock_path), exist_ok=True)
         for _ in range(20):
             if fcntl is None:  # pragma: no cover - non-POSIX
                 return cls._acquire_exclusive(url, path, lock_path)

@@ -181,8 +181,10 @@ class Staged:
         return self.path
 
     def publish(self) -> None:
-        """Put :attr:`path` in place of ``dst`` (replacing what is there: callers
-        decide whether that is allowed), then forget it.
+        """Put :attr:`path` in place of ``dst``, then forget it. What is there is
+        replaced (callers decide whether that is allowed): locally by renaming; a
+        remote object by putting the new one over it; a staged directory is
+        uploaded after everything under ``dst`` was deleted.
 
         Raises:
             WriteError: the rename or upload failed (:attr:`path` is kept).
@@ -218,9 +220,7 @@ class Staged:
                 if fs.exists(path):
                     fs.rm(path, recursive=True)
                 self._upload_tree(fs, path)
-            else:
-                if fs.isdir(path):
-                    fs.rm(path, recursive=True)
+            else:  # one object: put over what is there (never a prefix's objects)
                 fs.put_file(self.path, path)
         except SkelstoreError:
             raise
@@ -365,7 +365,10 @@ def _identify(url: str, storage_options: dict[str, Any] | None, accept: str, sta
         root = open_store(url, "r", engine=engine, storage_options=storage_options,
                           allow_incomplete=True)  # fmt: skip
     except SkelstoreError as exc:
-        return f"not a readable {'dataset' if accept == 'movement' else 'dump'} ({exc})"
+        detail = str(exc).removeprefix(f"{url}: ")
+        if isinstance(exc, EngineError) and "cannot tell the storage engine" in detail:
+            detail = "neither an HDF5 file nor a Zarr store"
+        return f"not a readable {'dataset' if accept == 'movement' else 'dump'} ({detail})"
     with root:
         if accept == "movement":
             if root.attrs.get("ds_type") != "poses":

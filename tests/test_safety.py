@@ -351,6 +351,7 @@ def test_export_overwrite_replaces_only_what_export_writes(tmp_path: Path):
 def test_corpus_overwrite_refuses_user_files(tmp_path: Path):
     from skelstore.corpus import convert_corpus
 
+    (tmp_path / "in").mkdir()
     src = write_dump(str(tmp_path / "in" / "a.h5"))
     out = tmp_path / "out"
     out.mkdir()
