@@ -12,9 +12,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import shutil
-import tempfile
-import threading
 import weakref
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
@@ -27,6 +24,7 @@ from skelstore.backends.hdf5_direct import blosc_settings, write_chunks
 from skelstore.compression import Encoding
 from skelstore.config import get_options
 from skelstore.errors import (
+    ClosedError,
     EngineError,
     FormatError,
     LockedError,
@@ -34,8 +32,11 @@ from skelstore.errors import (
     ReadOnlyError,
     RemoteAccessError,
     SkelstoreError,
+    WriteError,
 )
+from skelstore.locks import WriteLock, check_file_unlocked, flock_holder
 from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call
+from skelstore.staging import Staged, write_error
 from skelstore.storage import (
     Array,
     ArraySpec,
@@ -79,6 +80,73 @@ _MAX_SOFT_HOPS = 16
 #: it cannot map); turned into FormatError naming the file and node.
 _H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError)
 
+#: Open files whose write failed, by HDF5 file number: the error, raised again by
+#: every later write and by closing the root.
+_FAILED: dict[int, WriteError] = {}
+
+
+def _fileno(obj: Any) -> int | None:
+    """HDF5's number of the open file ``obj`` (an h5py object) belongs to."""
+    try:
+        return int(obj.id.fileno[0])
+    except Exception:  # closed, or not an HDF5 object
+        return None
+
+
+def _detach(obj: Any) -> None:
+    """Point the failed file's descriptor at ``/dev/null``.
+
+    After a failed write libhdf5 still holds dirty metadata and chunks, and tries
+    to write them whenever an object is released, at close and at interpreter exit;
+    each attempt fails again (a traceback per dataset), close fails, and the
+    library crashes at exit. With the descriptor on ``/dev/null`` those writes go
+    nowhere and the file closes cleanly; the file on disk stays as the failure
+    left it (as a crashed writer leaves it).
+    """
+    try:
+        fd = obj.file.id.get_vfd_handle()
+    except Exception:  # pragma: no cover - not a POSIX-file driver
+        return
+    if not isinstance(fd, int) or fd < 0:  # pragma: no cover
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def _sync(ds: Any) -> None:
+    """Write the chunks of ``ds`` that libhdf5 still caches, now: a failed write
+    then fails in the call that made it, not when libhdf5 releases the dataset
+    (where its error cannot be raised, only printed)."""
+    ds.id.flush()
+
+
+@contextlib.contextmanager
+def _writing(obj: Any, source: str) -> Iterator[None]:
+    """Around every write to ``obj``'s file: refuse writes after a failed one, and
+    turn a failed write (full disk, file-size limit, I/O error) into WriteError,
+    detaching the file (:func:`_detach`) so that nothing more is tried."""
+    key = _fileno(obj)
+    failed = _FAILED.get(key) if key is not None else None
+    if failed is not None:
+        raise type(failed)(
+            f"{source}: an earlier write failed ({failed})", path=source, errno=failed.errno
+        )
+    try:
+        yield
+    except SkelstoreError:
+        raise
+    except Exception as exc:
+        err = write_error(source, exc)
+        if err is None:
+            raise
+        if key is not None:
+            _FAILED[key] = err
+            _detach(obj)
+        raise err from exc
+
 
 
 def _scalar_attr(obj: Any, key: str) -> Any:
@@ -114,9 +182,10 @@ class _H5Attrs(MutableMapping[str, Any]):
     :class:`~skelstore.errors.FormatError` naming the node.
     """
 
-    def __init__(self, obj: Any, where: str) -> None:
+    def __init__(self, obj: Any, where: str, source: str | None = None) -> None:
         self._obj = obj
         self._where = where
+        self._source = source or where
 
     def _raw(self) -> Any:
         try:
@@ -139,10 +208,12 @@ class _H5Attrs(MutableMapping[str, Any]):
             raise FormatError(f"{self._where}: cannot read attribute {key!r} ({exc})") from exc
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._raw()[key] = value
+        with _writing(self._obj, self._source):
+            self._raw()[key] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._raw()[key]
+        with _writing(self._obj, self._source):
+            del self._raw()[key]
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -167,7 +238,8 @@ class _H5Attrs(MutableMapping[str, Any]):
         return len(self._names())
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
-        self._raw().update({**dict(other), **kwargs})
+        with _writing(self._obj, self._source):
+            self._raw().update({**dict(other), **kwargs})
 
 
 def encoding_kwargs(encoding: Encoding | None) -> dict[str, Any]:
@@ -280,7 +352,11 @@ class HDF5Array(Array):
     def attrs(self) -> Attrs:
         where = self.where()
         return Attrs(
-            _H5Attrs(self._ds, where), writable=self._writable, where=where, encode=_encode_attr
+            _H5Attrs(self._ds, where, self._source),
+            writable=self._writable,
+            where=where,
+            encode=_encode_attr,
+            guard=self._check_open,
         )
 
     @property
@@ -383,7 +459,9 @@ class HDF5Array(Array):
 
     def __setitem__(self, selection: Any, values: Any) -> None:
         self._check_writable()
-        self._ds[selection] = values
+        with _writing(self._ds, self._source):
+            self._ds[selection] = values
+            _sync(self._ds)
 
     def append(self, values: np.ndarray) -> None:
         self._check_writable()
@@ -397,16 +475,24 @@ class HDF5Array(Array):
         if len(values) == 0:
             return
         n = self._ds.shape[0]
-        self._ds.resize(n + len(values), axis=0)
-        self._ds[n:] = values
+        with _writing(self._ds, self._source):
+            self._ds.resize(n + len(values), axis=0)
+            self._ds[n:] = values
+            _sync(self._ds)
 
     def truncate(self, length: int) -> None:
         self._check_writable()
         if not self.growable or not 0 <= length <= len(self):
             raise FormatError(f"{self.where()}: cannot truncate to {length}")
-        self._ds.resize(length, axis=0)
+        with _writing(self._ds, self._source):
+            self._ds.resize(length, axis=0)
+
+    def _check_open(self) -> None:
+        if not self._ds.id.valid:
+            raise ClosedError(f"{self._source}: the dump has been closed; cannot write to it")
 
     def _check_writable(self) -> None:
+        self._check_open()
         if not self._writable:
             raise ReadOnlyError(f"{self.where()}: opened read-only")
 
@@ -415,7 +501,8 @@ class HDF5Group(Group):
     """An ``h5py.Group`` (or ``h5py.File`` for the root).
 
     A root opened by :class:`HDF5Engine` owns its file and closes it; ``finalize``
-    runs after the file is closed (used to upload a remote write).
+    runs after the file is closed; ``publish(ok)`` then puts a staged remote write
+    in place (``ok``) or discards it; ``lock`` (the write lock) is released last.
     """
 
     engine_name = "hdf5"
@@ -427,6 +514,8 @@ class HDF5Group(Group):
         *,
         owner: bool = False,
         finalize: Any = None,
+        publish: Any = None,
+        lock: WriteLock | None = None,
         rangefile: RangeCacheFile | None = None,
         allow_external: bool = False,
     ) -> None:
@@ -434,9 +523,12 @@ class HDF5Group(Group):
         self._source = source
         self._owner = owner
         self._finalize = finalize
+        self._publish = publish
         self._rangefile = rangefile
         self._allow_external = allow_external or get_options().allow_external
         self._writable = grp.file.mode == "r+"
+        # a root dropped without close() still lets the next writer in
+        self._unlock = weakref.finalize(self, lock.release) if lock is not None else None
 
     @property
     def path(self) -> str:
@@ -458,7 +550,11 @@ class HDF5Group(Group):
     def attrs(self) -> Attrs:
         where = self.where()
         return Attrs(
-            _H5Attrs(self._grp, where), writable=self._writable, where=where, encode=_encode_attr
+            _H5Attrs(self._grp, where, self._source),
+            writable=self._writable,
+            where=where,
+            encode=_encode_attr,
+            guard=self._check_open,
         )
 
     @property
@@ -572,9 +668,9 @@ class HDF5Group(Group):
     ) -> HDF5Group:
         self._check_writable()
         self._check_new_name(name, may_exist)
-        group = HDF5Group(
-            self._grp.create_group(name, track_order=True), self._source, rangefile=self._rangefile
-        )
+        with _writing(self._grp, self._source):
+            created = self._grp.create_group(name, track_order=True)
+        group = HDF5Group(created, self._source, rangefile=self._rangefile)
         if attrs:
             group.attrs.update(attrs)
         return group
@@ -613,15 +709,18 @@ class HDF5Group(Group):
         if data is not None and len(data) == 0:
             data = None  # h5py rejects empty data with filters; the shape says it all
         try:
-            ds = self._grp.create_dataset(
-                name,
-                shape=shape,
-                dtype=dtype,
-                data=data,
-                chunks=chunks,
-                maxshape=maxshape,
-                **kwargs,
-            )
+            with _writing(self._grp, self._source):
+                ds = self._grp.create_dataset(
+                    name,
+                    shape=shape,
+                    dtype=dtype,
+                    data=data,
+                    chunks=chunks,
+                    maxshape=maxshape,
+                    **kwargs,
+                )
+                if data is not None:
+                    _sync(ds)
         except (TypeError, ValueError) as exc:
             raise EngineError(f"{self.where()}/{name}: h5py refused the settings ({exc})") from exc
         return HDF5Array(ds, self._source, True, allow_external=self._allow_external)
@@ -655,13 +754,18 @@ class HDF5Group(Group):
             settings = blosc_settings(ds)
             if settings is None:
                 try:
-                    ds[...] = data
+                    with _writing(ds, self._source):
+                        ds[...] = data
+                        _sync(ds)
+                except SkelstoreError:
+                    raise
                 except _H5_ERRORS as exc:
                     raise EngineError(f"{arr.where()}: cannot write ({exc})") from exc
             else:
                 direct.append((ds, settings, data))
         try:
-            write_chunks(direct)
+            with _writing(self._grp, self._source):
+                write_chunks(direct)
         except SkelstoreError:
             raise
         except _H5_ERRORS as exc:
@@ -681,7 +785,9 @@ class HDF5Group(Group):
 
     def flush(self) -> None:
         if self._writable:
-            self._grp.file.flush()
+            self._check_open()
+            with _writing(self._grp, self._source):
+                self._grp.file.flush()
 
     @property
     def owns_file(self) -> bool:
@@ -691,23 +797,84 @@ class HDF5Group(Group):
         self._check_writable()
         if name not in self._grp:
             raise NotFoundError(f"{self.where()}: no member {name!r} to delete")
-        del self._grp[name]
+        with _writing(self._grp, self._source):
+            del self._grp[name]
 
     def close(self) -> None:
+        """Close the file (running close hooks first), then publish a staged remote
+        write and release the write lock.
+
+        Raises:
+            WriteError: a write failed (now, or earlier: the file was detached, see
+                :func:`_detach`, and closes cleanly) and no other exception is
+                leaving the ``with`` block. A staged remote write is then discarded.
+        """
         if not self._owner:
             return
-        if self._grp.id.valid:
-            self._run_close_hooks()
-        self._owner = False
+        ok = self.__dict__.get("_close_ok", True)
+        key = _fileno(self._grp) if self._grp.id.valid else None
+        failure: WriteError | None = None
+        done = False
         try:
+            if key is not None and key not in _FAILED:
+                with contextlib.suppress(WriteError):  # remembered in _FAILED
+                    self._run_close_hooks()
+            self.__dict__.pop("_close_hooks", None)
+            self._owner = False
             if self._grp.id.valid:
-                self._grp.file.close()
+                try:
+                    self._grp.file.close()
+                except Exception as exc:
+                    err = write_error(self._source, exc)
+                    if err is None or key is None:
+                        raise
+                    _FAILED.setdefault(key, err)
+                    _detach(self._grp)
+                    self._grp.file.close()
+            done = True
         finally:
+            self._owner = False
+            failure = _FAILED.pop(key, None) if key is not None else None
             if self._finalize is not None:
                 finalize, self._finalize = self._finalize, None
                 finalize()
+            if self._unlock is not None:
+                self._unlock()
+            if self._publish is not None and not done:
+                publish, self._publish = self._publish, None
+                with contextlib.suppress(Exception):
+                    publish(False)
+        if self._publish is not None:
+            publish, self._publish = self._publish, None
+            publish(failure is None)
+        if failure is not None and ok:
+            raise failure
+
+    def abort(self) -> None:
+        """Close without writing anything more: the file is detached first
+        (:func:`_detach`), a staged remote write is discarded."""
+        if not self._owner:
+            return
+        self.__dict__.pop("_close_hooks", None)
+        if self._writable and self._grp.id.valid:
+            key = _fileno(self._grp)
+            _detach(self._grp)
+            if key is not None:  # closing raises nothing about the detached file
+                _FAILED.pop(key, None)
+        self.__dict__["_close_ok"] = False
+        publish, self._publish = self._publish, None
+        try:
+            self.close()
+        finally:
+            if publish is not None:
+                publish(False)
+
+    def _check_open(self) -> None:
+        if not self._grp.id.valid:
+            raise ClosedError(f"{self._source}: the dump has been closed; cannot write to it")
 
     def _check_writable(self) -> None:
+        self._check_open()
         if not self._writable:
             raise ReadOnlyError(f"{self.where()}: opened read-only")
 
@@ -729,72 +896,19 @@ def _h5_mode(mode: str) -> str:
     return "w-" if mode == "x" else mode
 
 
-def _open_here_for_writing(path: str) -> bool:
-    """True if this process already has ``path`` open for writing through HDF5.
-
-    HDF5 hands a second read/write open of such a file the same shared file (its
-    own lock is taken once per process), so two writers in one process would
-    interleave; skelstore refuses the second instead.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
-        try:
-            if fid.get_intent() & h5py.h5f.ACC_RDWR and os.path.samestat(
-                os.stat(os.fsdecode(fid.name)), st
-            ):
-                return True
-        except (OSError, ValueError, TypeError):  # closed meanwhile, or not a path
-            continue
-    return False
-
-
-def _flock_holder(path: str) -> str | None:
-    """``"pid N"`` of a process holding a lock on ``path``, from ``/proc/locks``
-    (Linux; ``None`` when it cannot be told)."""
-    try:
-        st = os.stat(path)
-        with open("/proc/locks", encoding="ascii", errors="replace") as f:
-            lines = f.readlines()
-    except OSError:
-        return None
-    want = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 6 or parts[1] == "->":
-            continue
-        try:
-            major, minor, ino = parts[5].split(":")
-            if (int(major, 16), int(minor, 16), int(ino)) == want:
-                return f"pid {int(parts[4])}"
-        except ValueError:
-            continue
-    return None
-
-
-def _locked(url: str, path: str, why: str, exc: BaseException | None = None) -> LockedError:
-    holder = "this process" if exc is None else _flock_holder(path)
-    who = f" by {holder}" if holder else ""
-    return LockedError(
-        f"{url}: file is in use{who}: {why}" + (f" ({exc})" if exc is not None else ""),
-        path=url,
-        holder=holder,
-    )
-
-
-#: Makes "is it open for writing here?" and the open one step, so two threads
-#: opening the same file for writing cannot both pass the check.
-_LOCAL_OPEN_LOCK = threading.Lock()
+#: libhdf5's rule for a file it has open, told to a refused writer.
+_HDF5_RULE = "HDF5 allows one writer or any number of readers"
 
 
 def _open_local(path: str, mode: str, url: str) -> h5py.File:
+    """Open a local file with h5py in ``mode``. A writer first asks for libhdf5's
+    own lock on an existing file (:func:`~skelstore.locks.check_file_unlocked`):
+    a file another process (or this one) has open is refused before ``w`` could
+    truncate it."""
     try:
-        with _LOCAL_OPEN_LOCK:
-            if mode in ("a", "r+") and _open_here_for_writing(path):
-                raise _locked(url, path, "already open for writing (one writer at a time)")
-            return h5py.File(path, _h5_mode(mode), **FILE_KWARGS)
+        if mode in ("w", "a", "r+") and os.path.isfile(path):  # (w-/x never change a file)
+            check_file_unlocked(url, path, _HDF5_RULE)
+        return h5py.File(path, _h5_mode(mode), **FILE_KWARGS)
     except LockedError:
         raise
     except FileNotFoundError:
@@ -805,16 +919,31 @@ def _open_local(path: str, mode: str, url: str) -> h5py.File:
         msg = str(exc)
         if "file signature not found" in msg or "not an HDF5 file" in msg.lower():
             raise FormatError(f"{url}: not an HDF5 file") from exc
-        if "unable to lock file" in msg:
-            why = "HDF5 allows one writer or any number of readers"
-            raise _locked(url, path, why, exc) from exc
-        if "unable to truncate" in msg or "already open" in msg:
-            why = "open in this process; close it before opening it for writing"
-            raise LockedError(f"{url}: file is in use: {why} ({msg})", path=url,
-                              holder="this process") from exc
+        if "unable to lock file" in msg or "unable to truncate" in msg or "already open" in msg:
+            # opened meanwhile (the check above and the open are two steps)
+            holder = flock_holder(path)
+            who = f" by {holder}" if holder else ""
+            raise LockedError(
+                f"{url}: file is in use{who}: {_HDF5_RULE} ({msg})", path=url, holder=holder
+            ) from exc
         if "No such file" in msg:
             raise NotFoundError(f"{url}: no such file") from exc
         raise FormatError(f"{url}: cannot open as HDF5 ({msg})") from exc
+
+
+def _open_local_root(url: str, mode: str, allow_external: bool) -> HDF5Group:
+    """A local file's root; writers hold :class:`~skelstore.locks.WriteLock`, taken
+    before the file is looked at."""
+    path = local_path(url)
+    # (h5py does not create missing directories: neither does the lock)
+    lock = WriteLock.acquire(url, path, make_parents=False) if mode != "r" else None
+    try:
+        f = _open_local(path, mode, url)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return HDF5Group(f, url, owner=True, lock=lock, allow_external=allow_external)
 
 
 class HDF5Engine(Engine):
@@ -846,12 +975,11 @@ class HDF5Engine(Engine):
         if zarr_format is not None:
             raise EngineError(f"{url}: zarr_format= does not apply to the hdf5 engine")
         if is_local(url):
-            f = _open_local(local_path(url), mode, url)
-            return HDF5Group(f, url, owner=True, allow_external=allow_external)
+            return _open_local_root(url, mode, allow_external)
         fs, path = to_fs(url, storage_options)
         if mode == "r":
             return self._open_remote_read(fs, path, url, allow_external)
-        return self._open_remote_write(fs, path, url, mode)
+        return self._open_remote_write(fs, path, url, mode, storage_options)
 
     def _open_remote_read(
         self, fs: Any, path: str, url: str, allow_external: bool = False
@@ -879,27 +1007,35 @@ class HDF5Engine(Engine):
         _OPEN_ON_FILE_OBJECTS.add(root)
         return root
 
-    def _open_remote_write(self, fs: Any, path: str, url: str, mode: str) -> HDF5Group:
+    def _open_remote_write(
+        self, fs: Any, path: str, url: str, mode: str, storage_options: dict[str, Any] | None
+    ) -> HDF5Group:
+        """Write to a local staged copy (:class:`~skelstore.staging.Staged`; the
+        object downloaded first for ``r+``/``a``), uploaded as one object on close."""
         exists = fs.exists(path)
         if mode in ("w-", "x") and exists:
             raise EngineError(f"{url}: already exists (mode {mode!r})")
         if mode == "r+" and not exists:
             raise NotFoundError(f"{url}: no such object")
-        tmpdir = tempfile.mkdtemp(prefix="skelstore-")
-        local = os.path.join(tmpdir, "upload.h5")
-        if exists and mode in ("r+", "a"):
-            fs.get(path, local)
-        f = _open_local(local, "a" if mode in ("r+", "a") else "w", url)
+        staged = Staged(url, storage_options, suffix=".h5")
+        try:
+            if exists and mode in ("r+", "a"):
+                fs.get(path, staged.path)
+            f = _open_local(staged.path, "a" if mode in ("r+", "a") else "w", url)
+        except BaseException:
+            staged.discard()
+            raise
 
-        def upload() -> None:
+        def publish(ok: bool) -> None:
+            if not ok:
+                staged.discard()
+                return
             try:
-                fs.put(local, path)
-                if hasattr(fs, "invalidate_cache"):
-                    fs.invalidate_cache(path)
-            except Exception as exc:
-                raise SkelstoreError(
-                    f"{url}: upload failed ({exc}); the written file is kept at {local}"
+                staged.publish()
+            except WriteError as exc:
+                kept = staged.keep()
+                raise WriteError(
+                    f"{exc}; the written file is kept at {kept}", path=url, errno=exc.errno
                 ) from exc
-            shutil.rmtree(tmpdir, ignore_errors=True)
 
-        return HDF5Group(f, url, owner=True, finalize=upload)
+        return HDF5Group(f, url, owner=True, publish=publish)

@@ -20,13 +20,14 @@ While a root is open for writing, consolidated metadata is ignored and an old
 copy is dropped at open, so nothing stale is ever listed.
 
 One writer at a time: a local directory store (or local ``.zarr.zip``) opened
-for writing holds an exclusive ``flock`` on a lock file beside it
-(``.NAME.skelstore-write.lock`` in the same directory, holding the writer's pid
-and host) until the root is closed; a second writer, in another process or in
-this one, gets :class:`~skelstore.errors.LockedError` naming the path and the
-holder. The OS drops the lock if the writer dies. The file sits beside the store,
-not inside it, because zarr's mode ``w`` empties the store directory and ``w-``
-refuses a non-empty one. Object stores have no such lock (see docs/remote.md).
+for writing holds :class:`skelstore.locks.WriteLock` (a lock file beside it,
+naming the holder) until the root is closed; it is taken before the target is
+looked at, so a refused writer changes nothing. Object stores have no such lock
+(see docs/remote.md).
+
+A write the storage fails (a full disk) raises
+:class:`~skelstore.errors.WriteError` and stops the session: later writes raise
+it again, and closing neither consolidates nor publishes a zip.
 
 Remote stores (fsspec) are wrapped in :class:`_RetryingStore`: reads that fail
 transiently are retried under :data:`skelstore.rangefile.DEFAULT_RETRY`, and
@@ -40,12 +41,7 @@ import contextlib
 import json
 import math
 import os
-import secrets
-import shutil
-import socket
-import tempfile
 import threading
-import time
 import warnings
 import weakref
 import zipfile
@@ -65,16 +61,19 @@ from zarr.codecs.numcodecs import FixedScaleOffset
 from skelstore import rangefile as _rangefile
 from skelstore.compression import Encoding
 from skelstore.errors import (
+    ClosedError,
     EngineError,
     FormatError,
-    LockedError,
     NotFoundError,
     ReadOnlyError,
     RemoteAccessError,
     SkelstoreError,
+    WriteError,
 )
 from skelstore.layout import dimension_names
+from skelstore.locks import WriteLock
 from skelstore.rangefile import RetryPolicy, retry_async
+from skelstore.staging import Staged, write_error
 from skelstore.storage import (
     MODES,
     Array,
@@ -102,11 +101,6 @@ try:  # for write_many's batch path (zarr >= 3.0 keeps these names); else one by
     from zarr.storage import MemoryStore, StorePath
 except ImportError:  # pragma: no cover - depends on the zarr version
     init_array = None
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: exclusive creation instead
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ZarrArray", "ZarrEngine", "ZarrGroup"]
 
@@ -494,15 +488,19 @@ def _new_dimension_names(path: str, ndim: int) -> tuple[str, ...]:
 
 
 class _ZarrAttrMap(MutableMapping[str, Any]):
-    """A zarr node's attributes, written with one metadata write per update.
+    """A zarr node's attributes, written with one metadata write per update
+    (inside ``writing``, the session's failed-write guard).
 
     ``hidden`` names are metadata kept in attributes (Zarr 2's
     :data:`V2_DIMENSIONS_ATTR`): not listed or read, and kept when others change.
     """
 
-    def __init__(self, node: Any, hidden: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, node: Any, hidden: frozenset[str] = frozenset(), writing: Any = contextlib.nullcontext
+    ) -> None:
         self._node = node
         self._hidden = hidden
+        self._writing = writing
 
     def _attrs(self) -> dict[str, Any]:
         attrs = self._node.metadata.attributes
@@ -514,14 +512,16 @@ class _ZarrAttrMap(MutableMapping[str, Any]):
         return self._attrs()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._node.update_attributes({key: value})
+        with self._writing():
+            self._node.update_attributes({key: value})
 
     def __delitem__(self, key: str) -> None:
         if key in self._hidden:
             raise KeyError(key)
         attrs = dict(self._node.metadata.attributes)  # hidden ones included
         del attrs[key]
-        self._node.attrs.put(attrs)
+        with self._writing():
+            self._node.attrs.put(attrs)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._attrs()))
@@ -532,19 +532,28 @@ class _ZarrAttrMap(MutableMapping[str, Any]):
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         values = {**dict(other), **kwargs}
         if values:
-            self._node.update_attributes(values)
+            with self._writing():
+                self._node.update_attributes(values)
 
 
 # ---------------------------------------------------------------- sessions
 
 
 class _ZipSink:
-    """Where a zip being built locally goes on close: a local path or a remote object."""
+    """Where a zip being built locally goes on close: a local path or a remote
+    object (``inner``, an fsspec URL). The build directory and the zip file are
+    both staged (:class:`~skelstore.staging.Staged`): beside a local destination,
+    in the temporary directory for a remote one."""
 
-    def __init__(self, url: str, dest: str, fs: Any = None) -> None:
+    def __init__(self, url: str, inner: str, storage_options: dict[str, Any] | None) -> None:
         self.url = url
-        self.dest = dest  # local path, or the path inside ``fs``
-        self.fs = fs  # None for local destinations
+        self.inner = inner
+        self.storage_options = storage_options
+        self.fs: Any = None
+        if is_local(inner):
+            self.dest = local_path(inner)
+        else:
+            self.fs, self.dest = to_fs(inner, storage_options)
 
     @property
     def local(self) -> bool:
@@ -556,14 +565,11 @@ class _ZipSink:
     def is_file(self) -> bool:
         return os.path.isfile(self.dest) if self.local else bool(self.fs.isfile(self.dest))
 
-    def build_dir(self) -> str:
-        """A fresh local directory to build the store in (beside a local destination)."""
-        if self.local:
-            parent = os.path.dirname(os.path.abspath(self.dest))
-            os.makedirs(parent, exist_ok=True)
-            base = os.path.basename(self.dest)
-            return tempfile.mkdtemp(prefix=f".{base}.", suffix=".build", dir=parent)
-        return tempfile.mkdtemp(prefix="skelstore-zarrzip-")
+    def build_dir(self) -> Staged:
+        """A fresh local directory to build the store in (made)."""
+        staged = Staged(self.inner, self.storage_options, suffix=".build")
+        staged.mkdir()
+        return staged
 
     def extract_to(self, directory: str) -> None:
         """Unpack the existing zip into ``directory`` (later duplicates win, as in reading)."""
@@ -578,26 +584,36 @@ class _ZipSink:
             raise FormatError(f"{self.url}: not a zip file ({exc})") from exc
 
     def publish(self, directory: str) -> None:
-        """Write ``directory`` as the zip in one go, then move or upload it into place."""
-        if self.local:
-            parent = os.path.dirname(os.path.abspath(self.dest))
-            tmp = os.path.join(parent, f".{os.path.basename(self.dest)}.{secrets.token_hex(6)}.tmp")
-        else:
-            tmp = os.path.join(os.path.dirname(directory), f"{secrets.token_hex(6)}.zip")
+        """Write ``directory`` as the zip in one go, then move or upload it into place.
+
+        Raises:
+            WriteError: writing the zip failed (nothing is left of it), or the
+                upload did (the zip is kept, and the message says where).
+        """
+        staged = Staged(self.inner, self.storage_options, suffix=".zip")
         try:
-            with open(tmp, "xb") as f:
+            with open(staged.path, "xb") as f:
                 _write_zip(directory, f)
                 f.flush()
                 os.fsync(f.fileno())
+        except Exception as exc:
+            staged.discard()
+            raise write_error(self.url, exc) or WriteError(
+                f"{self.url}: writing the zip failed ({exc})", path=self.url
+            ) from exc
+        try:
+            staged.publish()
+        except WriteError as exc:
             if self.local:
-                os.replace(tmp, self.dest)
-            else:
-                self.fs.put_file(tmp, self.dest)
-                if hasattr(self.fs, "invalidate_cache"):
-                    self.fs.invalidate_cache(self.dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(tmp)
+                staged.discard()
+                raise
+            kept = staged.keep()
+            raise WriteError(
+                f"{self.url}: {exc}; the written zip is kept at {kept}", path=self.url
+            ) from exc
+        except BaseException:
+            staged.discard()
+            raise
 
 
 def _write_zip(directory: str, fileobj: Any) -> None:
@@ -609,122 +625,6 @@ def _write_zip(directory: str, fileobj: Any) -> None:
                 full = os.path.join(root, fname)
                 arcname = os.path.relpath(full, directory).replace(os.sep, "/")
                 zf.write(full, arcname)
-
-
-# ---------------------------------------------------------------- one writer at a time
-
-#: Suffix of the lock file a writer holds beside a local store: ``.NAME`` + this.
-LOCK_SUFFIX = ".skelstore-write.lock"
-
-
-def lock_path_for(path: str) -> str:
-    """The lock file of the local store or zip at ``path`` (symlinks resolved)."""
-    real = os.path.realpath(path)
-    return os.path.join(os.path.dirname(real), f".{os.path.basename(real)}{LOCK_SUFFIX}")
-
-
-def _holder_text() -> str:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    return f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n"
-
-
-def _describe_holder(text: str) -> str:
-    """The holder recorded in a lock file, marked when it is this very process."""
-    text = text.strip()
-    if not text:
-        return "another writer"
-    me = f"pid {os.getpid()} on {socket.gethostname()} "
-    return f"{text} (this process)" if text.startswith(me) else text
-
-
-class _WriteLock:
-    """An exclusive, non-blocking ``flock`` on :func:`lock_path_for` ``(path)``.
-
-    ``flock`` locks belong to an open file description, so a second open in the
-    same process conflicts like another process does; the OS releases the lock
-    when the holder exits or dies. The file records the holder (pid, host, time)
-    for the error message, and is removed on :meth:`release` (while still held;
-    a contender that locked the removed file notices and tries again).
-    """
-
-    def __init__(self, fd: int, lock_path: str) -> None:
-        self._fd: int | None = fd
-        self.lock_path = lock_path
-
-    @classmethod
-    def acquire(cls, url: str, path: str) -> _WriteLock | None:
-        """Take the lock of the store at ``path``, or raise LockedError naming the
-        holder. ``None`` if no lock file can be made there (a read-only directory):
-        then writing goes ahead unlocked, as before."""
-        lock_path = lock_path_for(path)
-        with contextlib.suppress(OSError):  # the store's parents are made by zarr anyway
-            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-        for _ in range(20):
-            try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-                             | (0 if fcntl is not None else os.O_EXCL), 0o644)
-            except FileExistsError:  # pragma: no cover - non-POSIX fallback
-                cls._refuse(url, path, lock_path, None)
-            except OSError:  # e.g. read-only parent directory
-                return None
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    cls._refuse(url, path, lock_path, fd)
-                except OSError:  # no flock on this filesystem: go ahead unlocked
-                    os.close(fd)
-                    return None
-                # the holder may have released (and removed) the file between our
-                # open and flock: then the lock we got is on a dead file
-                try:
-                    current = os.stat(lock_path)
-                except FileNotFoundError:
-                    os.close(fd)
-                    continue
-                mine = os.fstat(fd)
-                if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
-                    os.close(fd)
-                    continue
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, _holder_text().encode(), 0)
-            return cls(fd, lock_path)
-        raise LockedError(f"{url}: could not take the write lock {lock_path} (contended)",
-                          path=path)
-
-    @staticmethod
-    def _refuse(url: str, path: str, lock_path: str, fd: int | None) -> None:
-        text = ""
-        try:
-            if fd is None:
-                with open(lock_path, encoding="utf-8", errors="replace") as f:
-                    text = f.read(400)
-            else:
-                text = os.pread(fd, 400, 0).decode("utf-8", "replace")
-        except OSError:
-            pass
-        finally:
-            if fd is not None:
-                os.close(fd)
-        holder = _describe_holder(text)
-        raise LockedError(
-            f"{url}: already open for writing by {holder} (lock file {lock_path}); "
-            "close that root first",
-            path=path,
-            holder=holder,
-        )
-
-    def release(self) -> None:
-        """Remove the lock file and drop the lock (idempotent)."""
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            with contextlib.suppress(OSError):
-                if os.path.samestat(os.stat(self.lock_path), os.fstat(fd)):
-                    os.unlink(self.lock_path)
-        finally:
-            os.close(fd)
 
 
 # ---------------------------------------------------------------- retrying reads
@@ -896,6 +796,15 @@ class _Session:
     ``nodes`` maps zarr paths to the one zarr object used for each node during the
     session, so that attributes and shapes changed through one handle are seen
     through every other (zarr objects hold their metadata in memory).
+
+    The first failed write (:meth:`writing`) is kept in ``failed``: every later
+    write raises it again, and :meth:`close` neither consolidates nor publishes.
+
+    ``dirty``: something was written in this session (a new store always is).
+    An existing store opened for writing is left byte for byte as it was until
+    the first write: only then is its consolidated metadata dropped
+    (``first_write``), and only a dirty session consolidates (or publishes a zip)
+    on close.
     """
 
     def __init__(
@@ -907,57 +816,105 @@ class _Session:
         owner: bool,
         zarr_format: int,
         zip_sink: _ZipSink | None = None,
-        build_dir: str | None = None,
-        lock: _WriteLock | None = None,
+        build: Staged | None = None,
+        lock: WriteLock | None = None,
+        dirty: bool = True,
     ) -> None:
         self.source = source
+        self.dirty = dirty
+        self._first_write: Any = None
         self.store = store
         self.writable = writable
         self.owner = owner
         self.zarr_format = zarr_format
         self.zip_sink = zip_sink
-        self.build_dir = build_dir
+        self.build = build
         self.nodes: dict[str, Any] = {}
         self.closed = False
+        self.failed: WriteError | None = None
         self._close_lock = threading.Lock()
-        self._cleanup = (
-            weakref.finalize(self, shutil.rmtree, build_dir, True) if build_dir else None
-        )
+        self._cleanup = weakref.finalize(self, build.discard) if build is not None else None
         # a root dropped without close() still lets the next writer in
         self.lock = lock
         self._unlock = weakref.finalize(self, lock.release) if lock is not None else None
+
+    def set_first_write(self, action: Any) -> None:
+        """Run ``action()`` before the session's first write."""
+        self._first_write = action
 
     def check_open(self) -> None:
         if self.closed:
             raise EngineError(f"{self.source}: the store has been closed")
 
-    def close(self) -> None:
-        """Consolidate metadata (writable roots), release the store, publish a zip."""
+    def check_write(self, where: str) -> None:
+        """Refuse a write: to a closed root (ClosedError), after a failed write (that
+        error again), or through a read-only root (ReadOnlyError)."""
+        if self.closed:
+            raise ClosedError(f"{self.source}: the dump has been closed; cannot write to it")
+        if self.failed is not None:
+            raise type(self.failed)(
+                f"{self.source}: an earlier write failed ({self.failed})",
+                path=self.source,
+                errno=self.failed.errno,
+            )
+        if not self.writable:
+            raise ReadOnlyError(f"{where}: opened read-only")
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around every write: run ``first_write`` once, and turn a failed write
+        (full disk, I/O error) into WriteError, remembered."""
+        try:
+            if not self.dirty:
+                self.dirty = True
+                if self._first_write is not None:
+                    self._first_write()
+            yield
+        except SkelstoreError:
+            raise
+        except Exception as exc:
+            err = write_error(self.source, exc)
+            if err is None:
+                raise
+            self.failed = self.failed or err
+            raise err from exc
+
+    def close(self, ok: bool = True, *, finish: bool = True) -> None:
+        """Consolidate metadata (writable roots), release the store, publish a zip.
+
+        After a failed write, or without ``finish``, nothing is consolidated or
+        published (a zip's build directory is removed); a failure is raised if
+        ``ok`` (no other error is on its way out)."""
         with self._close_lock:  # two threads closing: one does the work
             if self.closed or not self.owner:
                 return
             self.closed = True
+        failure: WriteError | None = self.failed
+        if not finish:
+            self.dirty = False
         try:
-            if self.writable:
-                with _quiet():
-                    zarr.consolidate_metadata(self.store, zarr_format=self.zarr_format)
+            if self.writable and failure is None and self.dirty:
+                try:
+                    with _quiet(), self.writing():
+                        zarr.consolidate_metadata(self.store, zarr_format=self.zarr_format)
+                except WriteError as exc:
+                    failure = exc
             with contextlib.suppress(Exception):
                 self.store.close()
-            if self.zip_sink is not None and self.build_dir is not None:
-                self.zip_sink.publish(self.build_dir)
-        except Exception as exc:
-            if self._cleanup is None:
-                raise
-            self._cleanup.detach()  # keep what was written
-            raise SkelstoreError(
-                f"{self.source}: writing the zip failed ({exc}); "
-                f"the store written so far is kept at {self.build_dir}"
-            ) from exc
+            if (
+                self.zip_sink is not None
+                and self.build is not None
+                and failure is None
+                and self.dirty
+            ):
+                self.zip_sink.publish(self.build.path)
         finally:
+            if self._cleanup is not None:
+                self._cleanup()
             if self._unlock is not None:
                 self._unlock()  # the lock goes last: nothing is written after it
-        if self._cleanup is not None:
-            self._cleanup()
+        if failure is not None and ok:
+            raise failure
 
 
 # ---------------------------------------------------------------- nodes
@@ -988,12 +945,15 @@ class _ZarrNode:
         if self._s.zarr_format == 2 and isinstance(self._raw, zarr.Array):
             hidden = frozenset({V2_DIMENSIONS_ATTR})
         return Attrs(
-            _ZarrAttrMap(self._raw, hidden),
+            _ZarrAttrMap(self._raw, hidden, self._s.writing),
             writable=self._s.writable,
             where=where,
             encode=lambda v: _json_safe(v, where),
+            guard=lambda: self._s.check_write(where),
         )
 
+    def _check_writable(self) -> None:
+        self._s.check_write(self.where())
 
 
 class ZarrArray(_ZarrNode, Array):
@@ -1084,7 +1044,8 @@ class ZarrArray(_ZarrNode, Array):
 
     def __setitem__(self, selection: Any, values: Any) -> None:
         self._check_writable()
-        self._raw[selection] = values
+        with self._s.writing():
+            self._raw[selection] = values
 
     def append(self, values: np.ndarray) -> None:
         """Append along the first axis (values are cast to the array's dtype)."""
@@ -1095,20 +1056,16 @@ class ZarrArray(_ZarrNode, Array):
             raise FormatError(f"{self.where()}: cannot append shape {values.shape} to {shape}")
         if len(values) == 0:
             return
-        self._raw.append(values.astype(self.dtype, copy=False), axis=0)
+        with self._s.writing():
+            self._raw.append(values.astype(self.dtype, copy=False), axis=0)
 
     def truncate(self, length: int) -> None:
         """Shrink the first axis to ``length``."""
         self._check_writable()
         if not self.shape or not 0 <= length <= self.shape[0]:
             raise FormatError(f"{self.where()}: cannot truncate to {length}")
-        with _quiet():
+        with _quiet(), self._s.writing():
             self._raw.resize((length, *self.shape[1:]))
-
-    def _check_writable(self) -> None:
-        self._s.check_open()
-        if not self._s.writable:
-            raise ReadOnlyError(f"{self.where()}: opened read-only")
 
 
 class ZarrGroup(_ZarrNode, Group):
@@ -1204,11 +1161,6 @@ class ZarrGroup(_ZarrNode, Group):
         return self._wrap(obj)
 
     # -- writing ---------------------------------------------------------
-    def _check_writable(self) -> None:
-        self._s.check_open()
-        if not self._s.writable:
-            raise ReadOnlyError(f"{self.where()}: opened read-only")
-
     def _name_parts(self, name: str) -> list[str]:
         """The components of a relative path for a new node (no empty, ``.`` or
         ``..`` ones: a store key must stay inside its store)."""
@@ -1240,7 +1192,7 @@ class ZarrGroup(_ZarrNode, Group):
             {k: _json_safe(normalize_attr(v), where) for k, v in attrs.items()} if attrs else None
         )
         try:
-            with _quiet():
+            with _quiet(), self._s.writing():
                 raw = self._raw.create_group(leaf, attributes=attributes)
         except (
             zarr.errors.ContainsGroupError,
@@ -1325,7 +1277,7 @@ class ZarrGroup(_ZarrNode, Group):
         else:  # zarr-python refuses dimension_names for format 2: xarray's attribute
             dims = {"attributes": {V2_DIMENSIONS_ATTR: list(names)}}
         try:
-            with _quiet():
+            with _quiet(), self._s.writing():
                 raw = self._raw.create_array(
                     leaf,
                     shape=shape,
@@ -1347,7 +1299,8 @@ class ZarrGroup(_ZarrNode, Group):
             raise EngineError(f"{where}: zarr refused the settings ({exc})") from exc
         self._s.nodes[raw.path] = raw
         if data is not None and data.size:
-            raw[...] = data
+            with self._s.writing():
+                raw[...] = data
         return ZarrArray(raw, self._s)
 
     def write_many(self, nodes: Sequence[GroupSpec | ArraySpec]) -> None:
@@ -1403,7 +1356,7 @@ class ZarrGroup(_ZarrNode, Group):
             await asyncio.gather(*jobs)
 
         try:
-            with _quiet():
+            with _quiet(), self._s.writing():
                 _zarr_sync(write_all())
         except SkelstoreError:
             raise
@@ -1467,11 +1420,32 @@ class ZarrGroup(_ZarrNode, Group):
     def close(self) -> None:
         """For the root opened by :meth:`ZarrEngine.open`: consolidate metadata if
         writable, release the store and write a ``.zarr.zip``. Otherwise nothing.
-        Safe to call twice."""
-        if self._root:
-            if not self._s.closed:
+        Safe to call twice.
+
+        Raises:
+            WriteError: a write failed (now, or earlier in the session) and no
+                other exception is leaving the ``with`` block.
+        """
+        if not self._root:
+            return
+        ok = self.__dict__.get("_close_ok", True)
+        try:
+            if self._s.closed:
+                pass
+            elif self._s.failed is None:
                 self._run_close_hooks()
-            self._s.close()
+            else:  # nothing more can be written
+                self.__dict__.pop("_close_hooks", None)
+        except WriteError:
+            pass  # remembered by the session, raised by its close
+        finally:
+            self._s.close(ok)
+
+    def abort(self) -> None:
+        """Release the store without consolidating or publishing anything."""
+        if self._root:
+            self.__dict__.pop("_close_hooks", None)
+            self._s.close(False, finish=False)
 
     @property
     def owns_file(self) -> bool:
@@ -1482,7 +1456,7 @@ class ZarrGroup(_ZarrNode, Group):
         self._check_writable()
         if self._child(name) is None:
             raise NotFoundError(f"{self.where()}: no member {name!r} to delete")
-        with _quiet():
+        with _quiet(), self._s.writing():
             del self._raw[name]
         prefix = _join(self._raw.path, name)
         for key in [k for k in self._s.nodes if k == prefix or k.startswith(prefix + "/")]:
@@ -1612,7 +1586,7 @@ class ZarrEngine(Engine):
                 _check_state(url, mode, state)
             # writers take the lock before judging the target: another writer may be
             # half-way through creating it (a directory without zarr.json yet)
-            lock = _WriteLock.acquire(url, path) if mode != "r" else None
+            lock = WriteLock.acquire(url, path) if mode != "r" else None
             try:
                 if lock is not None:  # as it is now that nobody else writes
                     state = _local_state(path)
@@ -1648,11 +1622,7 @@ class ZarrEngine(Engine):
         zarr_format: int | None,
     ) -> ZarrGroup:
         inner = url.removeprefix("zip::")
-        if is_local(inner):
-            sink = _ZipSink(url, local_path(inner))
-        else:
-            fs, path = to_fs(inner, storage_options)
-            sink = _ZipSink(url, path, fs)
+        sink = _ZipSink(url, inner, storage_options)
         exists = sink.exists()
         if exists and not sink.is_file():
             if mode in ("r", "r+", "a"):
@@ -1680,7 +1650,7 @@ class ZarrEngine(Engine):
             return _open_root(url, "r", store, zarr_format, "unknown", lambda: "file")
 
         # one writer at a time for a local zip (the zip itself is replaced whole)
-        lock = _WriteLock.acquire(url, sink.dest) if sink.local else None
+        lock = WriteLock.acquire(url, sink.dest) if sink.local else None
         try:
             exists = sink.exists()
             if mode in ("w-", "x") and exists:
@@ -1693,8 +1663,8 @@ class ZarrEngine(Engine):
         try:
             extend = exists and mode in ("r+", "a")
             if extend:
-                sink.extract_to(build)
-            store = zarr.storage.LocalStore(build)
+                sink.extract_to(build.path)
+            store = zarr.storage.LocalStore(build.path)
             root = _open_root(
                 url,
                 "r+" if extend else "w-",
@@ -1703,11 +1673,11 @@ class ZarrEngine(Engine):
                 "zarr" if extend else "empty",
                 lambda: "file",
                 zip_sink=sink,
-                build_dir=build,
+                build=build,
                 lock=lock,
             )
         except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
+            build.discard()
             if lock is not None:
                 lock.release()
             raise
@@ -1780,8 +1750,8 @@ def _open_root(
     state_of: Any,
     *,
     zip_sink: _ZipSink | None = None,
-    build_dir: str | None = None,
-    lock: _WriteLock | None = None,
+    build: Staged | None = None,
+    lock: WriteLock | None = None,
 ) -> ZarrGroup:
     """Open or create the root group in ``store`` and wrap it in a session (which
     releases ``lock``, if any, when closed)."""
@@ -1823,6 +1793,9 @@ def _open_root(
         with _quiet():  # written by another tool since: read the real tree instead
             raw = zarr.open_group(store, mode="r", use_consolidated=False)
     writable = mode != "r"
+    # an existing store is left as it is until the first write (a refused or idle
+    # writer changes nothing); a new or emptied one has been written already
+    untouched = existing and mode in ("r+", "a")
     session = _Session(
         source=url,
         store=raw.store,
@@ -1830,18 +1803,20 @@ def _open_root(
         owner=True,
         zarr_format=int(raw.metadata.zarr_format),
         zip_sink=zip_sink,
-        build_dir=build_dir,
+        build=build,
         lock=lock,
+        dirty=not untouched,
     )
     session.nodes[raw.path] = raw
-    if writable and existing and zip_sink is None:
-        _drop_consolidated(raw, session)
+    if writable and untouched and zip_sink is None:
+        session.set_first_write(lambda: _drop_consolidated(raw, session))
     return ZarrGroup(raw, session, root=True)
 
 
 def _drop_consolidated(raw: Any, session: _Session) -> None:
-    """Remove consolidated metadata left by an earlier session, so a crash during
-    this one can never leave readers a stale listing (it is rewritten on close)."""
+    """Remove consolidated metadata left by an earlier session before this one
+    first writes, so a crash during it can never leave readers a stale listing (it
+    is rewritten on close)."""
     with _quiet():
         raw.update_attributes({})  # rewrites zarr.json without consolidated_metadata
     if session.zarr_format == 2 and _zarr_sync is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from skelstore.config import get_options, set_options
 from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
 from skelstore.errors import (
+    ClosedError,
     EngineError,
     FormatError,
     IncompleteDumpError,
@@ -24,13 +25,17 @@ from skelstore.errors import (
     NoSuchFaceError,
     NotFoundError,
     OpenPoseError,
+    OverwriteRefusedError,
     ReadOnlyError,
     RemoteAccessError,
     RemoteError,
     RemoteTimeoutError,
+    RepairWarning,
     SkelstoreError,
+    StorageFullError,
     UnknownModeError,
     VerificationError,
+    WriteError,
 )
 from skelstore.storage import Array, Group
 
@@ -38,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array",
+    "ClosedError",
     "EngineError",
     "FormatError",
     "Group",
@@ -49,13 +55,17 @@ __all__ = [
     "NoSuchFaceError",
     "NotFoundError",
     "OpenPoseError",
+    "OverwriteRefusedError",
     "ReadOnlyError",
     "RemoteAccessError",
     "RemoteError",
     "RemoteTimeoutError",
+    "RepairWarning",
     "SkelstoreError",
+    "StorageFullError",
     "UnknownModeError",
     "VerificationError",
+    "WriteError",
     "__version__",
     "as_group",
     "get_engine",

@@ -552,10 +552,12 @@ def _validate_corpus(ctx: _Context, sources: list[str], deep: bool, runner: Any)
 @_guarded
 def repair(ctx: _Context, url: str) -> None:
     """Make a dump whose writer died readable: drop the unfinished shot, remove the mark."""
-    import skelstore
+    from skelstore.engines import guess_engine
     from skelstore.recovery import repair as do_repair
 
-    with skelstore.open(url, "r+", storage_options=ctx.storage_options) as root:
+    # the engine's own open: skelstore.open refuses to write to an unfinished dump
+    engine = guess_engine(url, "r+", ctx.storage_options)
+    with engine.open(url, "r+", storage_options=ctx.storage_options) as root:
         intact, deleted = do_repair(root)
     gone = f"; removed {', '.join(deleted)}" if deleted else ""
     click.echo(f"{url}: {intact} complete shot(s) kept{gone}")

@@ -6,9 +6,12 @@ keeps every attribute (also unknown ones), dtype, chunk shape and any groups or
 arrays outside the pose layout (e.g. face data: a face dump without skeletons
 converts too; face arrays whose chunks split rows, as h5py chose them for
 skelshop, get whole-row chunks). It writes to a staging name and publishes only
-on success: a local destination is renamed into place; a remote one is built in a
-local temporary directory and uploaded, the root metadata last, so readers never
-see a half dump.
+on success (:class:`skelstore.staging.Destination`): a local destination is
+renamed into place; a remote one is built in a local temporary directory and
+uploaded, the root metadata last, so readers never see a half dump. ``overwrite``
+replaces only a dump (see :func:`skelstore.staging.check_replaceable`). The first
+failed write (a full disk) stops the conversion with
+:class:`~skelstore.errors.WriteError` and removes what was staged.
 
 A conversion can carry a *verification record* (``record=``): a JSON object
 stored in the copy's root attribute :data:`VERIFIED_ATTR`. The copy is published
@@ -23,10 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,9 +39,10 @@ from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
 from skelstore.face import FACE_ARRAYS, FACES, face_chunks
 from skelstore.layout import pose_chunks
+from skelstore.staging import Destination
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
-from skelstore.urls import is_local, is_read_only, local_path, split_suffix, to_fs
+from skelstore.urls import is_local, is_read_only, local_path
 
 __all__ = ["VERIFIED_ATTR", "ConvertReport", "compare_dumps", "convert", "read_record"]
 
@@ -49,8 +50,6 @@ __all__ = ["VERIFIED_ATTR", "ConvertReport", "compare_dumps", "convert", "read_r
 BLOCK_BYTES = 16 * 2**20
 #: Largest difference accepted between lossy-encoded values.
 LOSSY_TOLERANCE = 0.01
-#: Root metadata files of a Zarr store: uploaded last.
-_ROOT_METADATA = ("zarr.json", ".zmetadata", ".zgroup", ".zattrs")
 #: Root attribute holding a verified copy's record (a JSON object, as a string).
 VERIFIED_ATTR = "skelstore_verified"
 
@@ -96,78 +95,6 @@ def _same_target(a: str, b: str) -> bool:
     if is_local(a) and is_local(b):
         return os.path.realpath(local_path(a)) == os.path.realpath(local_path(b))
     return a.rstrip("/") == b.rstrip("/")
-
-
-def _exists(url: str, storage_options: dict[str, Any] | None) -> bool:
-    if is_local(url):
-        return os.path.lexists(local_path(url))
-    fs, path = to_fs(url, storage_options)
-    return bool(fs.exists(path))
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-class _Stage:
-    """A staging location for a destination, and how to publish it there."""
-
-    def __init__(self, dst: str, storage_options: dict[str, Any] | None) -> None:
-        self.dst = dst
-        self.storage_options = storage_options
-        suffix = split_suffix(dst)
-        tag = f".skelstore-tmp-{uuid.uuid4().hex[:8]}{suffix}"
-        if is_local(dst):
-            final = os.path.abspath(local_path(dst))
-            self.tmpdir = None
-            self.path = os.path.join(os.path.dirname(final), "." + os.path.basename(final) + tag)
-        else:
-            self.tmpdir = tempfile.mkdtemp(prefix="skelstore-convert-")
-            self.path = os.path.join(self.tmpdir, "staged" + tag)
-
-    def publish(self, overwrite: bool) -> None:
-        if self.tmpdir is None:
-            final = os.path.abspath(local_path(self.dst))
-            backup = None
-            if os.path.lexists(final):
-                if not overwrite:
-                    raise EngineError(f"{self.dst}: appeared during conversion; not replaced")
-                backup = final + f".skelstore-old-{uuid.uuid4().hex[:8]}"
-                os.rename(final, backup)
-            os.rename(self.path, final)
-            if backup:
-                _remove(backup)
-            return
-        fs, path = to_fs(self.dst, self.storage_options)
-        if overwrite and fs.exists(path):
-            fs.rm(path, recursive=True)
-        if os.path.isdir(self.path):
-            self._upload_tree(fs, path)
-        else:
-            fs.put_file(self.path, path)
-        if hasattr(fs, "invalidate_cache"):
-            fs.invalidate_cache(path)
-        self.cleanup()
-
-    def _upload_tree(self, fs: Any, path: str) -> None:
-        """Upload a directory store with its root metadata last."""
-        files, last = [], []
-        for dirpath, _, names in os.walk(self.path):
-            for n in names:
-                local = os.path.join(dirpath, n)
-                rel = os.path.relpath(local, self.path).replace(os.sep, "/")
-                (last if rel in _ROOT_METADATA else files).append((local, f"{path}/{rel}"))
-        for group in (files, last):
-            if group:
-                fs.put([lp for lp, _ in group], [rp for _, rp in group])
-
-    def cleanup(self) -> None:
-        _remove(self.path)
-        if self.tmpdir:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 class _Copier:
@@ -281,7 +208,8 @@ def convert(
         verify: re-read the written copy and compare it with ``src`` (exact, or
             within 0.01 where a lossy preset is involved) before publishing it.
         progress: show a progress bar (tqdm) over pose tracks.
-        overwrite: replace an existing ``dst``.
+        overwrite: replace an existing ``dst``, if it is a dump (see
+            :func:`skelstore.staging.check_replaceable`).
         record: a verification record (JSON-serialisable) to store in the copy's
             root attribute :data:`VERIFIED_ATTR`; needs ``verify``. The copy is
             published only once verified, so the attribute is never seen on an
@@ -293,6 +221,10 @@ def convert(
     Raises:
         EngineError: ``src`` and ``dst`` are the same, or ``dst`` exists and
             ``overwrite`` is false.
+        OverwriteRefusedError: ``overwrite`` met something that is not a dump at
+            ``dst`` (nothing is deleted).
+        WriteError: writing the copy failed (a full disk: StorageFullError);
+            nothing is left of it.
         FormatError: ``src`` is neither a skeleton dump nor a face dump.
         VerificationError: ``verify`` found a difference (``dst`` is untouched).
         ReadOnlyError: ``dst`` is a read-only URL (``http(s)://``).
@@ -308,14 +240,12 @@ def convert(
         raise ReadOnlyError(f"{dst}: HTTP(S) URLs are read only; cannot convert into one")
     preset = get_preset(compression) if compression is not None else None
     dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
-    if _exists(dst, storage_options) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
+    stage = Destination(dst, storage_options, overwrite=overwrite)
     with open_store(src, "r", storage_options=storage_options) as src_root:
         tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
         src_info = describe(src_root, with_size=True, storage_options=storage_options)
         unseg = src_root.attrs.get("fmt_type") == "unseg"
-        stage = _Stage(dst, storage_options)
-        try:
+        with stage:
             from tqdm.auto import tqdm
 
             with tqdm(
@@ -341,10 +271,7 @@ def convert(
                     if diff:
                         raise VerificationError(f"{dst}: verification failed: {diff}")
                 dst_info = describe(staged, with_size=True)
-            stage.publish(overwrite)
-        except BaseException:
-            stage.cleanup()
-            raise
+            stage.publish()
     return ConvertReport(
         src=src,
         dst=dst,

@@ -188,8 +188,12 @@ def open(
             and, when reading, from the target's bytes if not given.
         storage_options: passed to fsspec (credentials, ``endpoint_url``, ...).
         zarr_format: 2 or 3 when creating a Zarr store (3 by default).
-        allow_incomplete: read a dump whose writer did not finish (it still
-            carries the in-progress mark): only its complete shots are shown.
+        allow_incomplete: open a dump whose writer did not finish (it still
+            carries the in-progress mark). Reading: only what is complete is
+            shown (its complete shots; the complete rows of an ``unseg`` dump's
+            tracks). Writing (``r+``, ``a``): the dump is repaired first (the
+            unfinished shot is deleted), with a
+            :class:`~skelstore.errors.RepairWarning` saying what went.
         allow_external: follow HDF5 external links, external raw storage and
             virtual datasets into other files (refused by default: a dump is one
             file, and a file from elsewhere could name any path on your machine).
@@ -208,8 +212,12 @@ def open(
         EngineError: unknown engine, or one that cannot be guessed.
         NotFoundError: reading a target that does not exist.
         ReadOnlyError: a mode other than ``r`` for a read-only URL (``http(s)://``).
-        IncompleteDumpError: reading a dump still marked in progress, without
-            ``allow_incomplete`` (the message says how many shots are intact).
+        IncompleteDumpError: opening a dump still marked in progress, without
+            ``allow_incomplete`` (the message says how many shots are intact);
+            for ``r+``/``a`` the dump is left as it was.
+        LockedError: another writer (this process or another) has the local
+            target open for writing; for HDF5 also any open of the file by
+            another process. The target is left as it was.
     """
     if mode not in MODES:
         raise EngineError(f"{target}: invalid mode {mode!r}; use one of {', '.join(MODES)}")
@@ -231,12 +239,12 @@ def open(
         )
     extra = {"allow_external": True} if allow_external else {}
     root = eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format, **extra)
-    if mode != "r":
+    if mode in ("w", "w-", "x"):
         return root
     from skelstore.recovery import check_complete
 
     try:
-        return check_complete(root, allow_incomplete=allow_incomplete)
+        return check_complete(root, allow_incomplete=allow_incomplete, mode=mode)
     except BaseException:
-        root.close()
+        root.abort()  # refused: leave the target as it was
         raise

@@ -14,6 +14,7 @@ h5py or zarr, which raise those, keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "ClosedError",
     "EngineError",
     "FormatError",
     "IncompleteDumpError",
@@ -24,13 +25,17 @@ __all__ = [
     "NoSuchFaceError",
     "NotFoundError",
     "OpenPoseError",
+    "OverwriteRefusedError",
     "ReadOnlyError",
     "RemoteAccessError",
     "RemoteError",
     "RemoteTimeoutError",
+    "RepairWarning",
     "SkelstoreError",
+    "StorageFullError",
     "UnknownModeError",
     "VerificationError",
+    "WriteError",
 ]
 
 
@@ -63,6 +68,10 @@ class ReadOnlyError(SkelstoreError, PermissionError):
     """A write was attempted on a target opened (or only openable) for reading."""
 
 
+class ClosedError(ReadOnlyError):
+    """A write (attributes, arrays, groups) to a dump that has been closed."""
+
+
 class FormatError(SkelstoreError, ValueError):
     """The stored data does not follow the skeleton dump layout.
 
@@ -76,7 +85,16 @@ class UnknownModeError(FormatError):
 
 
 class IncompleteDumpError(FormatError):
-    """The dump was not closed by its writer (it still carries the in-progress mark)."""
+    """The dump was not closed by its writer (it still carries the in-progress mark).
+
+    Raised when such a dump is opened, for reading or for writing, without
+    ``allow_incomplete=True``, and when a writer is given one that is still marked.
+    """
+
+
+class RepairWarning(UserWarning):
+    """An incomplete dump opened for writing with ``allow_incomplete=True`` was
+    repaired first (its unfinished shot dropped); the message says what went."""
 
 
 class NoSuchFaceError(NotFoundError, IndexError):
@@ -162,6 +180,48 @@ class RemoteError(SkelstoreError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class WriteError(SkelstoreError, OSError):
+    """Storage failed a write (an I/O error, a file-size limit, a full disk).
+
+    The first failure stops the write: the dump (or the staged copy a command was
+    building) is closed and whatever was staged removed; the message names the
+    user's target, never a temporary name.
+
+    Attributes:
+        path: the target being written.
+        errno: the operating system's error number, when there was one.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, errno: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class StorageFullError(WriteError):
+    """No room left: the disk or quota is full, or the file may not grow any larger
+    (``ENOSPC``, ``EDQUOT``, ``EFBIG``)."""
+
+
+class OverwriteRefusedError(EngineError):
+    """``overwrite=True`` / ``--overwrite`` met a destination it may not replace.
+
+    Overwriting replaces only what is provably a dump (or what the command itself
+    writes), or an empty directory; a directory or prefix holding anything else
+    is refused and nothing is deleted.
+
+    Attributes:
+        path: the destination.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class RemoteTimeoutError(RemoteError, TimeoutError):

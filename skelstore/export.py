@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from skelstore.errors import EngineError, InputError, MissingDependencyError
-from skelstore.urls import is_local, local_path, split_suffix, to_fs
+from skelstore.staging import Destination
+from skelstore.urls import split_suffix
 
 __all__ = [
     "MOVEMENT_DIMS",
@@ -289,14 +288,17 @@ def export_movement(
         shot: the N of ``shotN`` to export instead of a frame range.
         fps: frames per second: ``time`` in seconds instead of frame numbers.
         storage_options: fsspec options for both ends.
-        overwrite: replace an existing ``dst``.
+        overwrite: replace an existing ``dst``, if it is a movement dataset
+            (``ds_type = "poses"``; see :func:`skelstore.staging.check_replaceable`).
         movement_dims: ``current``, ``legacy`` or ``auto`` (see :func:`movement_dataset`).
 
     Returns:
-        The dataset written.
+        The dataset written (staged, and put in place once complete).
 
     Raises:
         EngineError: ``dst`` has another suffix, or exists and ``overwrite`` is false.
+        OverwriteRefusedError: ``overwrite`` met something that is not a movement
+            dataset (nothing is deleted).
         MissingDependencyError: xarray, or h5netcdf for ``.nc``, is not installed
             (``pip install 'skelstore[export]'``).
     """
@@ -306,33 +308,24 @@ def export_movement(
         raise EngineError(
             f"{dst}: cannot tell the output format; name it *.nc (netCDF) or *.zarr"
         )
-    fs, path = to_fs(dst, storage_options)
-    if fs.exists(path) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
-    ds = movement_dataset(src, frames=frames, shot=shot, fps=fps, storage_options=storage_options,
-                          dims=movement_dims)
-    if suffix == ".zarr":
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-        # Zarr format 2: its string dtypes and consolidated metadata are standard (in
-        # format 3 both are still extensions zarr-python warns about)
-        ds.to_zarr(dst, mode="w", storage_options=storage_options if not is_local(dst) else None,
-                   consolidated=True, zarr_format=2)
-        return ds
-    try:
-        import h5netcdf  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "writing netCDF needs h5netcdf: pip install 'skelstore[export]'"
-        ) from exc
-    if is_local(dst):
-        ds.to_netcdf(local_path(dst), engine="h5netcdf")
-        return ds
-    tmpdir = tempfile.mkdtemp(prefix="skelstore-export-")
-    try:
-        tmp = os.path.join(tmpdir, "out.nc")
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        fs.put_file(tmp, path)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    stage = Destination(dst, storage_options, overwrite=overwrite, accept="movement")
+    if suffix == ".nc":
+        try:
+            import h5netcdf  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "writing netCDF needs h5netcdf: pip install 'skelstore[export]'"
+            ) from exc
+    ds = movement_dataset(
+        src, frames=frames, shot=shot, fps=fps, storage_options=storage_options,
+        dims=movement_dims,
+    )
+    with stage:
+        if suffix == ".zarr":
+            # Zarr format 2: its string dtypes and consolidated metadata are standard
+            # (in format 3 both are still extensions zarr-python warns about)
+            ds.to_zarr(stage.path, mode="w-", consolidated=True, zarr_format=2)
+        else:
+            ds.to_netcdf(stage.path, engine="h5netcdf")
+        stage.publish()
     return ds

@@ -46,7 +46,7 @@ from skelstore.layout import (
     track_specs,
 )
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
-from skelstore.recovery import mark_in_progress, shot_done
+from skelstore.recovery import check_resumable, mark_in_progress, shot_done
 from skelstore.storage import ArraySpec, Group, GroupSpec
 
 __all__ = [
@@ -128,6 +128,7 @@ class UnsegmentedWriter:
             block_frames: frames buffered per track between appends.
         """
         self.h5f = as_group(h5f)
+        check_resumable(self.h5f)
         self.num_kps = num_kps
         _prepare_root(self.h5f, "unseg", num_kps)
         self.timeline_grp = self.h5f.require_group(TIMELINE)
@@ -186,6 +187,7 @@ class ShotSegmentedWriter:
     ) -> None:
         """Arguments as for :class:`UnsegmentedWriter`."""
         self.h5f = as_group(h5f)
+        check_resumable(self.h5f)
         self.num_kps = num_kps
         _prepare_root(self.h5f, "trackshots", num_kps)
         self.timeline_grp = self.h5f.require_group(TIMELINE)

@@ -141,8 +141,9 @@ def frame_attrs(node: Group, where: str | None = None) -> tuple[int, int]:
     where = where or node.where()
     try:
         start, end = attrs["start_frame"], attrs["end_frame"]
-    except KeyError as exc:
-        raise FormatError(f"{where}: missing attribute {exc.args[0]}") from None
+    except KeyError:
+        name = "start_frame" if "start_frame" not in attrs else "end_frame"
+        raise FormatError(f"{where}: missing attribute {name!r}") from None
     if isinstance(start, bool) or isinstance(end, bool):
         raise FormatError(f"{where}: start_frame/end_frame must be integers")
     try:

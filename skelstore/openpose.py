@@ -417,7 +417,8 @@ def import_openpose(
         zarr_format: 2 or 3 for a Zarr destination.
         video: the root's ``video`` attribute (default: the files' base name + ``.mp4``).
         storage_options: fsspec options for both ends.
-        overwrite: replace an existing ``dst``.
+        overwrite: replace an existing ``dst``, if it is a dump (see
+            :func:`skelstore.staging.check_replaceable`).
         progress: show a progress bar (tqdm) over frames.
 
     Returns:
@@ -428,12 +429,14 @@ def import_openpose(
             problem); MissingFramesError (one) for gaps.
         UnknownModeError: ``mode`` is not a known pose mode.
         EngineError: ``dst`` exists and ``overwrite`` is false.
+        OverwriteRefusedError: ``overwrite`` met something that is not a dump.
+        WriteError: writing the dump failed (nothing is left of it).
     """
     from tqdm.auto import tqdm
 
-    from skelstore.convert import _exists, _Stage
     from skelstore.dump import add_fmt_metadata, add_metadata
     from skelstore.io import UnsegmentedWriter
+    from skelstore.staging import Destination
 
     _check_mode(mode)
     if missing not in ("error", "empty"):
@@ -441,8 +444,7 @@ def import_openpose(
     t0 = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
     dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
-    if _exists(dst, storage_options) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
+    stage = Destination(dst, storage_options, overwrite=overwrite)
     limbs = LIMBS[mode]
     poses = 0
     with OpenPoseFrames(src, storage_options) as files:
@@ -458,9 +460,8 @@ def import_openpose(
             )
         first, last = files.frames[0], files.frames[-1]
         present = set(files.frames)
-        stage = _Stage(dst, storage_options)
         version: Any = None
-        try:
+        with stage:
             with open_store(
                 stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
             ) as root:
@@ -503,10 +504,7 @@ def import_openpose(
                     extra["openpose_missing_frames"] = len(gaps)
                 root.attrs.update(extra)
                 tracks = len(writer.tracks)
-            stage.publish(overwrite)
-        except BaseException:
-            stage.cleanup()
-            raise
+            stage.publish()
     return ImportReport(
         src=src,
         dst=dst,
@@ -575,16 +573,21 @@ def _frame_people(
 
 
 class _Out:
-    """Where exported files go: a directory (local or URL) or a ``.zip``."""
+    """Where exported files go: a directory (local or URL), or a ``.zip`` (staged
+    and published whole by :meth:`close`, see :class:`skelstore.staging.Destination`)."""
 
     def __init__(self, dst: str, storage_options: dict[str, Any] | None, overwrite: bool):
+        from skelstore.staging import Destination
+
         self.dst = dst
         self.fs, self.path = to_fs(dst, storage_options)
         self.is_zip = dst.lower().endswith(".zip")
+        self.stage: Destination | None = None
         if self.is_zip:
-            if self.fs.exists(self.path) and not overwrite:
-                raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
-            self._buf: Any = self.fs.open(self.path, "wb")
+            self.stage = Destination(
+                dst, storage_options, overwrite=overwrite, accept="openpose-zip", suffix=".zip"
+            )
+            self._buf: Any = open(self.stage.path, "xb")  # noqa: SIM115 - closed by close()
             self.zip = zipfile.ZipFile(self._buf, "w", compression=zipfile.ZIP_DEFLATED)
         else:
             if self.fs.exists(self.path):
@@ -607,10 +610,19 @@ class _Out:
             with self.fs.open(f"{self.path.rstrip('/')}/{name}", "wb") as f:
                 f.write(text.encode())
 
-    def close(self) -> None:
-        if self.is_zip:
-            self.zip.close()
-            self._buf.close()
+    def close(self, exc: BaseException | None = None) -> None:
+        """Finish: publish a staged zip, or (``exc``, the export failed) discard it."""
+        if self.stage is None:
+            return
+        with self.stage:
+            try:
+                self.zip.close()
+            finally:
+                self._buf.close()
+            if exc is None:
+                self.stage.publish()
+            else:
+                self.stage.discard()
 
 
 def _timeline_range(root: Group) -> tuple[int, int, bool]:
@@ -748,8 +760,10 @@ def _export(
                         f'{{"version":{version_json},"people":[{body}]}}',
                     )
                 bar.update(f1 - f0)
-    finally:
-        out.close()
+    except BaseException as exc:
+        out.close(exc)
+        raise
+    out.close()
     return ExportReport(
         src=src, dst=dst, frames=end - first, people=people_total,
         seconds=time.perf_counter() - t0,

@@ -119,7 +119,9 @@ class Attrs(MutableMapping[str, Any]):
     Reads go through :func:`normalize_attr`; writes through the engine's
     ``encode`` function (which may, for example, turn a list into a numpy array
     for HDF5). ``raw`` is the engine's mapping (``h5py.AttributeManager``,
-    ``zarr`` attributes); ``writable`` guards every write.
+    ``zarr`` attributes); ``writable`` guards every write, and so does ``guard``
+    if given: a callable that raises when a write is not possible now (e.g.
+    :class:`~skelstore.errors.ClosedError` once the file is closed).
     """
 
     def __init__(
@@ -129,11 +131,13 @@ class Attrs(MutableMapping[str, Any]):
         writable: bool,
         where: str,
         encode: Any = None,
+        guard: Any = None,
     ) -> None:
         self._raw = raw
         self._writable = writable
         self._where = where
         self._encode = encode or (lambda v: v)
+        self._guard = guard
 
     def __getitem__(self, key: str) -> Any:
         try:
@@ -172,6 +176,8 @@ class Attrs(MutableMapping[str, Any]):
         self.update_all({**dict(other), **kwargs})
 
     def _check_writable(self) -> None:
+        if self._guard is not None:
+            self._guard()
         if not self._writable:
             raise ReadOnlyError(f"{self._where}: opened read-only, cannot change attributes")
 
@@ -512,6 +518,15 @@ class Group(Node):
     def close(self) -> None:
         """Finish writing and release the file. Only root groups own a file;
         closing a child group does nothing. Safe to call twice."""
+
+    def abort(self) -> None:
+        """Release the file without finishing it: no close hooks run and nothing
+        more is written (no flush of buffers, no consolidation, no upload); what
+        was already written stays. Used when an open is refused after the engine
+        opened the target, so that the target is left byte for byte as it was.
+        Engines override it; the default runs :meth:`close` without hooks."""
+        self.__dict__.pop("_close_hooks", None)
+        self.close()
 
     def __enter__(self) -> Group:
         return self

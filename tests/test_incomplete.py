@@ -86,6 +86,7 @@ def kill_writer(tmp_path: Path, target: str, kind: str, after: int) -> int:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     return done
 
@@ -123,10 +124,12 @@ def test_killed_unsegmented_writer_keeps_complete_rows(tmp_path: Path, suffix: s
     done = kill_writer(tmp_path, target, "unseg", after=64)
     with pytest.raises(skelstore.IncompleteDumpError):
         skelstore.open(target)
-    with skelstore.open(target, "r+") as root:
-        from skelstore.recovery import repair
-
-        repair(root)
+    with pytest.raises(skelstore.IncompleteDumpError):  # writing would adopt the partial rows
+        skelstore.open(target, "r+")
+    with pytest.warns(skelstore.RepairWarning), skelstore.open(
+        target, "r+", allow_incomplete=True
+    ) as root:  # repaired on opening
+        assert IN_PROGRESS not in root.attrs
     with skelstore.open(target) as root:
         rep = validate(root, deep=True)
         assert rep.ok, rep.problems

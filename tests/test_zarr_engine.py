@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import stat
 import uuid
 import warnings
@@ -25,7 +26,6 @@ from skelstore.errors import (
     FormatError,
     NotFoundError,
     ReadOnlyError,
-    SkelstoreError,
 )
 from skelstore.storage import Probe
 
@@ -254,23 +254,46 @@ def test_zip_without_close_leaves_nothing(tmp_path: Path):
     assert os.listdir(tmp_path) == []
 
 
-def test_zip_write_failure_keeps_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_zip_write_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Writing the zip fails (a full disk): the build directory and the half zip go
+    (they would keep the disk full), the error names the zip and says why."""
     import skelstore.backends.zarr as zmod
 
     def boom(directory: str, fileobj: object) -> None:
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
 
     dest = tmp_path / "z.zarr.zip"
     root = ENGINE.open(str(dest), "w")
     root.create_group("x")
     monkeypatch.setattr(zmod, "_write_zip", boom)
-    with pytest.raises(SkelstoreError, match="disk full") as info:
+    with pytest.raises(skelstore.StorageFullError, match="No space left") as info:
         root.close()
-    assert not dest.exists()
-    kept = [p for p in tmp_path.iterdir() if p.name.endswith(".build")]
-    assert len(kept) == 1 and str(kept[0]) in str(info.value)
-    assert (kept[0] / "x" / "zarr.json").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert str(dest) in str(info.value) and "skelstore-tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_zip_upload_failure_keeps_the_zip(mem_url: str, monkeypatch: pytest.MonkeyPatch):
+    """The upload of a remote zip fails: the zip written locally is kept (named in the
+    error), under a name no later run sweeps away."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    def boom(self: MemoryFileSystem, lpath: str, rpath: str, **kwargs: object) -> None:
+        raise OSError("connection reset")
+
+    url = mem_url.replace("dump.zarr", "dump.zarr.zip")
+    root = ENGINE.open(url, "w")
+    root.create_group("x")
+    monkeypatch.setattr(MemoryFileSystem, "put_file", boom)
+    with pytest.raises(skelstore.WriteError, match="kept at") as info:
+        root.close()
+    kept = Path(str(info.value).rsplit("kept at ", 1)[1])
+    try:
+        assert kept.parent.name.startswith("skelstore-kept-") and kept.name == "dump.zarr.zip"
+        with zipfile.ZipFile(kept) as zf:
+            assert "x/zarr.json" in zf.namelist()
+    finally:
+        if kept.parent.name.startswith("skelstore-kept-"):  # never anything else
+            shutil.rmtree(kept.parent)
 
 
 @pytest.mark.parametrize("host_only", [False, True])
@@ -566,9 +589,11 @@ def test_writable_session_ignores_and_drops_stale_consolidated(tmp_path: Path):
     path = tmp_path / "d.zarr"
     with ENGINE.open(str(path), "w") as root:
         root.create_group("timeline").create_group("shot0")
-    root = ENGINE.open(str(path), "a")
-    assert json.loads((path / "zarr.json").read_text()).get("consolidated_metadata") is None
+    before = (path / "zarr.json").read_bytes()
+    root = ENGINE.open(str(path), "a")  # nothing changes until the first write
+    assert (path / "zarr.json").read_bytes() == before
     root["timeline"].create_group("shot1")
+    assert json.loads((path / "zarr.json").read_text()).get("consolidated_metadata") is None
     assert root["timeline"].keys() == ["shot0", "shot1"]
     # a reader during (or after a crash of) the writing session sees the live listing
     reader = ENGINE.open(str(path))

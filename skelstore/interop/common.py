@@ -19,6 +19,7 @@ from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, FormatError, InputError, NotFoundError
 from skelstore.layout import TIMELINE, frame_attrs, list_shots
 from skelstore.pose import CUSTOM_MODE, SKELETONS, keypoint_names
+from skelstore.staging import Destination
 from skelstore.storage import Group
 from skelstore.urls import is_local, local_path, split_suffix, to_fs
 
@@ -192,28 +193,16 @@ def local_output(
     dst: str, storage_options: dict[str, Any] | None, overwrite: bool
 ) -> Iterator[str]:
     """A local path to write one file to, published at ``dst`` (a path or fsspec URL)
-    only if the block succeeds: written beside a local ``dst`` under a temporary
-    name and renamed, or uploaded to a remote one.
+    only if the block succeeds (:class:`skelstore.staging.Destination`: beside a
+    local ``dst`` and renamed, or uploaded to a remote one).
 
     Raises:
         EngineError: ``dst`` exists and ``overwrite`` is false.
+        OverwriteRefusedError: ``dst`` is a directory.
     """
-    fs, path = to_fs(dst, storage_options)
-    if fs.exists(path) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
-    tmpdir = tempfile.mkdtemp(
-        prefix=".skelstore-export-",
-        dir=os.path.dirname(os.path.abspath(local_path(dst))) if is_local(dst) else None,
-    )
-    try:
-        tmp = os.path.join(tmpdir, os.path.basename(dst.rstrip("/")) or "out")
-        yield tmp
-        if is_local(dst):
-            os.replace(tmp, local_path(dst))
-        else:
-            fs.put_file(tmp, path)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    with Destination(dst, storage_options, overwrite=overwrite, accept="file") as out:
+        yield out.path
+        out.publish()
 
 
 @contextlib.contextmanager

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from skelstore.errors import EngineError, InputError
+from skelstore.errors import InputError
 from skelstore.export import ExportReport, require
 from skelstore.interop.common import (
     absent_to_nan,
@@ -209,17 +209,16 @@ def import_sleap(
         EngineError: ``dst`` exists and ``overwrite`` is false.
     """
     sio = _sleap_io("importing through sleap-io")
-    from skelstore.convert import _exists, _Stage
     from skelstore.dump import add_fmt_metadata, add_metadata
     from skelstore.engines import get_engine, guess_engine
     from skelstore.engines import open as open_store
     from skelstore.io import ShotSegmentedWriter, UnsegmentedWriter
+    from skelstore.staging import Destination
 
     t0 = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
     dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
-    if _exists(dst, storage_options) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
+    stage = Destination(dst, storage_options, overwrite=overwrite)
     with local_input(src, storage_options) as path:
         try:
             labels = sio.load_file(path)
@@ -294,9 +293,8 @@ def import_sleap(
     if with_shape:
         num_frames = max(num_frames, int(with_shape[0]))
 
-    stage = _Stage(dst, storage_options)
     n_tracks = 0
-    try:
+    with stage:
         with open_store(stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format) as root:
             if tracked:
                 add_fmt_metadata(root, "trackshots")
@@ -346,10 +344,7 @@ def import_sleap(
                 ]
                 extra["skeleton_name"] = str(skeleton.name or "")
             root.attrs.update(extra)
-        stage.publish(overwrite)
-    except BaseException:
-        stage.cleanup()
-        raise
+        stage.publish()
     return ImportReport(
         src,
         dst,
