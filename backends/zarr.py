@@ -53,12 +53,15 @@ from typing import Any
 import numcodecs
 import numpy as np
 import zarr
+import zarr.buffer
 import zarr.errors
 import zarr.storage
 from zarr.codecs import BloscCodec
 from zarr.codecs.numcodecs import FixedScaleOffset
+from zarr.storage import StorePath
 
 from skelstore import rangefile as _rangefile
+from skelstore.backends import zarr_compat as compat
 from skelstore.compression import Encoding
 from skelstore.errors import (
     ClosedError,
@@ -87,20 +90,6 @@ from skelstore.storage import (
     normalize_attr,
 )
 from skelstore.urls import is_local, local_path, protocol, to_fs, with_defaults
-
-try:  # semi-private; present in zarr 3.1.3 .. 3.3. read_many falls back without it.
-    from zarr.core.sync import sync as _zarr_sync
-except ImportError:  # pragma: no cover - depends on the zarr version
-    _zarr_sync = None
-
-try:  # for write_many's batch path (zarr >= 3.0 keeps these names); else one by one
-    from zarr.core.array import AsyncArray, init_array
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.group import GroupMetadata
-    from zarr.core.metadata.v3 import ArrayV3Metadata
-    from zarr.storage import MemoryStore, StorePath
-except ImportError:  # pragma: no cover - depends on the zarr version
-    init_array = None
 
 __all__ = ["ZarrArray", "ZarrEngine", "ZarrGroup"]
 
@@ -157,28 +146,6 @@ _QUIET_MESSAGES = (
     r"Numcodecs codecs are not in the Zarr version 3 specification",
     r"Consolidated metadata is currently not part in the Zarr format 3 specification",
 )
-
-
-def _consolidated_member(group: zarr.Group, name: str) -> zarr.Array | zarr.Group | None:
-    """The member ``name`` of a group opened with consolidated metadata, built from
-    that metadata, or ``None`` when the group has none (ask the store).
-
-    zarr-python's ``Group[name]`` does the same lookup (``_getitem_consolidated``,
-    no I/O) but inside a round trip through its event loop: ~0.3 ms per member here,
-    a third of reading a 30k-frame Zarr dump. Raises KeyError if the consolidated
-    metadata has no such member (zarr-python trusts it the same way). If zarr's
-    internals differ, returns ``None`` and the public path is used.
-    """
-    agroup = getattr(group, "_async_group", None)
-    try:
-        if agroup is None or agroup.metadata.consolidated_metadata is None:
-            return None
-        node = agroup._getitem_consolidated(agroup.store_path / name, name, prefix=agroup.name)
-    except (AttributeError, TypeError):
-        return None
-    if isinstance(node, zarr.AsyncGroup):
-        return zarr.Group(node)
-    return zarr.Array(node)
 
 
 @contextlib.contextmanager
@@ -686,10 +653,6 @@ class _RetryingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
 
 # ---------------------------------------------------------------- batch writes
 
-#: Whether write_many may use the batch path (turned off for good if zarr's
-#: internals it relies on have changed).
-_BATCH_WRITES = init_array is not None
-
 #: Array templates for write_many: (dtype, trailing shape, codecs, fill) -> v3 document.
 _TEMPLATES: dict[tuple[Any, ...], dict[str, Any]] = {}
 _TEMPLATES_LOCK = threading.Lock()
@@ -699,29 +662,14 @@ def _array_template(
     dtype: np.dtype, trailing: tuple[int, ...], filters: Any, compressors: Any, fill: Any
 ) -> dict[str, Any]:
     """The v3 metadata document zarr itself writes for an unsharded array of this
-    kind (made once, in memory, by ``init_array``); shape and chunks are filled in
-    per array."""
+    kind (made once per kind, in memory: :func:`compat.array_v3_document`); shape
+    and chunks are filled in per array."""
     key = (dtype.str, trailing, repr(filters), repr(compressors), repr(fill))
     with _TEMPLATES_LOCK:
         doc = _TEMPLATES.get(key)
     if doc is None:
-
-        async def make() -> dict[str, Any]:
-            arr = await init_array(
-                store_path=StorePath(MemoryStore(), "t"),
-                shape=(1, *trailing),
-                dtype=dtype,
-                chunks=(1, *(max(1, d) for d in trailing)),
-                shards=None,
-                filters=filters,
-                compressors=compressors,
-                fill_value=fill,
-                zarr_format=3,
-            )
-            return arr.metadata.to_dict()
-
         with _quiet():
-            doc = _zarr_sync(make())
+            doc = compat.array_v3_document(dtype, trailing, filters, compressors, fill)
         with _TEMPLATES_LOCK:
             _TEMPLATES[key] = doc
     return doc
@@ -739,9 +687,9 @@ class _BatchPlan:
     @classmethod
     def make(cls, group: ZarrGroup, nodes: Sequence[GroupSpec | ArraySpec]) -> _BatchPlan | None:
         """The plan, or ``None`` where the batch path does not apply."""
-        if group._s.zarr_format != 3 or init_array is None or _zarr_sync is None or not nodes:
+        if group._s.zarr_format != 3 or not compat.has_batch_writes() or not nodes:
             return None
-        proto = default_buffer_prototype()
+        proto = zarr.buffer.default_buffer_prototype()
         plan = cls([], [], [], [])
         groups: set[str] = set()
         for node in nodes:
@@ -754,14 +702,15 @@ class _BatchPlan:
             where = f"{group.source}:{_join(group._raw.path, path)}"
             if isinstance(node, GroupSpec):
                 attrs = {k: _json_safe(v, where) for k, v in (node.attrs or {}).items()}
-                doc = GroupMetadata(attributes=attrs, zarr_format=3).to_buffer_dict(proto)
-                plan.documents.append((f"{path}/zarr.json", doc["zarr.json"].to_bytes()))
+                plan.documents.append(
+                    (f"{path}/zarr.json", compat.group_v3_document(attrs, proto))
+                )
                 groups.add(path)
                 continue
             data = np.asarray(node.data)
             if data.dtype.kind == "O":
                 raise FormatError(f"{where}: object arrays cannot be stored")
-            if data.nbytes > SHARD_BYTES or data.ndim == 0:
+            if data.nbytes > SHARD_BYTES or data.ndim == 0 or data.dtype.kind not in "biuf":
                 plan.one_by_one.append(node)
                 continue
             filters, compressors, extra = _new_array_codecs(
@@ -784,8 +733,8 @@ class _BatchPlan:
             # second round trip through the metadata class
             plan.documents.append((f"{path}/zarr.json", json.dumps(doc, indent=2).encode()))
             if data.size:
-                with _quiet():  # its errors fall back to zarr's public API (write_many)
-                    meta = ArrayV3Metadata.from_dict(doc)
+                with _quiet():
+                    meta = compat.array_v3_metadata(doc)
                 plan.chunks.append((path, meta, data))
         return plan
 
@@ -1148,7 +1097,9 @@ class ZarrGroup(_ZarrNode, Group):
         if obj is None:
             try:
                 with _quiet():
-                    obj = _consolidated_member(self._raw, name)
+                    obj = None
+                    if compat.has_consolidated_lookup():
+                        obj = compat.consolidated_member(self._raw, name)
                     if obj is None:
                         obj = self._raw[name]
             except (KeyError, FileNotFoundError):
@@ -1316,24 +1267,11 @@ class ZarrGroup(_ZarrNode, Group):
         the batch's top-level names are checked for existing nodes; their children
         are new by construction. Larger arrays, Zarr v2 and batches whose parents
         are not in the batch are created one by one (see :meth:`Group.write_many`),
-        as is every batch if zarr's internals used here change (detected while
-        planning, before anything is written).
+        as is every batch where zarr lacks the internals the batch path uses
+        (:func:`compat.has_batch_writes`).
         """
         self._check_writable()
-        global _BATCH_WRITES
-        plan = None
-        if _BATCH_WRITES:
-            try:
-                plan = _BatchPlan.make(self, nodes)
-            except SkelstoreError:
-                raise
-            except Exception as exc:
-                # nothing is written while planning: the general path below writes
-                # the batch, or raises the error a user's mistake deserves; a
-                # TypeError/AttributeError means zarr's internals used here changed,
-                # so zarr's public API is used from now on
-                if isinstance(exc, (TypeError, AttributeError)):
-                    _BATCH_WRITES = False
+        plan = _BatchPlan.make(self, nodes)
         if plan is None:
             super().write_many(nodes)
             return
@@ -1342,11 +1280,11 @@ class ZarrGroup(_ZarrNode, Group):
                 raise self._exists_error(name)
         store = self._raw.store_path.store
         base = self._raw.path
-        proto = default_buffer_prototype()
+        proto = zarr.buffer.default_buffer_prototype()
         documents = [(_join(base, k), proto.buffer.from_bytes(d)) for k, d in plan.documents]
         # arrays are made before anything is written, for the same reason
         arrays = [
-            (AsyncArray(metadata=meta, store_path=StorePath(store, _join(base, path))), data)
+            (zarr.AsyncArray(metadata=meta, store_path=StorePath(store, _join(base, path))), data)
             for path, meta, data in plan.chunks
         ]
 
@@ -1357,7 +1295,7 @@ class ZarrGroup(_ZarrNode, Group):
 
         try:
             with _quiet(), self._s.writing():
-                _zarr_sync(write_all())
+                compat.run(write_all())
         except SkelstoreError:
             raise
         except Exception as exc:
@@ -1384,11 +1322,9 @@ class ZarrGroup(_ZarrNode, Group):
         batch: list[tuple[int, Any, Any]] = []
         for i, (arr, sel) in enumerate(pairs):
             async_arr = None
-            if isinstance(arr, ZarrArray) and _is_basic(sel):
-                async_arr = getattr(arr.raw, "async_array", None) or getattr(
-                    arr.raw, "_async_array", None
-                )
-            if async_arr is None or _zarr_sync is None:
+            if isinstance(arr, ZarrArray) and _is_basic(sel) and compat.has_sync():
+                async_arr = arr.raw.async_array
+            if async_arr is None:
                 out[i] = arr[sel]
             else:
                 arr.check_read(sel)
@@ -1399,7 +1335,7 @@ class ZarrGroup(_ZarrNode, Group):
                 return await asyncio.gather(*(a.getitem(sel) for _, a, sel in batch))
 
             try:
-                results = _zarr_sync(gather())
+                results = compat.run(gather())
             except (MemoryError, SkelstoreError):
                 raise
             except Exception:  # read one by one: the failing array raises, named
@@ -1716,14 +1652,12 @@ def _consolidated_is_stale(raw: Any) -> bool:
     re-consolidating (an added or removed shot or top-level group) is caught. A
     store that cannot be listed (plain HTTP) is trusted.
     """
-    from zarr.core.group import GroupMetadata
-
     cm = raw.metadata.consolidated_metadata
     if cm is None:
         return False
     levels: list[tuple[str, set[str]]] = [("", set(cm.metadata))]
     for name, meta in cm.metadata.items():
-        if isinstance(meta, GroupMetadata) and meta.consolidated_metadata is not None:
+        if getattr(meta, "consolidated_metadata", None) is not None:  # a group's
             levels.append((name, set(meta.consolidated_metadata.metadata)))
 
     async def listing(prefix: str) -> set[str]:
@@ -1732,10 +1666,10 @@ def _consolidated_is_stale(raw: Any) -> bool:
     async def all_listings() -> list[set[str]]:
         return list(await asyncio.gather(*(listing(p) for p, _ in levels)))
 
-    if _zarr_sync is None:  # pragma: no cover - zarr without its sync helper
+    if not compat.has_sync():  # pragma: no cover - zarr without its sync helper
         return False
     try:
-        found = _zarr_sync(all_listings())
+        found = compat.run(all_listings())
     except Exception:  # cannot list (e.g. HTTP without an index): trust the document
         return False
     return any(f != expected for f, (_, expected) in zip(found, levels, strict=True))
@@ -1819,6 +1753,6 @@ def _drop_consolidated(raw: Any, session: _Session) -> None:
     is rewritten on close)."""
     with _quiet():
         raw.update_attributes({})  # rewrites zarr.json without consolidated_metadata
-    if session.zarr_format == 2 and _zarr_sync is not None:
+    if session.zarr_format == 2 and compat.has_sync():
         with contextlib.suppress(Exception):
-            _zarr_sync(session.store.delete(_join(raw.path, ".zmetadata")))
+            compat.run(session.store.delete(_join(raw.path, ".zmetadata")))

@@ -12,7 +12,7 @@ import xarray as xr
 import zarr
 
 import skelstore
-from skelstore.backends import zarr as zb
+from skelstore.backends import zarr_compat
 from skelstore.convert import convert
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.face import FaceWriter
@@ -121,7 +121,7 @@ def test_batch_writer_and_its_fallback_name_dimensions_alike(
 ) -> None:
     """write_many's own batch path and zarr's public API give the same documents."""
     write_sample(tmp_path / "batch.zarr", 3, faces=False)
-    monkeypatch.setattr(zb, "_BATCH_WRITES", False)
+    monkeypatch.setattr(zarr_compat, "has_batch_writes", lambda: False)
     write_sample(tmp_path / "public.zarr", 3, faces=False)
     for name in ("data", "indices", "indptr"):
         with warnings.catch_warnings():

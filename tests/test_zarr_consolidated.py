@@ -74,23 +74,28 @@ def test_members_come_from_consolidated_metadata(tmp_path: Path, monkeypatch) ->
         root["timeline/shot9"]
 
 
-def test_members_without_zarr_internals() -> None:
-    """If zarr-python's consolidated lookup is missing or takes other arguments, the
-    helper says so (None) and the engine asks zarr's public API instead."""
-    from types import SimpleNamespace
+def test_members_without_zarr_internals(tmp_path: Path, monkeypatch) -> None:
+    """Where zarr-python lacks the consolidated lookup (its probe says no), members
+    come from zarr's public API, with the same result."""
+    from skelstore.backends import zarr_compat
 
-    from skelstore.backends.zarr import _consolidated_member
+    path = tmp_path / "x.zarr"
+    convert(GOLDEN / "trackshots_offset_face.h5", path, zarr_format=3)
+    expected = _read_all(GOLDEN / "trackshots_offset_face.h5")
+    assert zarr_compat.has_consolidated_lookup()  # the zarr this suite runs on has it
+    monkeypatch.setattr(zarr_compat, "has_consolidated_lookup", lambda: False)
 
-    assert _consolidated_member(SimpleNamespace(), "x") is None  # no _async_group
+    def refuse(group, name):
+        raise AssertionError("consolidated_member used although its probe says no")
 
-    class Changed:
-        metadata = SimpleNamespace(consolidated_metadata=object())
-        store_path = Path("root")
-        name = "/"
+    monkeypatch.setattr(zarr_compat, "consolidated_member", refuse)
+    assert _read_all(path) == expected
 
-        def _getitem_consolidated(self, key):  # a different signature
-            raise AssertionError("not reached")
 
-    assert _consolidated_member(SimpleNamespace(_async_group=Changed()), "x") is None
-    no_doc = SimpleNamespace(metadata=SimpleNamespace(consolidated_metadata=None))
-    assert _consolidated_member(SimpleNamespace(_async_group=no_doc), "x") is None
+def test_consolidated_member_without_consolidated_metadata(tmp_path: Path) -> None:
+    from skelstore.backends import zarr_compat
+
+    group = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w", zarr_format=3)
+    group.create_group("shot0")
+    reopened = zarr.open_group(str(tmp_path / "plain.zarr"), mode="r", use_consolidated=False)
+    assert zarr_compat.consolidated_member(reopened, "shot0") is None

@@ -646,24 +646,43 @@ def test_pickled_v2_array_is_format_error(tmp_path: Path):
         root["x"]
 
 
-def test_write_many_falls_back_when_zarr_internals_change(tmp_path, monkeypatch):
-    """The batch path uses zarr internals; if they change (a TypeError while
-    planning, before anything is written), writes go through zarr's public API."""
-    import skelstore.backends.zarr as zb
+def test_write_many_uses_public_api_where_zarr_lacks_the_internals(tmp_path, monkeypatch):
+    """The batch path uses zarr internals behind a probe (skelstore.backends.zarr_compat);
+    where the probe says no, writes go through zarr's public API, with the same result."""
+    from skelstore.backends import zarr_compat
     from skelstore.storage import ArraySpec, GroupSpec
 
-    class Changed:
-        @staticmethod
-        def from_dict(doc):
-            raise TypeError("from_dict() got an unexpected keyword")
+    assert zarr_compat.has_batch_writes()  # the zarr this suite runs on has them
+    monkeypatch.setattr(zarr_compat, "has_batch_writes", lambda: False)
 
-    monkeypatch.setattr(zb, "ArrayV3Metadata", Changed)
-    monkeypatch.setattr(zb, "_BATCH_WRITES", True)
+    def refuse(*args, **kwargs):
+        raise AssertionError("an internal used although its probe says no")
+
+    monkeypatch.setattr(zarr_compat, "array_v3_metadata", refuse)
+    monkeypatch.setattr(zarr_compat, "group_v3_document", refuse)
     data = np.arange(30, dtype=np.float32).reshape(10, 3)
     url = str(tmp_path / "f.zarr")
     with skelstore.open(url, "w") as root:
         root.write_many([GroupSpec("g", {"a": 1}), ArraySpec("g/data", data)])
-        assert zb._BATCH_WRITES is False
     with skelstore.open(url) as root:
         np.testing.assert_array_equal(root["g/data"].read(), data)
         assert root["g"].attrs["a"] == 1
+
+
+def test_write_many_does_not_hide_errors_of_the_batch_path(tmp_path, monkeypatch):
+    """A failure inside the batch path is raised, not turned into a silent switch to
+    the slower public path for the rest of the process."""
+    from skelstore.backends import zarr_compat
+    from skelstore.storage import ArraySpec, GroupSpec
+
+    def changed(doc):
+        raise TypeError("from_dict() got an unexpected keyword")
+
+    monkeypatch.setattr(zarr_compat, "array_v3_metadata", changed)
+    data = np.arange(30, dtype=np.float32).reshape(10, 3)
+    with skelstore.open(tmp_path / "f.zarr", "w") as root, pytest.raises(TypeError):
+        root.write_many([GroupSpec("g"), ArraySpec("g/data", data)])
+    monkeypatch.undo()
+    with skelstore.open(tmp_path / "g.zarr", "w") as root:
+        root.write_many([GroupSpec("g"), ArraySpec("g/data", data)])  # batch path again
+        np.testing.assert_array_equal(root["g/data"].read(), data)

@@ -1,0 +1,24 @@
+"""The code's map holds: zarr's internals are touched in one compat module only."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = [*sorted((ROOT / "skelstore").rglob("*.py")), *sorted((ROOT / "backends").rglob("*.py"))]
+ZARR_COMPAT = ROOT / "backends" / "zarr_compat.py"
+#: What only the compat module may name: zarr.core, and private attributes of zarr objects.
+ZARR_INTERNALS = re.compile(r"\bzarr\.core\b|\._async_group\b|\._getitem_consolidated\b|\._sync\b")
+
+
+def test_only_the_compat_module_touches_zarr_internals():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in LIBRARY
+        if path != ZARR_COMPAT
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if ZARR_INTERNALS.search(line)
+    ]
+    assert offenders == []
+    assert ZARR_INTERNALS.search(ZARR_COMPAT.read_text())  # the pattern finds what it should
