@@ -43,6 +43,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -63,7 +64,7 @@ from zarr.codecs import BloscCodec
 from zarr.codecs.numcodecs import FixedScaleOffset
 
 from skelstore import rangefile as _rangefile
-from skelstore.compression import Encoding
+from skelstore.compression import Encoding, check_lossy
 from skelstore.errors import (
     EngineError,
     FormatError,
@@ -83,10 +84,11 @@ from skelstore.storage import (
     Group,
     GroupSpec,
     Probe,
+    check_specs,
     natural_key,
     normalize_attr,
 )
-from skelstore.urls import is_local, local_path, protocol, to_fs, with_defaults
+from skelstore.urls import is_chained, is_local, local_path, protocol, to_fs, with_defaults
 
 try:  # semi-private; present in zarr 3.1.3 .. 3.3. read_many falls back without it.
     from zarr.core.sync import sync as _zarr_sync
@@ -703,6 +705,90 @@ class _WriteLock:
             os.close(fd)
 
 
+# ---------------------------------------------------------------- local stores
+
+
+class _ConfinedLocalStore(zarr.storage.LocalStore):
+    """A directory store that never reads or writes outside its directory.
+
+    A store from elsewhere may hold symbolic links: a chunk linked to another file
+    would be read as keypoints, a link to ``/dev/zero`` read until memory runs out.
+    Before each read or write, a key's directory (resolved once and remembered) and
+    the key itself (one ``lstat``) are checked: a link resolving outside the store,
+    or anything but a regular file or directory (devices, FIFOs, sockets), raises
+    :class:`~skelstore.errors.FormatError` naming the store and the member. Links
+    that stay inside the store are followed.
+    """
+
+    def __init__(self, root: Any, *, read_only: bool = False, url: str | None = None) -> None:
+        super().__init__(root, read_only=read_only)
+        self.url = url or str(root)
+        self._real_root: str | None = None
+        self._real_dirs: dict[str, str] = {}
+
+    def with_read_only(self, read_only: bool = False) -> _ConfinedLocalStore:
+        return type(self)(self.root, read_only=read_only, url=self.url)
+
+    def _inside(self, real: str) -> bool:
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        return real == self._real_root or real.startswith(self._real_root.rstrip(os.sep) + os.sep)
+
+    def _refuse(self, key: str, why: str) -> FormatError:
+        return FormatError(f"{self.url}: member {key!r} {why}; refusing to use it")
+
+    def check_key(self, key: str) -> None:
+        """Raise FormatError if ``key`` leads outside the store or to a special file."""
+        path = os.path.join(os.fspath(self.root), key)
+        directory = os.path.dirname(path)
+        real_dir = self._real_dirs.get(directory)
+        if real_dir is None:
+            real_dir = os.path.realpath(directory)
+            if not self._inside(real_dir):
+                raise self._refuse(
+                    key, f"lies in a linked directory outside the store ({real_dir})"
+                )
+            self._real_dirs[directory] = real_dir
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # missing: zarr reports it as missing
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(path)
+            if not self._inside(target):
+                raise self._refuse(key, f"is a link to {target}, outside the store")
+            try:
+                st = os.stat(target)
+            except OSError:
+                return  # a dangling link inside the store: missing
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise self._refuse(key, "is not a regular file (a device, FIFO or socket)")
+
+    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
+        self.check_key(key)
+        return await super().get(key, prototype, byte_range)
+
+    def get_sync(self, key: str = "", *, prototype: Any = None, byte_range: Any = None) -> Any:
+        self.check_key(key)
+        return super().get_sync(key, prototype=prototype, byte_range=byte_range)
+
+    async def get_partial_values(
+        self, prototype: Any, key_ranges: Iterable[tuple[str, Any]]
+    ) -> list[Any]:
+        key_ranges = list(key_ranges)
+        for key, _ in key_ranges:
+            self.check_key(key)
+        return await super().get_partial_values(prototype, key_ranges)
+
+    async def _set(self, key: str, value: Any, exclusive: bool = False) -> None:
+        self.check_key(key)
+        await super()._set(key, value, exclusive=exclusive)
+
+    def set_sync(self, key: str, value: Any) -> None:
+        self.check_key(key)
+        super().set_sync(key, value)
+
+
 # ---------------------------------------------------------------- retrying reads
 
 
@@ -1052,14 +1138,22 @@ class ZarrArray(_ZarrNode, Array):
         except Exception as exc:  # codecs raise anything for damaged chunks
             raise self.read_error(exc) from exc
 
+    def _check_values(self, values: Any) -> None:
+        """Refuse values this array's scale-offset filter cannot keep (InputError)."""
+        if self.dtype.kind == "f":
+            enc = self.encoding
+            check_lossy(values, enc.scale_digits if enc else None, self.where())
+
     def __setitem__(self, selection: Any, values: Any) -> None:
         self._check_writable()
+        self._check_values(values)
         self._raw[selection] = values
 
     def append(self, values: np.ndarray) -> None:
         """Append along the first axis (values are cast to the array's dtype)."""
         self._check_writable()
         values = np.asarray(values)
+        self._check_values(values)
         shape = self.shape
         if not shape or values.ndim != len(shape) or values.shape[1:] != shape[1:]:
             raise FormatError(f"{self.where()}: cannot append shape {values.shape} to {shape}")
@@ -1275,6 +1369,9 @@ class ZarrGroup(_ZarrNode, Group):
         filters, compressors, extra = _new_array_codecs(
             encoding, engine_options, np_dtype, self._s.zarr_format, where
         )
+        if data is not None:
+            digits = extra.get("scale_digits", encoding.scale_digits if encoding else None)
+            check_lossy(data, digits, where)
 
         if chunks is None:
             chunks = extra.get("chunks")
@@ -1332,6 +1429,7 @@ class ZarrGroup(_ZarrNode, Group):
         planning, before anything is written).
         """
         self._check_writable()
+        check_specs(self.where(), nodes)
         global _BATCH_WRITES
         plan = None
         if _BATCH_WRITES:
@@ -1506,8 +1604,9 @@ def _remote_state(url: str, storage_options: dict[str, Any] | None) -> str:
 def _is_zip_url(url: str) -> bool:
     """True for ``zip::...`` and names ending in ``.zip`` (also ``memory://x.zarr.zip``,
     whose name is a URL host)."""
-    last = url.split("::")[-1].split("?", 1)[0].rstrip("/").lower()
-    return url.startswith("zip::") or last.endswith(".zip")
+    chained = is_chained(url)
+    last = (url.split("::")[-1] if chained else url).split("?", 1)[0].rstrip("/").lower()
+    return (chained and url.startswith("zip::")) or last.endswith(".zip")
 
 
 class ZarrEngine(Engine):
@@ -1582,7 +1681,7 @@ class ZarrEngine(Engine):
                 if lock is not None:  # as it is now that nobody else writes
                     state = _local_state(path)
                     _check_state(url, mode, state)
-                store = zarr.storage.LocalStore(path, read_only=mode == "r")
+                store = _ConfinedLocalStore(path, read_only=mode == "r", url=url)
                 return _open_root(
                     url, mode, store, zarr_format, state, lambda: _local_state(path), lock=lock
                 )
@@ -1612,7 +1711,7 @@ class ZarrEngine(Engine):
         storage_options: dict[str, Any] | None,
         zarr_format: int | None,
     ) -> ZarrGroup:
-        inner = url.removeprefix("zip::")
+        inner = url.removeprefix("zip::") if is_chained(url) else url
         if is_local(inner):
             sink = _ZipSink(url, local_path(inner))
         else:
@@ -1783,7 +1882,7 @@ def _open_root(
         raise FormatError(f"{url}: not a readable .zarr.zip ({exc})") from exc
     # A zip is written in one go and not changed in place, and fsspec's zip
     # filesystem lists nested prefixes wrongly: its document is trusted as is.
-    is_zip = "zip::" in url or url.lower().rstrip("/").endswith(".zip")
+    is_zip = _is_zip_url(url)
     if mode == "r" and not is_zip and _consolidated_is_stale(raw):
         with _quiet():  # written by another tool since: read the real tree instead
             raw = zarr.open_group(store, mode="r", use_consolidated=False)

@@ -1,8 +1,9 @@
 """The ``skelstore`` command line (also ``python -m skelstore``).
 
 Exit codes: 0 success; 1 a check failed (verification, validation); 2 usage
-error or bad input. Errors are one line on stderr naming the file and the
-problem; ``--debug`` shows the traceback instead.
+error or bad input; 130 interrupted (Ctrl-C, as shells report SIGINT). Errors are
+one line on stderr naming the file and the problem; ``--debug`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ __all__ = ["main"]
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+#: 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 class _Context:
@@ -57,6 +60,11 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(obj: _Context, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(obj, *args, **kwargs)
+        except KeyboardInterrupt:  # Ctrl-C: not "a check failed" (1), not bad input (2)
+            if obj.debug:
+                raise
+            click.echo("skelstore: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:  # output piped into `head` and closed: not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
@@ -472,8 +480,17 @@ def cat(ctx: _Context, url: str, frames: str) -> None:
                 break
             if shot.end_frame is None:
                 break
+            # only frames some track covers: a shot's frame range is an attribute,
+            # a track's range is backed by its stored indptr
+            spans = [(t0, t1) for _, t0, t1, _ in getattr(shot, "poses", ())]
+            if not spans:
+                continue  # an empty shot (or the gap before the first one)
+            s0 = max(s0, min(t0 for t0, _ in spans))
+            stop = min(shot.end_frame, max(t1 for _, t1 in spans))
+            if end is not None:
+                stop = min(stop, end)
             for frame, bundle in enumerate(shot.iter_from(s0), start=s0):
-                if end is not None and frame >= end:
+                if frame >= stop:
                     break
                 for pose_id, pose in bundle:
                     for kp, (x, y, c) in enumerate(pose.keypoints):
@@ -646,6 +663,12 @@ def import_openpose(
 @click.option("--fps", type=float, help="movement: time in seconds at this frame rate.")
 @click.option("--frames", help="movement: only frames A:B (half-open).")
 @click.option("--shot", type=int, help="movement: only the shot stored as shotN.")
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=0),
+    help="openpose-json: refuse a dump spanning more frames than this (one file each; "
+    "default 10000000).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @_guarded
@@ -657,6 +680,7 @@ def export(
     fps: float | None,
     frames: str | None,
     shot: int | None,
+    max_frames: int | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -667,6 +691,8 @@ def export(
       skelstore export video.h5 json/ --to openpose-json
     """
     if to == "movement":
+        if max_frames is not None:
+            raise click.UsageError("--max-frames applies to --to openpose-json only")
         from skelstore.export import export_movement
 
         sel = None
@@ -683,11 +709,12 @@ def export(
         return
     if fps is not None or frames is not None or shot is not None:
         raise click.UsageError("--fps, --frames and --shot apply to --to movement only")
-    from skelstore.openpose import export_openpose
+    from skelstore.openpose import MAX_EXPORT_FRAMES, export_openpose
 
     report = export_openpose(
         src, dst, storage_options=ctx.storage_options, overwrite=overwrite,
         progress=not quiet and sys.stderr.isatty(),
+        max_frames=MAX_EXPORT_FRAMES if max_frames is None else max_frames,
     )
     if not quiet:
         click.echo(report.summary())

@@ -50,6 +50,8 @@ def get_engine(name: str) -> Engine:
         EngineError: no engine has that name (the message lists the known ones).
         MissingDependencyError: the engine's library is not installed.
     """
+    if not isinstance(name, str):
+        raise EngineError(f"engine must be a name such as 'hdf5' or 'zarr', not {name!r}")
     key = _ALIASES.get(name.lower(), name.lower())
     table = _engine_table()
     if key not in table:

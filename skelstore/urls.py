@@ -8,12 +8,22 @@ environment discovery apply).
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from skelstore.errors import EngineError, MissingDependencyError
+from skelstore.errors import EngineError, InputError, MissingDependencyError
 
-__all__ = ["is_local", "is_read_only", "local_path", "protocol", "split_suffix", "to_fs"]
+__all__ = [
+    "chain_parts",
+    "is_chained",
+    "is_local",
+    "is_read_only",
+    "local_path",
+    "protocol",
+    "split_suffix",
+    "to_fs",
+]
 
 #: Name endings made of two parts, matched before single ones.
 _DOUBLE_SUFFIXES = (".zarr.zip",)
@@ -25,23 +35,55 @@ _READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "http": "http", "https": "http"}
 
 
+_PROTOCOL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def _known_protocol(name: str) -> bool:
+    from fsspec.registry import known_implementations, registry
+
+    name = name.lower()
+    return name in known_implementations or name in registry
+
+
+def is_chained(url: str) -> bool:
+    """True if ``url`` is an fsspec chain such as ``zip::s3://bucket/x.zarr.zip``.
+
+    A target is a chain only if it contains ``::`` and what comes before the first
+    ``::`` is a protocol fsspec knows (``zip``, ``simplecache``, ``s3://...``), and
+    it is not an existing local path. Anything else is a plain path, ``::`` and all:
+    ``runs::v1.h5`` names a local file of that name.
+    """
+    if "::" not in url:
+        return False
+    first = url.split("::", 1)[0]
+    name = first.split("://", 1)[0] if "://" in first else first
+    if not _PROTOCOL_NAME.fullmatch(name) or not _known_protocol(name):
+        return False
+    return not os.path.lexists(url)
+
+
+def chain_parts(url: str) -> list[str]:
+    """The links of a chained URL (``[url]`` for anything else)."""
+    return url.split("::") if is_chained(url) else [url]
+
+
 def protocol(url: str) -> str:
     """The outermost protocol of ``url`` (``"file"`` for plain paths)."""
-    first = url.split("::", 1)[0]
+    first = url.split("::", 1)[0] if is_chained(url) else url
     if "://" not in first:
-        return "file" if "::" not in url else first
+        return "file" if first is url else first.lower()
     return first.split("://", 1)[0].lower()
 
 
 def is_local(url: str) -> bool:
     """True for plain paths and ``file://`` URLs (not for chained URLs)."""
-    return "::" not in url and protocol(url) in ("file", "local")
+    return not is_chained(url) and protocol(url) in ("file", "local")
 
 
 def is_read_only(url: str) -> bool:
     """True for URLs that can only be read: ``http://``, ``https://`` (also chained,
     as in ``zip::https://...``)."""
-    return any(protocol(part) in _READ_ONLY_PROTOCOLS for part in url.split("::"))
+    return any(protocol(part) in _READ_ONLY_PROTOCOLS for part in chain_parts(url))
 
 
 def local_path(url: str) -> str:
@@ -59,7 +101,7 @@ def split_suffix(url: str) -> str:
     ``s3://b/video.h5`` → ``.h5``; ``x.zarr.zip`` → ``.zarr.zip``;
     ``zip::file:///tmp/x.zarr.zip`` → ``.zarr.zip``; ``x.zarr/`` → ``.zarr``.
     """
-    last = url.split("::")[-1]
+    last = chain_parts(url)[-1]
     if "://" in last:
         # the name may sit in the "host" part (memory://x.zarr) or the path
         rest = last.split("://", 1)[1]
@@ -104,6 +146,42 @@ PROTOCOL_DEFAULTS["s3a"] = PROTOCOL_DEFAULTS["s3"]
 _AWS_RETRY_ENV = ("AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS")
 
 
+#: Storage options whose values must be strings when given (the filesystems fail
+#: on anything else only at their first request, with a bare TypeError).
+_STRING_OPTIONS = frozenset({
+    "endpoint_url", "key", "secret", "username", "password", "profile", "project",
+    "region_name", "client_id", "client_secret",
+})  # fmt: skip
+
+
+def check_storage_options(url: str, storage_options: Any) -> None:
+    """Refuse storage options of the wrong shape before any filesystem sees them.
+
+    Raises:
+        InputError: not a mapping with string keys, or a value of a wrong type for
+            a well-known option (``endpoint_url``, ``key``, ``secret``, ...).
+    """
+    if storage_options is None:
+        return
+    if not isinstance(storage_options, dict):
+        raise InputError(
+            f"{url}: storage_options must be a dict, not {type(storage_options).__name__}"
+        )
+    for key, value in storage_options.items():
+        if not isinstance(key, str):
+            raise InputError(f"{url}: storage option names must be strings, not {key!r}")
+        if key in _STRING_OPTIONS and value is not None and not isinstance(value, str):
+            raise InputError(
+                f"{url}: storage option {key!r} must be a string, not {value!r}"
+            )
+        if key == "anon" and not isinstance(value, bool):
+            raise InputError(f"{url}: storage option 'anon' must be true or false, not {value!r}")
+        if key in ("config_kwargs", "client_kwargs") and not isinstance(value, dict):
+            raise InputError(f"{url}: storage option {key!r} must be a mapping, not {value!r}")
+        if key == "client_kwargs":
+            check_storage_options(url, value)
+
+
 def with_defaults(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """``storage_options`` with :data:`PROTOCOL_DEFAULTS` of ``url``'s protocol.
 
@@ -112,6 +190,7 @@ def with_defaults(url: str, storage_options: dict[str, Any] | None) -> dict[str,
     retry settings.
     """
     defaults = PROTOCOL_DEFAULTS.get(protocol(url), {})
+    check_storage_options(url, storage_options)
     opts = dict(storage_options or {})
     out = {**defaults, **opts}
     if "config_kwargs" in defaults:
@@ -136,6 +215,11 @@ def to_fs(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any,
     """
     import fsspec.core
 
+    if "::" in url and not is_chained(url):  # a local path with "::" in its name
+        from fsspec.implementations.local import LocalFileSystem
+
+        check_storage_options(url, storage_options)
+        return LocalFileSystem(), os.path.abspath(local_path(url))
     try:
         return fsspec.core.url_to_fs(url, **with_defaults(url, storage_options))
     except ImportError as exc:
