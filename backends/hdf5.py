@@ -36,7 +36,7 @@ from skelstore.errors import (
     RemoteAccessError,
     SkelstoreError,
 )
-from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call
+from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call, fs_retried
 from skelstore.storage import (
     Array,
     ArraySpec,
@@ -49,7 +49,7 @@ from skelstore.storage import (
     natural_key,
     normalize_attr,
 )
-from skelstore.urls import is_local, local_path, to_fs
+from skelstore.urls import confirmed, invalidate, is_local, local_path, to_fs
 
 __all__ = ["HDF5Array", "HDF5Engine", "HDF5Group"]
 
@@ -973,8 +973,15 @@ class HDF5Engine(Engine):
     ) -> HDF5Group:
         """Read through a :class:`~skelstore.rangefile.RangeCacheFile`: the whole
         object at once when small, else metadata blocks plus exact chunk ranges."""
-        try:  # transient failures are retried; the rest raise typed errors
-            size = call_with_retries(lambda t: fs_call(fs, "size", path, timeout=t), url)
+        def size_of() -> int | None:  # transient failures are retried; the rest typed
+            return call_with_retries(lambda t: fs_call(fs, "size", path, timeout=t), url)
+
+        try:
+            try:
+                size = size_of()
+            except NotFoundError:  # perhaps from a listing cached before it was written
+                invalidate(fs, path)
+                size = size_of()
         except RemoteAccessError as exc:
             raise EngineError(f"{url}: access denied ({exc})") from exc
         if size is None:
@@ -995,7 +1002,10 @@ class HDF5Engine(Engine):
         return root
 
     def _open_remote_write(self, fs: Any, path: str, url: str, mode: str) -> HDF5Group:
-        exists = fs.exists(path)
+        # every request is bounded in time and retried as reads are (RetryPolicy)
+        exists = confirmed(
+            fs, path, lambda: fs_retried(fs, "exists", path, what=url, action="look up")
+        )
         if mode in ("w-", "x") and exists:
             raise EngineError(f"{url}: already exists (mode {mode!r})")
         if mode == "r+" and not exists:
@@ -1003,14 +1013,20 @@ class HDF5Engine(Engine):
         tmpdir = tempfile.mkdtemp(prefix="skelstore-")
         local = os.path.join(tmpdir, "upload.h5")
         if exists and mode in ("r+", "a"):
-            fs.get(path, local)
+            try:
+                size = fs_retried(fs, "size", path, what=url, action="look up")
+                fs_retried(fs, "get_file", path, local, what=url, action="download",
+                           nbytes=size)
+            except BaseException:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+                raise
         f = _open_local(local, "a" if mode in ("r+", "a") else "w", url)
 
         def upload() -> None:
             try:
-                fs.put(local, path)
-                if hasattr(fs, "invalidate_cache"):
-                    fs.invalidate_cache(path)
+                fs_retried(fs, "put_file", local, path, what=url, action="upload",
+                           nbytes=os.path.getsize(local))
+                invalidate(fs, path)
             except Exception as exc:
                 raise SkelstoreError(
                     f"{url}: upload failed ({exc}); the written file is kept at {local}"

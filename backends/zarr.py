@@ -88,7 +88,16 @@ from skelstore.storage import (
     natural_key,
     normalize_attr,
 )
-from skelstore.urls import is_chained, is_local, local_path, protocol, to_fs, with_defaults
+from skelstore.urls import (
+    confirmed,
+    invalidate,
+    is_chained,
+    is_local,
+    local_path,
+    protocol,
+    to_fs,
+    with_defaults,
+)
 
 try:  # semi-private; present in zarr 3.1.3 .. 3.3. read_many falls back without it.
     from zarr.core.sync import sync as _zarr_sync
@@ -528,11 +537,16 @@ class _ZipSink:
     def local(self) -> bool:
         return self.fs is None
 
+    def _lookup(self, method: str) -> bool:
+        """``fs.<method>(dest)`` bounded in time, a not-found confirmed (remote only)."""
+        return bool(confirmed(self.fs, self.dest, lambda: _rangefile.fs_retried(
+            self.fs, method, self.dest, what=self.url, action="look up")))
+
     def exists(self) -> bool:
-        return os.path.lexists(self.dest) if self.local else bool(self.fs.exists(self.dest))
+        return os.path.lexists(self.dest) if self.local else self._lookup("exists")
 
     def is_file(self) -> bool:
-        return os.path.isfile(self.dest) if self.local else bool(self.fs.isfile(self.dest))
+        return os.path.isfile(self.dest) if self.local else self._lookup("isfile")
 
     def build_dir(self) -> str:
         """A fresh local directory to build the store in (beside a local destination)."""
@@ -549,9 +563,17 @@ class _ZipSink:
             if self.local:
                 with zipfile.ZipFile(self.dest) as zf:
                     zf.extractall(directory)
-            else:
-                with self.fs.open(self.dest, "rb") as f, zipfile.ZipFile(f) as zf:
-                    zf.extractall(directory)
+            else:  # downloaded first: every request bounded in time and retried
+                local = os.path.join(directory, f".{secrets.token_hex(6)}.download.zip")
+                size = _rangefile.fs_retried(self.fs, "size", self.dest, what=self.url,
+                                             action="look up")
+                _rangefile.fs_retried(self.fs, "get_file", self.dest, local, what=self.url,
+                                      action="download", nbytes=size)
+                try:
+                    with zipfile.ZipFile(local) as zf:
+                        zf.extractall(directory)
+                finally:
+                    os.remove(local)
         except zipfile.BadZipFile as exc:
             raise FormatError(f"{self.url}: not a zip file ({exc})") from exc
 
@@ -570,9 +592,9 @@ class _ZipSink:
             if self.local:
                 os.replace(tmp, self.dest)
             else:
-                self.fs.put_file(tmp, self.dest)
-                if hasattr(self.fs, "invalidate_cache"):
-                    self.fs.invalidate_cache(self.dest)
+                _rangefile.fs_retried(self.fs, "put_file", tmp, self.dest, what=self.url,
+                                      action="upload", nbytes=os.path.getsize(tmp))
+                invalidate(self.fs, self.dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(tmp)
@@ -834,6 +856,24 @@ class _RetryingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
 
     async def exists(self, key: str) -> bool:
         return await retry_async(lambda: self._store.exists(key), self._where(key), self.policy)
+
+    # writes: bounded in time and retried like reads (each is a whole-object PUT or
+    # DELETE, so repeating one is harmless)
+    async def set(self, key: str, value: Any) -> None:
+        await retry_async(lambda: self._store.set(key, value), self._where(key), self.policy,
+                          len(value), action="write")
+
+    async def set_if_not_exists(self, key: str, value: Any) -> None:
+        await retry_async(lambda: self._store.set_if_not_exists(key, value), self._where(key),
+                          self.policy, len(value), action="write")
+
+    async def delete(self, key: str) -> None:
+        await retry_async(lambda: self._store.delete(key), self._where(key), self.policy,
+                          action="delete")
+
+    async def delete_dir(self, prefix: str) -> None:
+        await retry_async(lambda: self._store.delete_dir(prefix), self._where(prefix),
+                          self.policy, action="delete")
 
     def list_dir(self, prefix: str) -> AsyncIterator[str]:
         async def collect() -> list[str]:
@@ -1590,15 +1630,20 @@ def _local_state(path: str) -> str:
 def _remote_state(url: str, storage_options: dict[str, Any] | None) -> str:
     """Like :func:`_local_state` for an fsspec URL (no zip detection)."""
     fs, path = to_fs(url, storage_options)
-    try:
-        if fs.isfile(path):
+
+    def lookup() -> str | set[str]:  # bounded in time and retried, as reads are
+        if _rangefile.fs_retried(fs, "isfile", path, what=url, action="look up"):
             return "file"
-        names = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
-    except FileNotFoundError:
+        found = _rangefile.fs_retried(fs, "ls", path, detail=False, what=url, action="list")
+        return {p.rstrip("/").rsplit("/", 1)[-1] for p in found}
+
+    try:
+        found = confirmed(fs, path, lookup)
+    except (FileNotFoundError, NotFoundError):
         return "missing"
     except PermissionError as exc:
         raise EngineError(f"{url}: access denied ({exc})") from exc
-    return _dir_state(names)
+    return found if isinstance(found, str) else _dir_state(found)
 
 
 def _is_zip_url(url: str) -> bool:

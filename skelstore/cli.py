@@ -9,6 +9,7 @@ traceback instead.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -49,7 +50,9 @@ def _parse_options(values: Sequence[str]) -> dict[str, Any]:
 def _fail(ctx: _Context, exc: BaseException, code: int) -> None:
     if ctx.debug:
         raise exc
-    click.echo(f"skelstore: error: {exc}", err=True)
+    # one line, whatever the message holds (a server's error body may span lines)
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    click.echo(f"skelstore: error: {message}", err=True)
     sys.exit(code)
 
 
@@ -100,6 +103,10 @@ def cli(
     ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool
 ) -> None:
     """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
+    if not debug and not logging.getLogger().handlers:
+        # errors are reported here, in one line: the filesystems' own logging (gcsfs
+        # logs every failed request with its traceback) is shown with --debug only
+        logging.getLogger().addHandler(logging.NullHandler())
     if untrusted:  # read by skelstore.open, here and in corpus worker processes
         os.environ["SKELSTORE_UNTRUSTED"] = "1"
     ctx.obj = _Context(debug, _parse_options(storage_options))

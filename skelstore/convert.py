@@ -46,9 +46,18 @@ from skelstore.errors import (
 )
 from skelstore.face import FACE_ARRAYS, FACES, face_chunks
 from skelstore.layout import pose_chunks
+from skelstore.rangefile import fs_retried
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
-from skelstore.urls import is_local, is_read_only, local_path, split_suffix, to_fs
+from skelstore.urls import (
+    confirmed,
+    invalidate,
+    is_local,
+    is_read_only,
+    local_path,
+    split_suffix,
+    to_fs,
+)
 
 __all__ = ["VERIFIED_ATTR", "ConvertReport", "compare_dumps", "convert", "read_record"]
 
@@ -109,7 +118,8 @@ def _exists(url: str, storage_options: dict[str, Any] | None) -> bool:
     if is_local(url):
         return os.path.lexists(local_path(url))
     fs, path = to_fs(url, storage_options)
-    return bool(fs.exists(path))
+    return bool(confirmed(
+        fs, path, lambda: fs_retried(fs, "exists", path, what=url, action="look up")))
 
 
 def _remove(path: str) -> None:
@@ -148,15 +158,16 @@ class _Stage:
             if backup:
                 _remove(backup)
             return
+        # every request bounded in time and retried, as reads are (RetryPolicy)
         fs, path = to_fs(self.dst, self.storage_options)
-        if overwrite and fs.exists(path):
-            fs.rm(path, recursive=True)
+        if overwrite and fs_retried(fs, "exists", path, what=self.dst, action="look up"):
+            fs_retried(fs, "rm", path, recursive=True, what=self.dst, action="delete")
         if os.path.isdir(self.path):
             self._upload_tree(fs, path)
         else:
-            fs.put_file(self.path, path)
-        if hasattr(fs, "invalidate_cache"):
-            fs.invalidate_cache(path)
+            fs_retried(fs, "put_file", self.path, path, what=self.dst, action="upload",
+                       nbytes=os.path.getsize(self.path))
+        invalidate(fs, path)
         self.cleanup()
 
     def _upload_tree(self, fs: Any, path: str) -> None:
@@ -169,7 +180,9 @@ class _Stage:
                 (last if rel in _ROOT_METADATA else files).append((local, f"{path}/{rel}"))
         for group in (files, last):
             if group:
-                fs.put([lp for lp, _ in group], [rp for _, rp in group])
+                fs_retried(fs, "put", [lp for lp, _ in group], [rp for _, rp in group],
+                           what=self.dst, action="upload",
+                           nbytes=sum(os.path.getsize(lp) for lp, _ in group))
 
     def cleanup(self) -> None:
         _remove(self.path)

@@ -7,15 +7,20 @@ environment discovery apply).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from skelstore.errors import EngineError, InputError, MissingDependencyError
 
 __all__ = [
     "chain_parts",
+    "confirmed",
+    "google_credentials_here",
+    "invalidate",
     "is_chained",
     "is_local",
     "is_read_only",
@@ -27,6 +32,8 @@ __all__ = [
 
 #: Name endings made of two parts, matched before single ones.
 _DOUBLE_SUFFIXES = (".zarr.zip",)
+
+T = TypeVar("T")
 
 #: Protocols whose fsspec filesystems can read but not write.
 _READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
@@ -182,6 +189,39 @@ def check_storage_options(url: str, storage_options: Any) -> None:
             check_storage_options(url, value)
 
 
+#: Where the DMI product name of a Google Cloud VM can be read (as google-auth does).
+_GCE_PRODUCT_NAME = "/sys/class/dmi/id/product_name"
+
+
+def google_credentials_here() -> bool:
+    """True if Google credentials can be found without the network: the environment
+    (``GOOGLE_APPLICATION_CREDENTIALS``), gcloud's application-default file, gcsfs's
+    token cache, or a Google Cloud VM (its metadata server then has credentials,
+    told by the machine's DMI product name).
+
+    gcsfs without a ``token`` tries each of these in turn, probing the metadata
+    server over the network last (which, off Google Cloud, takes minutes of
+    retries before it falls back to anonymous access). When none can be found,
+    skelstore passes ``token="anon"`` at once: the same outcome, without the wait;
+    a write then fails at once with an access error. Pass ``token=`` (e.g.
+    ``"google_default"``, ``"cloud"`` or a credentials file) to choose otherwise.
+    """
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return True
+    config = os.environ.get("CLOUDSDK_CONFIG") or os.path.join(
+        os.path.expanduser("~"), ".config", "gcloud"
+    )
+    if os.path.exists(os.path.join(config, "application_default_credentials.json")):
+        return True
+    if os.path.exists(os.path.join(os.path.expanduser("~"), ".gcs_tokens")):
+        return True
+    try:
+        with open(_GCE_PRODUCT_NAME, encoding="ascii", errors="replace") as f:
+            return f.read().strip().startswith("Google")
+    except OSError:
+        return False
+
+
 def with_defaults(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
     """``storage_options`` with :data:`PROTOCOL_DEFAULTS` of ``url``'s protocol.
 
@@ -193,6 +233,8 @@ def with_defaults(url: str, storage_options: dict[str, Any] | None) -> dict[str,
     check_storage_options(url, storage_options)
     opts = dict(storage_options or {})
     out = {**defaults, **opts}
+    if protocol(url) in ("gs", "gcs") and "token" not in opts and not google_credentials_here():
+        out["token"] = "anon"
     if "config_kwargs" in defaults:
         config = dict(defaults["config_kwargs"])
         if any(os.environ.get(name) for name in _AWS_RETRY_ENV):
@@ -232,3 +274,32 @@ def to_fs(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any,
         if "Protocol not known" in str(exc):
             raise EngineError(f"{url}: unknown URL protocol {protocol(url)!r}") from exc
         raise
+
+
+def invalidate(fs: Any, path: str) -> None:
+    """Drop ``fs``'s cached listings of ``path`` and its parents (s3fs, gcsfs, ...)."""
+    drop = getattr(fs, "invalidate_cache", None)
+    if drop is not None:
+        with contextlib.suppress(Exception):  # a cache that cannot be dropped is no worse
+            drop(path)
+
+
+def confirmed(fs: Any, path: str, lookup: Callable[[], T]) -> T:
+    """``lookup()`` (an existence, type or size query of ``path`` on ``fs``); when it
+    finds nothing (a false or empty result, or ``FileNotFoundError``), asked once
+    more after :func:`invalidate`.
+
+    Object-store filesystems answer such queries from directory listings they cached
+    earlier in the process (a glob, a listing, a write): an object another client
+    uploaded since would be "missing" for as long as the process runs. A not-found
+    is therefore confirmed against the store; a found object costs nothing extra.
+    """
+    try:
+        found = lookup()
+    except FileNotFoundError:
+        invalidate(fs, path)
+        return lookup()
+    if not found:
+        invalidate(fs, path)
+        return lookup()
+    return found
