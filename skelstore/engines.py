@@ -110,7 +110,7 @@ def _probe(url: str, storage_options: dict[str, Any] | None) -> Probe:
             found = call("ls", path, detail=False)
             probe.members = {p.rstrip("/").rsplit("/", 1)[-1] for p in found}
         elif kind:
-            probe.head = call("cat_file", path, start=0, end=2048)
+            probe.head = bytes(call("cat_file", path, start=0, end=2048))[:2048]
         else:
             raise NotFoundError(f"{url}: no such file, directory or object")
     except FileNotFoundError:

@@ -273,7 +273,7 @@ def as_keypoints(pose: Any, max_kps: int | None = None, where: str = "") -> np.n
     return arr
 
 
-def check_num_kps(num_kps: Any, where: str = "") -> int | None:
+def check_num_kps(num_kps: Any, where: str = "", what: str = "num_kps") -> int | None:
     """``num_kps`` of a writer as an int (or ``None``: not given).
 
     Raises:
@@ -282,9 +282,9 @@ def check_num_kps(num_kps: Any, where: str = "") -> int | None:
     if num_kps is None:
         return None
     if isinstance(num_kps, bool) or not isinstance(num_kps, (int, np.integer)):
-        raise InputError(f"{where}num_kps must be an integer, not {num_kps!r}")
+        raise InputError(f"{where}{what} must be an integer, not {num_kps!r}")
     if not 0 < num_kps <= 65536:
-        raise InputError(f"{where}num_kps must be between 1 and 65536, not {num_kps}")
+        raise InputError(f"{where}{what} must be between 1 and 65536, not {num_kps}")
     return int(num_kps)
 
 

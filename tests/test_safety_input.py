@@ -297,6 +297,23 @@ def test_unsegmented_writer_refuses_after_end_and_before_start(root: Any) -> Non
     assert p.present.tolist() == [[False, True], [True, False]]  # nothing lost
 
 
+@pytest.mark.parametrize(
+    ("num_frames", "mode", "limbs"),
+    [(-1, "BODY_25", 25), ("x", "BODY_25", 25), (1.5, "BODY_25", 25),
+     (10, ["BODY_25"], 25), (10, "BODY_25", 0), (10, "BODY_25", "25")],
+)  # fmt: skip
+def test_add_metadata_refuses_what_readers_cannot_use(
+    root: Any, num_frames: Any, mode: Any, limbs: Any
+) -> None:
+    from skelstore.dump import add_metadata
+
+    with pytest.raises(InputError):
+        add_metadata(root, "v.mp4", num_frames, mode, limbs)
+    assert not {"num_frames", "mode", "limbs"} & set(root.attrs)
+    add_metadata(root, "v.mp4", 300.0, "BODY_25", np.int64(25))  # integral values: fine
+    assert (root.attrs["num_frames"], root.attrs["limbs"]) == (300, 25)
+
+
 def test_valid_skelshop_usage_still_writes(tmp_path: Path) -> None:
     """write_shots and skelshop's frame-by-frame pattern (start_shot optional for the
     first shot; empty shots between SHOT_CHANGEs) are unchanged."""
