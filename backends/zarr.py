@@ -867,6 +867,9 @@ class _RetryingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
         await retry_async(lambda: self._store.set_if_not_exists(key, value), self._where(key),
                           self.policy, len(value), action="write")
 
+    async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
+        await asyncio.gather(*(self.set(key, value) for key, value in values))
+
     async def delete(self, key: str) -> None:
         await retry_async(lambda: self._store.delete(key), self._where(key), self.policy,
                           action="delete")

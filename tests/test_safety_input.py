@@ -170,9 +170,9 @@ def _damaged_lossy(path: Path, value: float) -> None:
             writer.add_pose(frame, 0, pose())
         writer.end_shot()
     if path.suffix == ".zarr":
-        arr = zarr.open_array(str(path / "timeline/shot0/pose0/data"), mode="r+")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # numpy's cast warning for the NaN
+            warnings.simplefilter("ignore")  # zarr's numcodecs and numpy's cast warnings
+            arr = zarr.open_array(str(path / "timeline/shot0/pose0/data"), mode="r+")
             data = arr[:]
             data[3, 0] = value
             arr[:] = data
