@@ -272,13 +272,27 @@ def test_gcs_without_credentials_is_anonymous_at_once(
     assert "token" not in with_defaults("gs://b/x.h5", {})  # gcsfs finds them itself
 
 
+@pytest.fixture(scope="session")
+def gcs_proxy(gcs_server: Any) -> Iterator[Any]:
+    """A :class:`servers.CountingProxy` in front of ``gcs_server``, for the session
+    (stopped at its end, like ``s3_proxy``: its event loop is not closed before)."""
+    proxy = CountingProxy(gcs_server.url)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
 def test_gcs_write_without_credentials_fails_at_once(
-    no_google_credentials: _Canary, gcs_server: Any, gcs_bucket: str
+    no_google_credentials: _Canary, gcs_proxy: Any, gcs_bucket: str
 ) -> None:
     """Before: minutes probing for credentials, ~18 lines; now one access error, and
     no metadata server was asked."""
-    with CountingProxy(gcs_server.url) as proxy:  # a server that wants credentials
-        proxy.inject("status", count=None, status=401, methods={"POST", "PUT"})
+    proxy = gcs_proxy  # a server that wants credentials
+    proxy.inject(
+        "status", count=None, status=401, methods={"POST", "PUT"}, path_contains=gcs_bucket
+    )
+    try:
         options = {"endpoint_url": proxy.url, "project": "test"}  # no token
         env = {**os.environ, "SKELSTORE_REMOTE_TIMEOUT": "5", "SKELSTORE_REMOTE_ATTEMPTS": "2"}
         args = [a for o in (f"endpoint_url={proxy.url}", "project=test") for a in ("-o", o)]
@@ -292,4 +306,6 @@ def test_gcs_write_without_credentials_fails_at_once(
         assert len(lines) == 1 and "access denied" in lines[0] and dst in lines[0], lines
         with pytest.raises(RemoteAccessError):  # in process too, not retried
             _write(f"gs://{gcs_bucket}/{uuid.uuid4().hex}.zarr", options)
+    finally:
+        proxy.clear_faults()
     assert no_google_credentials.connections == 0
