@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
+import math
 import os
 import weakref
 from collections.abc import Iterator, MutableMapping, Sequence
@@ -21,7 +23,7 @@ import hdf5plugin
 import numpy as np
 
 from skelstore.backends.hdf5_direct import blosc_settings, write_chunks
-from skelstore.compression import Encoding
+from skelstore.compression import Encoding, check_lossy
 from skelstore.config import get_options
 from skelstore.errors import (
     ClosedError,
@@ -31,11 +33,12 @@ from skelstore.errors import (
     NotFoundError,
     ReadOnlyError,
     RemoteAccessError,
+    RemoteError,
     SkelstoreError,
     WriteError,
 )
 from skelstore.locks import WriteLock, check_file_unlocked, flock_holder
-from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call
+from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call, fs_retried
 from skelstore.staging import Staged, write_error
 from skelstore.storage import (
     Array,
@@ -45,9 +48,11 @@ from skelstore.storage import (
     Group,
     GroupSpec,
     Probe,
+    check_specs,
     natural_key,
+    normalize_attr,
 )
-from skelstore.urls import is_local, local_path, to_fs
+from skelstore.urls import confirmed, invalidate, is_local, local_path, to_fs
 
 __all__ = ["HDF5Array", "HDF5Engine", "HDF5Group"]
 
@@ -174,12 +179,36 @@ def _read_whole(ds: Any) -> np.ndarray:
         ds.id.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
     return out
 
+#: Attribute listing the names of a node's attributes stored as JSON text: values
+#: HDF5 has no type for (mappings, ``None``, integers beyond 64 bits, lists mixing
+#: types or of uneven lengths). Readers through skelstore get the values back and
+#: never see this attribute; plain h5py sees the JSON text.
+JSON_ATTRS = "skelstore_json_attrs"
+
+
+class _JSONText(str):
+    """An attribute value to store as JSON text (see :data:`JSON_ATTRS`)."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a == b`` as attribute values (NaN equal to NaN, a str never equal to a number)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, str) != isinstance(b, str) or isinstance(a, list) != isinstance(b, list):
+        return False
+    return bool(a == b)
+
+
 class _H5Attrs(MutableMapping[str, Any]):
     """An h5py object's attributes, whose read failures raise FormatError.
 
     A missing attribute still raises ``KeyError`` (which :class:`Attrs` turns into
     NotFoundError); unreadable ones (damaged metadata, unsupported types) raise
-    :class:`~skelstore.errors.FormatError` naming the node.
+    :class:`~skelstore.errors.FormatError` naming the node. Values stored as JSON
+    text (:data:`JSON_ATTRS`) are decoded, and the list itself is hidden; an empty
+    attribute (``h5py.Empty``) reads as ``None``.
     """
 
     def __init__(self, obj: Any, where: str, source: str | None = None) -> None:
@@ -195,27 +224,83 @@ class _H5Attrs(MutableMapping[str, Any]):
         except _H5_ERRORS as exc:
             raise FormatError(f"{self._where}: cannot read attributes ({exc})") from exc
 
+    def _json_names(self, raw: Any) -> list[str]:
+        try:
+            names = raw.get(JSON_ATTRS)
+        except _H5_ERRORS:
+            return []
+        if names is None or isinstance(names, h5py.Empty):
+            return []
+        names = np.atleast_1d(np.asarray(names))
+        return [n.decode("utf-8", "surrogateescape") if isinstance(n, bytes) else str(n)
+                for n in names.tolist()]
+
+    def _set_json_names(self, raw: Any, names: list[str]) -> None:
+        if names:
+            raw[JSON_ATTRS] = np.array(names, dtype=h5py.string_dtype())
+        elif JSON_ATTRS in raw:
+            del raw[JSON_ATTRS]
+
     def __getitem__(self, key: str) -> Any:
+        if key == JSON_ATTRS:
+            raise KeyError(key)
         raw = self._raw()
         try:
             value = _scalar_attr(self._obj, key)
-            return raw[key] if value is None else value
+            if value is not None:
+                return value
+            value = raw[key]
         except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
             raise
         except KeyError:
             raise
         except _H5_ERRORS as exc:
             raise FormatError(f"{self._where}: cannot read attribute {key!r} ({exc})") from exc
+        if isinstance(value, h5py.Empty):
+            return None
+        if isinstance(value, (str, bytes)) and key in self._json_names(raw):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise FormatError(
+                    f"{self._where}: attribute {key!r} is marked as JSON but does not parse "
+                    f"({exc})"
+                ) from exc
+        return value
+
+    def _store(self, raw: Any, values: dict[str, Any]) -> None:
+        for key in values:
+            if key == JSON_ATTRS:
+                raise FormatError(f"{self._where}: attribute name {JSON_ATTRS!r} is reserved")
+        names = self._json_names(raw)
+        before = list(names)
+        for key, value in values.items():
+            raw[key] = str(value) if isinstance(value, _JSONText) else value
+            if isinstance(value, _JSONText) and key not in names:
+                names.append(key)
+            elif not isinstance(value, _JSONText) and key in names:
+                names.remove(key)
+        if names != before:
+            self._set_json_names(raw, names)
 
     def __setitem__(self, key: str, value: Any) -> None:
         with _writing(self._obj, self._source):
-            self._raw()[key] = value
+            self._store(self._raw(), {key: value})
 
     def __delitem__(self, key: str) -> None:
+        if key == JSON_ATTRS:
+            raise KeyError(key)
         with _writing(self._obj, self._source):
-            del self._raw()[key]
+            raw = self._raw()
+            del raw[key]
+            names = self._json_names(raw)
+            if key in names:
+                names.remove(key)
+                self._set_json_names(raw, names)
 
     def __contains__(self, key: object) -> bool:
+        if key == JSON_ATTRS:
+            return False
         try:
             return key in self._raw()
         except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
@@ -225,7 +310,7 @@ class _H5Attrs(MutableMapping[str, Any]):
 
     def _names(self) -> list[str]:
         try:
-            return list(self._raw().keys())
+            return [k for k in self._raw() if k != JSON_ATTRS]
         except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
             raise
         except _H5_ERRORS as exc:
@@ -239,7 +324,7 @@ class _H5Attrs(MutableMapping[str, Any]):
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         with _writing(self._obj, self._source):
-            self._raw().update({**dict(other), **kwargs})
+            self._store(self._raw(), {**dict(other), **kwargs})
 
 
 def encoding_kwargs(encoding: Encoding | None) -> dict[str, Any]:
@@ -257,15 +342,30 @@ def encoding_kwargs(encoding: Encoding | None) -> dict[str, Any]:
 
 
 def _encode_attr(value: Any) -> Any:
-    """Attribute values as h5py stores them the way skelshop wrote them."""
-    if value is None:
-        raise FormatError("HDF5 attributes cannot hold None")
+    """Attribute values as h5py stores them the way skelshop wrote them; values HDF5
+    cannot hold faithfully (see :data:`JSON_ATTRS`) as JSON text."""
+    if value is None or isinstance(value, dict):
+        return _as_json(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -(2**63) <= value < 2**64 else _as_json(value)
     if isinstance(value, list):
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError, OverflowError):  # ragged lists and the like
+            return _as_json(value)
+        if arr.dtype.kind not in "biufU" or not _same(normalize_attr(arr), value):
+            return _as_json(value)  # objects, or a list numpy would change (mixed types)
         if arr.dtype.kind == "U":
             return arr.astype(h5py.string_dtype())
         return arr
     return value
+
+
+def _as_json(value: Any) -> _JSONText:
+    try:
+        return _JSONText(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"cannot store {value!r} as an HDF5 attribute ({exc})") from exc
 
 
 def _row_span(ds: h5py.Dataset, sel: Any) -> tuple[int, int]:
@@ -457,8 +557,14 @@ class HDF5Array(Array):
         except _H5_ERRORS as exc:
             raise FormatError(f"{self.where()}: cannot read ({exc})") from exc
 
+    def _check_values(self, values: Any) -> None:
+        """Refuse values this dataset's scale-offset filter cannot keep (InputError)."""
+        if self._ds.dtype.kind == "f":
+            check_lossy(values, self._ds.scaleoffset, self.where())
+
     def __setitem__(self, selection: Any, values: Any) -> None:
         self._check_writable()
+        self._check_values(values)
         with _writing(self._ds, self._source):
             self._ds[selection] = values
             _sync(self._ds)
@@ -466,6 +572,7 @@ class HDF5Array(Array):
     def append(self, values: np.ndarray) -> None:
         self._check_writable()
         values = np.asarray(values)
+        self._check_values(values)
         if not self.growable:
             raise FormatError(f"{self.where()}: array was not created growable")
         if values.shape[1:] != self.shape[1:]:
@@ -701,6 +808,8 @@ class HDF5Group(Group):
         kwargs = encoding_kwargs(encoding)
         if engine_options:
             kwargs.update(engine_options)
+        if data is not None and kwargs.get("scaleoffset") not in (None, False):
+            check_lossy(data, kwargs["scaleoffset"], f"{self.where().rstrip('/')}/{name}")
         if chunks is not None:
             chunks = tuple(max(1, int(c)) for c in chunks)
         elif growable or kwargs:
@@ -730,6 +839,7 @@ class HDF5Group(Group):
         empty and their chunks compressed together on a thread pool and written
         with ``write_direct_chunk`` (see :mod:`skelstore.backends.hdf5_direct`)."""
         self._check_writable()
+        check_specs(self.where(), nodes)
         direct = []
         made: set[str] = set()  # groups made here: their children need no lookup
         for node in nodes:
@@ -986,8 +1096,15 @@ class HDF5Engine(Engine):
     ) -> HDF5Group:
         """Read through a :class:`~skelstore.rangefile.RangeCacheFile`: the whole
         object at once when small, else metadata blocks plus exact chunk ranges."""
-        try:  # transient failures are retried; the rest raise typed errors
-            size = call_with_retries(lambda t: fs_call(fs, "size", path, timeout=t), url)
+        def size_of() -> int | None:  # transient failures are retried; the rest typed
+            return call_with_retries(lambda t: fs_call(fs, "size", path, timeout=t), url)
+
+        try:
+            try:
+                size = size_of()
+            except NotFoundError:  # perhaps from a listing cached before it was written
+                invalidate(fs, path)
+                size = size_of()
         except RemoteAccessError as exc:
             raise EngineError(f"{url}: access denied ({exc})") from exc
         if size is None:
@@ -1011,8 +1128,11 @@ class HDF5Engine(Engine):
         self, fs: Any, path: str, url: str, mode: str, storage_options: dict[str, Any] | None
     ) -> HDF5Group:
         """Write to a local staged copy (:class:`~skelstore.staging.Staged`; the
-        object downloaded first for ``r+``/``a``), uploaded as one object on close."""
-        exists = fs.exists(path)
+        object downloaded first for ``r+``/``a``), uploaded as one object on close.
+        Every request is bounded in time and retried as reads are (RetryPolicy)."""
+        exists = confirmed(
+            fs, path, lambda: fs_retried(fs, "exists", path, what=url, action="look up")
+        )
         if mode in ("w-", "x") and exists:
             raise EngineError(f"{url}: already exists (mode {mode!r})")
         if mode == "r+" and not exists:
@@ -1020,7 +1140,9 @@ class HDF5Engine(Engine):
         staged = Staged(url, storage_options, suffix=".h5")
         try:
             if exists and mode in ("r+", "a"):
-                fs.get(path, staged.path)
+                size = fs_retried(fs, "size", path, what=url, action="look up")
+                fs_retried(fs, "get_file", path, staged.path, what=url, action="download",
+                           nbytes=size)  # fmt: skip
             f = _open_local(staged.path, "a" if mode in ("r+", "a") else "w", url)
         except BaseException:
             staged.discard()
@@ -1032,7 +1154,7 @@ class HDF5Engine(Engine):
                 return
             try:
                 staged.publish()
-            except WriteError as exc:
+            except (WriteError, RemoteError, NotFoundError) as exc:  # upload failed: keep it
                 kept = staged.keep()
                 raise WriteError(
                     f"{exc}; the written file is kept at {kept}", path=url, errno=exc.errno

@@ -41,6 +41,8 @@ import contextlib
 import json
 import math
 import os
+import secrets
+import stat
 import threading
 import warnings
 import weakref
@@ -62,7 +64,7 @@ from zarr.storage import StorePath
 
 from skelstore import rangefile as _rangefile
 from skelstore.backends import zarr_compat as compat
-from skelstore.compression import Encoding
+from skelstore.compression import Encoding, check_lossy
 from skelstore.errors import (
     ClosedError,
     EngineError,
@@ -70,6 +72,7 @@ from skelstore.errors import (
     NotFoundError,
     ReadOnlyError,
     RemoteAccessError,
+    RemoteError,
     SkelstoreError,
     WriteError,
 )
@@ -86,10 +89,19 @@ from skelstore.storage import (
     Group,
     GroupSpec,
     Probe,
+    check_specs,
     natural_key,
     normalize_attr,
 )
-from skelstore.urls import is_local, local_path, protocol, to_fs, with_defaults
+from skelstore.urls import (
+    confirmed,
+    is_chained,
+    is_local,
+    local_path,
+    protocol,
+    to_fs,
+    with_defaults,
+)
 
 __all__ = ["ZarrArray", "ZarrEngine", "ZarrGroup"]
 
@@ -526,11 +538,16 @@ class _ZipSink:
     def local(self) -> bool:
         return self.fs is None
 
+    def _lookup(self, method: str) -> bool:
+        """``fs.<method>(dest)`` bounded in time, a not-found confirmed (remote only)."""
+        return bool(confirmed(self.fs, self.dest, lambda: _rangefile.fs_retried(
+            self.fs, method, self.dest, what=self.url, action="look up")))
+
     def exists(self) -> bool:
-        return os.path.lexists(self.dest) if self.local else bool(self.fs.exists(self.dest))
+        return os.path.lexists(self.dest) if self.local else self._lookup("exists")
 
     def is_file(self) -> bool:
-        return os.path.isfile(self.dest) if self.local else bool(self.fs.isfile(self.dest))
+        return os.path.isfile(self.dest) if self.local else self._lookup("isfile")
 
     def build_dir(self) -> Staged:
         """A fresh local directory to build the store in (made)."""
@@ -544,9 +561,17 @@ class _ZipSink:
             if self.local:
                 with zipfile.ZipFile(self.dest) as zf:
                     zf.extractall(directory)
-            else:
-                with self.fs.open(self.dest, "rb") as f, zipfile.ZipFile(f) as zf:
-                    zf.extractall(directory)
+            else:  # downloaded first: every request bounded in time and retried
+                local = os.path.join(directory, f".{secrets.token_hex(6)}.download.zip")
+                size = _rangefile.fs_retried(self.fs, "size", self.dest, what=self.url,
+                                             action="look up")
+                _rangefile.fs_retried(self.fs, "get_file", self.dest, local, what=self.url,
+                                      action="download", nbytes=size)
+                try:
+                    with zipfile.ZipFile(local) as zf:
+                        zf.extractall(directory)
+                finally:
+                    os.remove(local)
         except zipfile.BadZipFile as exc:
             raise FormatError(f"{self.url}: not a zip file ({exc})") from exc
 
@@ -570,7 +595,7 @@ class _ZipSink:
             ) from exc
         try:
             staged.publish()
-        except WriteError as exc:
+        except (WriteError, RemoteError, NotFoundError) as exc:  # upload failed: keep it
             if self.local:
                 staged.discard()
                 raise
@@ -592,6 +617,90 @@ def _write_zip(directory: str, fileobj: Any) -> None:
                 full = os.path.join(root, fname)
                 arcname = os.path.relpath(full, directory).replace(os.sep, "/")
                 zf.write(full, arcname)
+
+
+# ---------------------------------------------------------------- local stores
+
+
+class _ConfinedLocalStore(zarr.storage.LocalStore):
+    """A directory store that never reads or writes outside its directory.
+
+    A store from elsewhere may hold symbolic links: a chunk linked to another file
+    would be read as keypoints, a link to ``/dev/zero`` read until memory runs out.
+    Before each read or write, a key's directory (resolved once and remembered) and
+    the key itself (one ``lstat``) are checked: a link resolving outside the store,
+    or anything but a regular file or directory (devices, FIFOs, sockets), raises
+    :class:`~skelstore.errors.FormatError` naming the store and the member. Links
+    that stay inside the store are followed.
+    """
+
+    def __init__(self, root: Any, *, read_only: bool = False, url: str | None = None) -> None:
+        super().__init__(root, read_only=read_only)
+        self.url = url or str(root)
+        self._real_root: str | None = None
+        self._real_dirs: dict[str, str] = {}
+
+    def with_read_only(self, read_only: bool = False) -> _ConfinedLocalStore:
+        return type(self)(self.root, read_only=read_only, url=self.url)
+
+    def _inside(self, real: str) -> bool:
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        return real == self._real_root or real.startswith(self._real_root.rstrip(os.sep) + os.sep)
+
+    def _refuse(self, key: str, why: str) -> FormatError:
+        return FormatError(f"{self.url}: member {key!r} {why}; refusing to use it")
+
+    def check_key(self, key: str) -> None:
+        """Raise FormatError if ``key`` leads outside the store or to a special file."""
+        path = os.path.join(os.fspath(self.root), key)
+        directory = os.path.dirname(path)
+        real_dir = self._real_dirs.get(directory)
+        if real_dir is None:
+            real_dir = os.path.realpath(directory)
+            if not self._inside(real_dir):
+                raise self._refuse(
+                    key, f"lies in a linked directory outside the store ({real_dir})"
+                )
+            self._real_dirs[directory] = real_dir
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # missing: zarr reports it as missing
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(path)
+            if not self._inside(target):
+                raise self._refuse(key, f"is a link to {target}, outside the store")
+            try:
+                st = os.stat(target)
+            except OSError:
+                return  # a dangling link inside the store: missing
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise self._refuse(key, "is not a regular file (a device, FIFO or socket)")
+
+    async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
+        self.check_key(key)
+        return await super().get(key, prototype, byte_range)
+
+    def get_sync(self, key: str = "", *, prototype: Any = None, byte_range: Any = None) -> Any:
+        self.check_key(key)
+        return super().get_sync(key, prototype=prototype, byte_range=byte_range)
+
+    async def get_partial_values(
+        self, prototype: Any, key_ranges: Iterable[tuple[str, Any]]
+    ) -> list[Any]:
+        key_ranges = list(key_ranges)
+        for key, _ in key_ranges:
+            self.check_key(key)
+        return await super().get_partial_values(prototype, key_ranges)
+
+    async def _set(self, key: str, value: Any, exclusive: bool = False) -> None:
+        self.check_key(key)
+        await super()._set(key, value, exclusive=exclusive)
+
+    def set_sync(self, key: str, value: Any) -> None:
+        self.check_key(key)
+        super().set_sync(key, value)
 
 
 # ---------------------------------------------------------------- retrying reads
@@ -639,6 +748,27 @@ class _RetryingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
 
     async def exists(self, key: str) -> bool:
         return await retry_async(lambda: self._store.exists(key), self._where(key), self.policy)
+
+    # writes: bounded in time and retried like reads (each is a whole-object PUT or
+    # DELETE, so repeating one is harmless)
+    async def set(self, key: str, value: Any) -> None:
+        await retry_async(lambda: self._store.set(key, value), self._where(key), self.policy,
+                          len(value), action="write")
+
+    async def set_if_not_exists(self, key: str, value: Any) -> None:
+        await retry_async(lambda: self._store.set_if_not_exists(key, value), self._where(key),
+                          self.policy, len(value), action="write")
+
+    async def _set_many(self, values: Iterable[tuple[str, Any]]) -> None:
+        await asyncio.gather(*(self.set(key, value) for key, value in values))
+
+    async def delete(self, key: str) -> None:
+        await retry_async(lambda: self._store.delete(key), self._where(key), self.policy,
+                          action="delete")
+
+    async def delete_dir(self, prefix: str) -> None:
+        await retry_async(lambda: self._store.delete_dir(prefix), self._where(prefix),
+                          self.policy, action="delete")
 
     def list_dir(self, prefix: str) -> AsyncIterator[str]:
         async def collect() -> list[str]:
@@ -991,8 +1121,15 @@ class ZarrArray(_ZarrNode, Array):
         except Exception as exc:  # codecs raise anything for damaged chunks
             raise self.read_error(exc) from exc
 
+    def _check_values(self, values: Any) -> None:
+        """Refuse values this array's scale-offset filter cannot keep (InputError)."""
+        if self.dtype.kind == "f":
+            enc = self.encoding
+            check_lossy(values, enc.scale_digits if enc else None, self.where())
+
     def __setitem__(self, selection: Any, values: Any) -> None:
         self._check_writable()
+        self._check_values(values)
         with self._s.writing():
             self._raw[selection] = values
 
@@ -1000,6 +1137,7 @@ class ZarrArray(_ZarrNode, Array):
         """Append along the first axis (values are cast to the array's dtype)."""
         self._check_writable()
         values = np.asarray(values)
+        self._check_values(values)
         shape = self.shape
         if not shape or values.ndim != len(shape) or values.shape[1:] != shape[1:]:
             raise FormatError(f"{self.where()}: cannot append shape {values.shape} to {shape}")
@@ -1208,6 +1346,9 @@ class ZarrGroup(_ZarrNode, Group):
         filters, compressors, extra = _new_array_codecs(
             encoding, engine_options, np_dtype, self._s.zarr_format, where
         )
+        if data is not None:
+            digits = extra.get("scale_digits", encoding.scale_digits if encoding else None)
+            check_lossy(data, digits, where)
 
         if chunks is None:
             chunks = extra.get("chunks")
@@ -1271,6 +1412,7 @@ class ZarrGroup(_ZarrNode, Group):
         (:func:`compat.has_batch_writes`).
         """
         self._check_writable()
+        check_specs(self.where(), nodes)
         plan = _BatchPlan.make(self, nodes)
         if plan is None:
             super().write_many(nodes)
@@ -1437,22 +1579,28 @@ def _local_state(path: str) -> str:
 def _remote_state(url: str, storage_options: dict[str, Any] | None) -> str:
     """Like :func:`_local_state` for an fsspec URL (no zip detection)."""
     fs, path = to_fs(url, storage_options)
-    try:
-        if fs.isfile(path):
+
+    def lookup() -> str | set[str]:  # bounded in time and retried, as reads are
+        if _rangefile.fs_retried(fs, "isfile", path, what=url, action="look up"):
             return "file"
-        names = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
-    except FileNotFoundError:
+        found = _rangefile.fs_retried(fs, "ls", path, detail=False, what=url, action="list")
+        return {p.rstrip("/").rsplit("/", 1)[-1] for p in found}
+
+    try:
+        found = confirmed(fs, path, lookup)
+    except (FileNotFoundError, NotFoundError):
         return "missing"
     except PermissionError as exc:
         raise EngineError(f"{url}: access denied ({exc})") from exc
-    return _dir_state(names)
+    return found if isinstance(found, str) else _dir_state(found)
 
 
 def _is_zip_url(url: str) -> bool:
     """True for ``zip::...`` and names ending in ``.zip`` (also ``memory://x.zarr.zip``,
     whose name is a URL host)."""
-    last = url.split("::")[-1].split("?", 1)[0].rstrip("/").lower()
-    return url.startswith("zip::") or last.endswith(".zip")
+    chained = is_chained(url)
+    last = (url.split("::")[-1] if chained else url).split("?", 1)[0].rstrip("/").lower()
+    return (chained and url.startswith("zip::")) or last.endswith(".zip")
 
 
 class ZarrEngine(Engine):
@@ -1527,7 +1675,7 @@ class ZarrEngine(Engine):
                 if lock is not None:  # as it is now that nobody else writes
                     state = _local_state(path)
                     _check_state(url, mode, state)
-                store = zarr.storage.LocalStore(path, read_only=mode == "r")
+                store = _ConfinedLocalStore(path, read_only=mode == "r", url=url)
                 return _open_root(
                     url, mode, store, zarr_format, state, lambda: _local_state(path), lock=lock
                 )
@@ -1557,7 +1705,7 @@ class ZarrEngine(Engine):
         storage_options: dict[str, Any] | None,
         zarr_format: int | None,
     ) -> ZarrGroup:
-        inner = url.removeprefix("zip::")
+        inner = url.removeprefix("zip::") if is_chained(url) else url
         sink = _ZipSink(url, inner, storage_options)
         exists = sink.exists()
         if exists and not sink.is_file():
@@ -1722,7 +1870,7 @@ def _open_root(
         raise FormatError(f"{url}: not a readable .zarr.zip ({exc})") from exc
     # A zip is written in one go and not changed in place, and fsspec's zip
     # filesystem lists nested prefixes wrongly: its document is trusted as is.
-    is_zip = "zip::" in url or url.lower().rstrip("/").endswith(".zip")
+    is_zip = _is_zip_url(url)
     if mode == "r" and not is_zip and _consolidated_is_stale(raw):
         with _quiet():  # written by another tool since: read the real tree instead
             raw = zarr.open_group(store, mode="r", use_consolidated=False)

@@ -1,13 +1,15 @@
 """The ``skelstore`` command line (also ``python -m skelstore``).
 
 Exit codes: 0 success; 1 a check failed (verification, validation); 2 usage
-error or bad input. Errors are one line on stderr naming the file and the
-problem; ``--debug`` shows the traceback instead.
+error or bad input; 130 interrupted (Ctrl-C, as shells report SIGINT). Errors are
+one line on stderr naming the file and the problem; ``--debug`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +26,8 @@ __all__ = ["main"]
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+#: 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 class _Context:
@@ -48,7 +52,9 @@ def _parse_options(values: Sequence[str]) -> dict[str, Any]:
 def _fail(ctx: _Context, exc: BaseException, code: int) -> None:
     if ctx.debug:
         raise exc
-    click.echo(f"skelstore: error: {exc}", err=True)
+    # one line, whatever the message holds (a server's error body may span lines)
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    click.echo(f"skelstore: error: {message}", err=True)
     sys.exit(code)
 
 
@@ -59,6 +65,11 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(obj: _Context, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(obj, *args, **kwargs)
+        except KeyboardInterrupt:  # Ctrl-C: not "a check failed" (1), not bad input (2)
+            if obj.debug:
+                raise
+            click.echo("skelstore: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:  # output piped into `head` and closed: not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
@@ -94,6 +105,10 @@ def cli(
     ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool
 ) -> None:
     """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
+    if not debug and not logging.getLogger().handlers:
+        # errors are reported here, in one line: the filesystems' own logging (gcsfs
+        # logs every failed request with its traceback) is shown with --debug only
+        logging.getLogger().addHandler(logging.NullHandler())
     if untrusted:  # for every skelstore.open of this command, corpus tasks included
         ctx.with_resource(set_options(untrusted=True))
     ctx.obj = _Context(debug, _parse_options(storage_options))
@@ -474,8 +489,17 @@ def cat(ctx: _Context, url: str, frames: str) -> None:
                 break
             if shot.end_frame is None:
                 break
+            # only frames some track covers: a shot's frame range is an attribute,
+            # a track's range is backed by its stored indptr
+            spans = [(t0, t1) for _, t0, t1, _ in getattr(shot, "poses", ())]
+            if not spans:
+                continue  # an empty shot (or the gap before the first one)
+            s0 = max(s0, min(t0 for t0, _ in spans))
+            stop = min(shot.end_frame, max(t1 for _, t1 in spans))
+            if end is not None:
+                stop = min(stop, end)
             for frame, bundle in enumerate(shot.iter_from(s0), start=s0):
-                if end is not None and frame >= end:
+                if frame >= stop:
                     break
                 for pose_id, pose in bundle:
                     for kp, (x, y, c) in enumerate(pose.keypoints):
@@ -709,6 +733,12 @@ def import_(
     "keypoints/individuals (legacy: movement <= 0.16); auto (default): as the movement "
     "installed here, current if none.",
 )
+@click.option(
+    "--max-frames",
+    type=click.IntRange(min=0),
+    help="openpose-json: refuse a dump spanning more frames than this (one file each; "
+    "default 10000000).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @_guarded
@@ -721,6 +751,7 @@ def export(
     frames: str | None,
     shot: int | None,
     movement_dims: str | None,
+    max_frames: int | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -741,6 +772,7 @@ def export(
         sel = slice(start, end)
     report = do_export(
         src, dst, to=to, frames=sel, shot=shot, fps=fps, movement_dims=movement_dims,
+        max_frames=max_frames,
         storage_options=ctx.storage_options, overwrite=overwrite,
         progress=not quiet and sys.stderr.isatty(),
     )

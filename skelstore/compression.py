@@ -20,20 +20,90 @@ skelshop's meaning, kept exactly:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from skelstore.errors import FormatError
+import numpy as np
+
+from skelstore.errors import FormatError, InputError
 
 __all__ = [
+    "LOSSY_MAX_ABS",
     "PRESETS",
     "SMALL_TRACK_ENTRIES",
     "Encoding",
     "Preset",
+    "check_lossy",
+    "effective_scale_digits",
     "get_preset",
+    "lossy_limit",
+    "lossy_problem",
     "preset_name",
 ]
 
 #: Tracks with fewer stored keypoints than this are written without Blosc.
 SMALL_TRACK_ENTRIES = 24
+
+#: The largest magnitude (exclusive) a scale-offset filter keeping 2 decimals stores
+#: within its rounding: both engines scale float32 values in float32 arithmetic, so
+#: larger values lose more than the 0.01 step (and beyond about 2.1e7 the integers
+#: overflow: Zarr gives back -21474836.0). NaN and infinities cannot be stored at all
+#: (HDF5's filter then fails to decode the whole chunk). See :func:`check_lossy`.
+LOSSY_MAX_ABS = 2.0**15
+
+
+def lossy_limit(scale_digits: int) -> float:
+    """The exclusive magnitude limit of values stored with ``scale_digits`` decimals
+    (:data:`LOSSY_MAX_ABS` at the presets' 2 digits; scaled for other digits)."""
+    return LOSSY_MAX_ABS * 10.0 ** (2 - max(0, int(scale_digits)))
+
+
+def lossy_problem(values: Any, scale_digits: int | None) -> tuple[tuple[int, ...], float] | None:
+    """``(index, value)`` of the first value a scale-offset filter with
+    ``scale_digits`` decimals cannot store within its rounding (NaN, an infinity, a
+    magnitude of at least :func:`lossy_limit`), or ``None`` if there is none (or the
+    values are not floats, or there is no such filter)."""
+    if scale_digits is None:
+        return None
+    arr = np.asarray(values)
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        ok = np.abs(arr) < lossy_limit(scale_digits)  # False for NaN
+    if ok.all():
+        return None
+    index = tuple(int(i) for i in np.argwhere(~ok)[0])
+    return index, float(arr[index])
+
+
+def effective_scale_digits(
+    encoding: Encoding | None, engine_options: dict[str, Any] | None = None
+) -> int | None:
+    """Decimals kept by the scale-offset filter of an array created with ``encoding``
+    and h5py-style ``engine_options`` (whose ``scaleoffset`` wins), or ``None``."""
+    raw = (engine_options or {}).get("scaleoffset")
+    if isinstance(raw, (int, np.integer)) and not isinstance(raw, bool) and raw >= 0:
+        return int(raw)
+    return encoding.scale_digits if encoding is not None else None
+
+
+def check_lossy(values: Any, scale_digits: int | None, where: str) -> None:
+    """Refuse values a scale-offset filter would change beyond its rounding.
+
+    Raises:
+        InputError: a NaN, infinity or too large a magnitude; the message names
+            ``where``, the entry and the value.
+    """
+    found = lossy_problem(values, scale_digits)
+    if found is None:
+        return
+    index, value = found
+    assert scale_digits is not None
+    at = f"[{', '.join(map(str, index))}]" if index else ""
+    raise InputError(
+        f"{where}{at}: cannot store {value!r} with a lossy encoding (scale-offset, "
+        f"{scale_digits} decimals), which keeps finite values of magnitude below "
+        f"{lossy_limit(scale_digits):g} only; use a lossless preset for such data"
+    )
 
 
 @dataclass(frozen=True)

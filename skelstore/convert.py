@@ -33,10 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from skelstore.compression import Encoding, Preset, get_preset
+from skelstore.compression import Encoding, Preset, get_preset, lossy_limit, lossy_problem
 from skelstore.engines import get_engine, guess_engine
 from skelstore.engines import open as open_store
-from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
+from skelstore.errors import (
+    EngineError,
+    FormatError,
+    InputError,
+    ReadOnlyError,
+    SkelstoreError,
+    VerificationError,
+)
 from skelstore.face import FACE_ARRAYS, FACES, face_chunks
 from skelstore.layout import pose_chunks
 from skelstore.staging import Destination
@@ -97,6 +104,27 @@ def _same_target(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
+#: Arrays declaring more than this many bytes are checked against what they store.
+CHECKED_BYTES = 64 * 2**20
+#: The most an array's stored bytes may grow when decoded (compression ratio).
+MAX_EXPANSION = 1024
+
+
+def _check_declared(src: Array) -> None:
+    """Refuse an array whose shape declares far more than it stores (a forged or
+    damaged shape would make the copy loop for ever over rows that do not exist)."""
+    shape = src.shape
+    need = int(np.prod(shape, dtype=object)) * src.dtype.itemsize if shape else 0
+    if need <= CHECKED_BYTES:
+        return
+    stored = src.nbytes_stored
+    if stored is not None and need > stored * MAX_EXPANSION:
+        raise FormatError(
+            f"{src.where()}: shape {shape} ({src.dtype}) declares {need} bytes but "
+            f"{stored} bytes are stored for it; refusing to copy it"
+        )
+
+
 class _Copier:
     """Copies a tree, choosing each array's encoding and growability."""
 
@@ -137,6 +165,7 @@ class _Copier:
         return enc
 
     def copy_array(self, name: str, src: Array, dst: Group, role: str | None) -> None:
+        _check_declared(src)
         growable = self.growable_tracks if role else src.growable
         nrows = len(src)
         # skelshop's small-track rule counts stored keypoints (len(data)); indices
@@ -174,8 +203,20 @@ class _Copier:
             return
         row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * src.dtype.itemsize)
         step = max(1, BLOCK_BYTES // row_bytes)
+        digits = enc.scale_digits if enc is not None else None
         for a in range(0, nrows, step):
             block = src[a : a + step]
+            found = lossy_problem(block, digits)
+            if found is not None:  # named in the source, before the copy gets it
+                assert digits is not None
+                (row, *rest), value = found
+                at = ", ".join(map(str, (a + row, *rest)))
+                raise InputError(
+                    f"{src.where()}[{at}]: cannot store {value!r} with a lossy encoding "
+                    f"(scale-offset, {digits} decimals), which keeps finite values of "
+                    f"magnitude below {lossy_limit(digits):g} only; convert with a "
+                    "lossless preset (--compression lossless)"
+                )
             if growable:
                 out.append(block)
             else:

@@ -14,7 +14,12 @@ import numpy as np
 
 from skelstore.engines import as_group
 from skelstore.engines import open as open_store
-from skelstore.errors import FormatError, MissingDependencyError, NotFoundError
+from skelstore.errors import (
+    FormatError,
+    MissingDependencyError,
+    NotFoundError,
+    UnknownModeError,
+)
 from skelstore.layout import (
     KEYPOINT_ELEMENT,
     TIMELINE,
@@ -125,6 +130,8 @@ def read_poses(
 def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
     attrs = root.attrs
     mode = attrs.get("mode")
+    if mode is not None and not isinstance(mode, str):
+        raise UnknownModeError(f"{root.source}: pose mode {mode!r} is not a name")
     limbs = attrs.get("limbs") or (LIMBS.get(mode) if isinstance(mode, str) else None)
     if not isinstance(limbs, int) or isinstance(limbs, bool) or not 0 < limbs <= 65536:
         raise FormatError(f"{root.source}: bad or missing 'limbs' attribute ({limbs!r})")

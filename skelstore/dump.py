@@ -6,10 +6,13 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from skelstore.config import get_options
 from skelstore.engines import as_group
+from skelstore.errors import InputError
 from skelstore.io import ShotSegmentedWriter
-from skelstore.layout import FMT_TYPES, FMT_VERSION
+from skelstore.layout import FMT_TYPES, FMT_VERSION, MAX_FRAME, check_frame, check_num_kps
 
 __all__ = [
     "FMT_VERSION",
@@ -38,15 +41,38 @@ def _version() -> str:
     return f"skelstore-{__version__}"
 
 
+def _integral(value: Any) -> Any:
+    """A float with an integral value as an int; anything else unchanged."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value
+
+
 def add_basic_metadata(h5f: Any, video: str, num_frames: int) -> None:
-    """Set ``video`` (the file's base name) and ``num_frames`` on the root."""
-    as_group(h5f).attrs.update({"video": os.path.basename(video), "num_frames": int(num_frames)})
+    """Set ``video`` (the file's base name) and ``num_frames`` on the root.
+
+    Raises:
+        InputError: ``num_frames`` is not a frame count (an integer from 0 to 2**31).
+    """
+    frames = _integral(num_frames)  # e.g. OpenCV's frame count, a float
+    frames = check_frame(frames, "", "num_frames") if frames != MAX_FRAME else MAX_FRAME
+    as_group(h5f).attrs.update({"video": os.path.basename(video), "num_frames": frames})
 
 
 def add_metadata(h5f: Any, video: str, num_frames: int, mode: str, limbs: int) -> None:
-    """Set ``video``, ``num_frames``, ``mode`` and ``limbs`` on the root."""
+    """Set ``video``, ``num_frames``, ``mode`` and ``limbs`` on the root.
+
+    Raises:
+        InputError: ``num_frames`` is not a frame count, ``mode`` not a string, or
+            ``limbs`` not an integer from 1 to 65536; nothing is set then.
+    """
+    if not isinstance(mode, str):
+        raise InputError(f"mode must be a pose mode name, not {mode!r}")
+    keypoints = check_num_kps(_integral(limbs), "", "limbs")
+    if keypoints is None:
+        raise InputError("limbs must be an integer from 1 to 65536, not None")
     add_basic_metadata(h5f, video, num_frames)
-    as_group(h5f).attrs.update({"mode": mode, "limbs": int(limbs)})
+    as_group(h5f).attrs.update({"mode": mode, "limbs": keypoints})
 
 
 def add_fmt_metadata(h5f: Any, fmt_type: str, running_op: bool = False) -> None:

@@ -16,9 +16,16 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from skelstore.config import get_options
-from skelstore.errors import EngineError, MissingDependencyError, NotFoundError, ReadOnlyError
+from skelstore.errors import (
+    EngineError,
+    MissingDependencyError,
+    NotFoundError,
+    ReadOnlyError,
+    RemoteAccessError,
+)
+from skelstore.rangefile import fs_retried
 from skelstore.storage import MODES, Engine, Group, Probe
-from skelstore.urls import is_read_only, split_suffix, to_fs
+from skelstore.urls import confirmed, is_read_only, split_suffix, to_fs
 
 __all__ = ["as_group", "get_engine", "guess_engine", "list_engines", "open"]
 
@@ -51,6 +58,8 @@ def get_engine(name: str) -> Engine:
         EngineError: no engine has that name (the message lists the known ones).
         MissingDependencyError: the engine's library is not installed.
     """
+    if not isinstance(name, str):
+        raise EngineError(f"engine must be a name such as 'hdf5' or 'zarr', not {name!r}")
     key = _ALIASES.get(name.lower(), name.lower())
     table = _engine_table()
     if key not in table:
@@ -92,18 +101,23 @@ def _probe(url: str, storage_options: dict[str, Any] | None) -> Probe:
     """Look at a target's first bytes or directory listing, for sniffing."""
     probe = Probe(url=url, suffix=split_suffix(url))
     fs, path = to_fs(url, storage_options)
+
+    def call(method: str, *args: Any, **kwargs: Any) -> Any:  # bounded in time, retried
+        return fs_retried(fs, method, *args, what=url, action="look up", **kwargs)
+
     try:
-        if fs.isdir(path):
-            probe.members = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
-        elif fs.isfile(path):
-            with fs.open(path, "rb", block_size=2048, cache_type="readahead") as f:
-                probe.head = f.read(2048)
+        kind = confirmed(fs, path, lambda: "dir" if call("isdir", path) else call("isfile", path))
+        if kind == "dir":
+            found = call("ls", path, detail=False)
+            probe.members = {p.rstrip("/").rsplit("/", 1)[-1] for p in found}
+        elif kind:
+            probe.head = bytes(call("cat_file", path, start=0, end=2048))[:2048]
         else:
             raise NotFoundError(f"{url}: no such file, directory or object")
-    except NotFoundError:
-        raise
     except FileNotFoundError:
         raise NotFoundError(f"{url}: no such file, directory or object") from None
+    except RemoteAccessError as exc:
+        raise EngineError(f"{url}: access denied ({exc})") from exc
     except PermissionError as exc:
         raise EngineError(f"{url}: access denied ({exc})") from exc
     return probe

@@ -68,8 +68,8 @@ class ExportTarget:
         function: ``"module:function"`` writing it, imported when the target runs.
         extra: the skelstore extra bringing its packages (``None``: none needed).
         requires: ``(module, distribution)`` pairs that must import.
-        options: which of ``frames``, ``shot``, ``fps`` and ``movement_dims`` the
-            target takes.
+        options: which of ``frames``, ``shot``, ``fps``, ``movement_dims`` and
+            ``max_frames`` the target takes.
         help: one line for ``--help``.
     """
 
@@ -93,7 +93,8 @@ TARGETS: dict[str, ExportTarget] = {
             "a movement poses dataset (DST *.nc or *.zarr)",
         ),
         ExportTarget(
-            "openpose-json", "skelstore.openpose:export_openpose", None, (), frozenset(),
+            "openpose-json", "skelstore.openpose:export_openpose", None, (),
+            frozenset({"max_frames"}),
             "one OpenPose JSON file per frame (DST a directory or *.zip)",
         ),
         ExportTarget(
@@ -160,6 +161,7 @@ def export(
     shot: int | None = None,
     fps: float | None = None,
     movement_dims: str | None = None,
+    max_frames: int | None = None,
     storage_options: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -174,6 +176,8 @@ def export(
         shot: the N of ``shotN`` to export instead (targets that take ``shot``).
         fps: frames per second (targets that take ``fps``; NWB and pose need it).
         movement_dims: ``current``, ``legacy`` or ``auto`` (movement only).
+        max_frames: refuse a dump spanning more frames than this (openpose-json only;
+            its default: :data:`skelstore.openpose.MAX_EXPORT_FRAMES`).
         storage_options: fsspec options for both ends.
         overwrite: replace an existing ``dst``.
         progress: show a progress bar where the target has one.
@@ -188,7 +192,13 @@ def export(
     target = TARGETS.get(to)
     if target is None:
         raise EngineError(f"unknown export target {to!r}; targets: {', '.join(TARGETS)}")
-    given = {"frames": frames, "shot": shot, "fps": fps, "movement_dims": movement_dims}
+    given = {
+        "frames": frames,
+        "shot": shot,
+        "fps": fps,
+        "movement_dims": movement_dims,
+        "max_frames": max_frames,
+    }
     for name, value in given.items():
         if value is not None and name not in target.options:
             flag = "--" + name.replace("_", "-")
@@ -198,7 +208,9 @@ def export(
             require(module, distribution, target.extra, f"--to {to}")
     modname, _, funcname = target.function.partition(":")
     func = getattr(importlib.import_module(modname), funcname)
-    kwargs: dict[str, Any] = {k: v for k, v in given.items() if k in target.options}
+    kwargs: dict[str, Any] = {
+        k: v for k, v in given.items() if v is not None and k in target.options
+    }
     if to == "openpose-json":
         kwargs["progress"] = progress
     return func(src, dst, storage_options=storage_options, overwrite=overwrite, **kwargs)

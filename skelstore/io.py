@@ -29,7 +29,7 @@ import numpy as np
 
 from skelstore.compression import Preset
 from skelstore.engines import as_group
-from skelstore.errors import FormatError, NotFoundError
+from skelstore.errors import FormatError, InputError, NotFoundError
 from skelstore.layout import (
     FMT_VERSION,
     TIMELINE,
@@ -37,9 +37,12 @@ from skelstore.layout import (
     ShotInfo,
     TrackSource,
     TrackWriter,
+    check_frame,
+    check_num_kps,
     frame_attrs,
     list_tracks,
     load_tracks,
+    pose_name,
     read_dense_block,
     shot_info,
     shot_names,
@@ -78,6 +81,16 @@ def _prepare_root(root: Group, fmt_type: str, num_kps: int | None) -> None:
     missing = {k: v for k, v in defaults.items() if k not in root.attrs}
     if missing:
         root.attrs.update(missing)
+
+
+def _max_kps(root: Group, num_kps: int | None) -> int | None:
+    """The widest pose a writer accepts: ``num_kps``, else the root's ``limbs``."""
+    if num_kps is not None:
+        return num_kps
+    limbs = root.attrs.get("limbs")
+    if isinstance(limbs, int) and not isinstance(limbs, bool) and 0 < limbs <= 65536:
+        return limbs
+    return None
 
 
 class NullWriter:
@@ -129,29 +142,74 @@ class UnsegmentedWriter:
         """
         self.h5f = as_group(h5f)
         check_resumable(self.h5f)
+        self._where = f"{self.h5f.source}: "
+        num_kps = check_num_kps(num_kps, self._where)
         self.num_kps = num_kps
-        _prepare_root(self.h5f, "unseg", num_kps)
-        self.timeline_grp = self.h5f.require_group(TIMELINE)
         self.settings = ArraySettings.make(num_kps, compression, lossless_kwargs, lossy_kwargs)
+        _prepare_root(self.h5f, "unseg", num_kps)
+        self.max_kps = _max_kps(self.h5f, num_kps)
+        self.timeline_grp = self.h5f.require_group(TIMELINE)
         self.block_frames = block_frames
         self.tracks: dict[int, TrackWriter] = {}
         self.start_frame = 0
+        self._ended = False
         mark_in_progress(self.h5f)
 
     def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
-        """Add the pose of detection slot ``pose_id`` at ``frame_num``."""
+        """Add the pose of detection slot ``pose_id`` at ``frame_num``.
+
+        Raises:
+            InputError: after :meth:`end_shot`; a frame that is not an integer, is
+                before the timeline's start or before the slot's last frame; a pose
+                id that is not a non-negative integer; a pose that is not a
+                ``(keypoints, 3)`` array of at most ``num_kps`` keypoints.
+        """
+        if self._ended or frame_num.__class__ is not int or frame_num < self.start_frame:
+            frame_num = self._check_frame(frame_num)
         track = self.tracks.get(pose_id)
-        if track is None:
-            track = TrackWriter(
-                self.timeline_grp, f"pose{pose_id}", self.settings,
-                growable=True, block=self.block_frames,
-            )
-            self.tracks[pose_id] = track
+        if track is None or pose_id.__class__ is not int:
+            track = self._track(pose_id)
         track.add(frame_num, pose)
 
+    def _check_frame(self, frame_num: Any) -> int:
+        if self._ended:
+            raise InputError(
+                f"{self._where}add_pose after end_shot(): an unsegmented dump has one shot"
+            )
+        frame = check_frame(frame_num, self._where)
+        if frame < self.start_frame:
+            raise InputError(
+                f"{self._where}frame {frame} is before the timeline's start_frame "
+                f"{self.start_frame} (start_shot)"
+            )
+        return frame
+
+    def _track(self, pose_id: Any) -> TrackWriter:
+        name = pose_name(pose_id, self._where)
+        track = self.tracks.get(int(pose_id))
+        if track is None:
+            track = TrackWriter(
+                self.timeline_grp, name, self.settings,
+                growable=True, block=self.block_frames,
+                where=f"{self.h5f.source}:/{TIMELINE}/{name}", max_kps=self.max_kps,
+            )
+            self.tracks[int(pose_id)] = track
+        return track
+
     def start_shot(self, start_frame: int = 0) -> None:
-        """Start the (only) shot; call once, before writing."""
-        self.start_frame = start_frame
+        """Start the (only) shot; call once, before writing.
+
+        Raises:
+            InputError: ``start_frame`` is not a non-negative integer, or poses were
+                added already (or the shot ended).
+        """
+        start = check_frame(start_frame, self._where, "start_frame")
+        if self.tracks or self._ended:
+            raise InputError(
+                f"{self._where}start_shot() after poses were added: an unsegmented dump "
+                "has one shot, started before writing"
+            )
+        self.start_frame = start
 
     def register_frame(self, frame_num: int) -> None:
         """Accepted for interface compatibility; unsegmented dumps ignore it."""
@@ -166,6 +224,7 @@ class UnsegmentedWriter:
         # skelshop's end is (last pose frame + 1); with no poses at all it wrote 1,
         # which can precede start_frame: the range is then empty instead.
         self.timeline_grp.attrs.update({"start_frame": self.start_frame, "end_frame": last + 1})
+        self._ended = True
         shot_done(self.h5f, 1)
 
 
@@ -185,13 +244,25 @@ class ShotSegmentedWriter:
         lossless_kwargs: dict[str, Any] | None = None,
         lossy_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        """Arguments as for :class:`UnsegmentedWriter`."""
+        """Arguments as for :class:`UnsegmentedWriter`.
+
+        The first shot is open from the start (``start_shot`` may still set its
+        first frame); after :meth:`end_shot`, :meth:`start_shot` opens the next.
+        Frames must not decrease within a shot: register frames and add their
+        poses frame by frame, as skelshop's tracking pipeline does.
+
+        Raises:
+            InputError: ``num_kps`` is not an integer from 1 to 65536.
+        """
         self.h5f = as_group(h5f)
         check_resumable(self.h5f)
+        self._where = f"{self.h5f.source}: "
+        num_kps = check_num_kps(num_kps, self._where)
         self.num_kps = num_kps
-        _prepare_root(self.h5f, "trackshots", num_kps)
-        self.timeline_grp = self.h5f.require_group(TIMELINE)
         self.settings = ArraySettings.make(num_kps, compression, lossless_kwargs, lossy_kwargs)
+        _prepare_root(self.h5f, "trackshots", num_kps)
+        self.max_kps = _max_kps(self.h5f, num_kps)
+        self.timeline_grp = self.h5f.require_group(TIMELINE)
         self.tracks: dict[int, TrackWriter] = {}
         self.shot_idx = 0
         self.shot_start = 0
@@ -202,24 +273,96 @@ class ShotSegmentedWriter:
             self.shot_idx = last.index + 1
             self.shot_start = last.end_frame
             self.last_frame = last.end_frame - 1
+        #: The first frame the next start_shot may name (where the last shot ended).
+        self._next_start = self.shot_start
+        #: The smallest frame accepted now (no frame may go backwards in a shot).
+        self._floor = self.shot_start
+        self._open = True  # between start_shot (or the start) and end_shot
+        self._seen = False  # a frame was registered or a pose added in this shot
         mark_in_progress(self.h5f, shots_done=self.shot_idx)
 
     def start_shot(self, start_frame: int | None = None) -> None:
-        """Start a new shot (at ``start_frame``, or right after the previous one)."""
+        """Start a new shot (at ``start_frame``, or right after the previous one).
+
+        Raises:
+            InputError: ``start_frame`` is not a non-negative integer, or falls
+                inside the previous shot; or the current shot has frames and was
+                not ended (:meth:`end_shot`).
+        """
+        if self._open and self._seen:
+            raise InputError(
+                f"{self._where}start_shot() while shot{self.shot_idx} has frames; "
+                "call end_shot() first"
+            )
         if start_frame is not None:
-            self.shot_start, self.last_frame = start_frame, start_frame - 1
+            start = check_frame(start_frame, self._where, "start_frame")
+            if start < self._next_start:
+                raise InputError(
+                    f"{self._where}start_frame {start} falls inside the previous shot "
+                    f"(which ends at frame {self._next_start}); shots may not overlap"
+                )
+            self.shot_start, self.last_frame = start, start - 1
+        self._floor = self.shot_start
+        self._open = True
+        self._seen = False
 
     def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
-        """Add the pose of track ``pose_id`` at ``frame_num``."""
+        """Add the pose of track ``pose_id`` at ``frame_num``.
+
+        Raises:
+            InputError: outside a shot (after :meth:`end_shot`, before
+                :meth:`start_shot`); a frame that is not an integer, or is before
+                the shot's start or the last frame of the shot; a pose id that is
+                not a non-negative integer; a pose that is not a ``(keypoints, 3)``
+                array of at most ``num_kps`` keypoints.
+        """
+        if frame_num.__class__ is not int or frame_num < self._floor or not self._open:
+            frame_num = self._check_frame(frame_num, "add_pose")
         track = self.tracks.get(pose_id)
-        if track is None:
-            track = self.tracks[pose_id] = TrackWriter(None, f"pose{pose_id}", self.settings)
+        if track is None or pose_id.__class__ is not int:
+            track = self._track(pose_id)
         track.add(frame_num, pose)
-        self.last_frame = frame_num
+        self.last_frame = self._floor = frame_num
+        self._seen = True
+
+    def _check_frame(self, frame_num: Any, call: str) -> int:
+        if not self._open:
+            raise InputError(
+                f"{self._where}{call}({frame_num!r}, ...) outside a shot: shot"
+                f"{self.shot_idx - 1} has ended; call start_shot() first"
+            )
+        frame = check_frame(frame_num, self._where)
+        if frame < self.shot_start:
+            raise InputError(
+                f"{self._where}frame {frame} is before shot{self.shot_idx}'s start_frame "
+                f"{self.shot_start}"
+            )
+        if frame < self._floor:
+            raise InputError(
+                f"{self._where}frame {frame} given after frame {self._floor}; frames may "
+                "not go backwards in a shot"
+            )
+        return frame
+
+    def _track(self, pose_id: Any) -> TrackWriter:
+        name = pose_name(pose_id, self._where)
+        track = self.tracks.get(int(pose_id))
+        if track is None:
+            where = f"{self.h5f.source}:/{TIMELINE}/shot{self.shot_idx}/{name}"
+            track = TrackWriter(None, name, self.settings, where=where, max_kps=self.max_kps)
+            self.tracks[int(pose_id)] = track
+        return track
 
     def register_frame(self, frame_num: int) -> None:
-        """Register ``frame_num`` as part of the current shot."""
-        self.last_frame = frame_num
+        """Register ``frame_num`` as part of the current shot.
+
+        Raises:
+            InputError: as for :meth:`add_pose`.
+        """
+        if frame_num.__class__ is not int or frame_num < self._floor or not self._open:
+            frame_num = self._check_frame(frame_num, "register_frame")
+        self.last_frame = self._floor = frame_num
+        self._seen = True
 
     def end_shot(self) -> None:
         """Write the current shot: its group, attributes and every pose track."""
@@ -239,6 +382,8 @@ class ShotSegmentedWriter:
         self.tracks = {}
         self.shot_idx += 1
         self.shot_start = self.last_frame + 1
+        self._next_start = self._floor = end
+        self._open = self._seen = False
         shot_done(self.h5f, self.shot_idx)  # flushed: a crash now loses no finished shot
 
 

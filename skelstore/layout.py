@@ -21,14 +21,15 @@ loops over frames in Python.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from skelstore.compression import Encoding, Preset, get_preset
-from skelstore.errors import FormatError, NotFoundError
+from skelstore.compression import Encoding, Preset, get_preset, lossy_limit, lossy_problem
+from skelstore.errors import FormatError, InputError, NotFoundError
 from skelstore.storage import Array, ArraySpec, Group, GroupSpec
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "Track",
     "TrackSource",
     "TrackWriter",
+    "check_frame",
+    "check_num_kps",
     "data_chunk_rows",
     "dimension_names",
     "encode_rows",
@@ -53,6 +56,7 @@ __all__ = [
     "list_tracks",
     "parse_index",
     "pose_chunks",
+    "pose_name",
     "shot_info",
     "shot_names",
     "track_groups",
@@ -246,16 +250,103 @@ def encode_rows(
     return data.reshape(-1, 3), indices, indptr
 
 
-def as_keypoints(pose: Any) -> np.ndarray:
-    """A pose given as an array, or as an object with ``.keypoints``/``.all()``."""
+def as_keypoints(pose: Any, max_kps: int | None = None, where: str = "") -> np.ndarray:
+    """A pose given as an array, or as an object with ``.keypoints``/``.all()``, as a
+    ``(keypoints, 3)`` float32 array.
+
+    Raises:
+        InputError: not numbers, not ``(keypoints, 3)``, or wider than ``max_kps``
+            (65536, the uint16 keypoint numbers, when not given).
+    """
     if hasattr(pose, "all") and not isinstance(pose, np.ndarray):
         pose = pose.all()
     elif hasattr(pose, "keypoints"):
         pose = pose.keypoints
-    arr = np.asarray(pose, dtype=DATA_DTYPE)
-    if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] > 65536:
-        raise FormatError(f"a pose must be a (keypoints, 3) array, got shape {arr.shape}")
+    try:
+        arr = np.asarray(pose, dtype=DATA_DTYPE)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(
+            f"{where}a pose must be a (keypoints, 3) array of numbers, got "
+            f"{type(pose).__name__} ({exc})"
+        ) from None
+    if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] > (max_kps or 65536):
+        if arr.ndim == 2 and arr.shape[1] == 3:
+            raise InputError(
+                f"{where}a pose of {arr.shape[0]} keypoints does not fit "
+                f"{max_kps or 65536} keypoints a pose (num_kps)"
+            )
+        raise InputError(f"{where}a pose must be a (keypoints, 3) array, got shape {arr.shape}")
     return arr
+
+
+def check_num_kps(num_kps: Any, where: str = "", what: str = "num_kps") -> int | None:
+    """``num_kps`` of a writer as an int (or ``None``: not given).
+
+    Raises:
+        InputError: not an integer from 1 to 65536 (keypoint numbers are uint16).
+    """
+    if num_kps is None:
+        return None
+    if isinstance(num_kps, bool) or not isinstance(num_kps, (int, np.integer)):
+        raise InputError(f"{where}{what} must be an integer, not {num_kps!r}")
+    if not 0 < num_kps <= 65536:
+        raise InputError(f"{where}{what} must be between 1 and 65536, not {num_kps}")
+    return int(num_kps)
+
+
+def check_frame(frame: Any, where: str = "", what: str = "frame") -> int:
+    """A frame number given to a writer, as an int.
+
+    Raises:
+        InputError: not an integer, negative, or beyond :data:`MAX_FRAME`.
+    """
+    if isinstance(frame, bool):
+        raise InputError(f"{where}{what} must be an integer, not {frame!r}")
+    try:
+        value = operator.index(frame)
+    except TypeError:
+        raise InputError(f"{where}{what} must be an integer, not {frame!r}") from None
+    if not 0 <= value < MAX_FRAME:
+        raise InputError(f"{where}{what} {value} is not between 0 and {MAX_FRAME - 1}")
+    return value
+
+
+def pose_name(pose_id: Any, where: str = "") -> str:
+    """The group name ``poseN`` of a pose id given to a writer.
+
+    Raises:
+        InputError: not an integer, negative, or too large for readers (18 digits).
+    """
+    if isinstance(pose_id, bool):
+        raise InputError(f"{where}pose id must be an integer, not {pose_id!r}")
+    try:
+        value = operator.index(pose_id)
+    except TypeError:
+        raise InputError(f"{where}pose id must be an integer, not {pose_id!r}") from None
+    if not 0 <= value < 10**18:
+        raise InputError(f"{where}pose id {value} is not between 0 and 10**18 - 1")
+    return f"pose{value}"
+
+
+def check_track_values(
+    data: np.ndarray, indptr: np.ndarray, start_frame: int, scale_digits: int | None, where: str
+) -> None:
+    """Refuse a track whose stored values its lossy encoding cannot keep (see
+    :func:`skelstore.compression.check_lossy`), naming the frame.
+
+    ``indptr`` holds row ends relative to ``data`` (``indptr[0]`` is 0).
+    """
+    found = lossy_problem(data, scale_digits)
+    if found is None:
+        return
+    assert scale_digits is not None
+    (entry, *_), value = found
+    row = int(np.searchsorted(np.asarray(indptr), entry, side="right")) - 1
+    raise InputError(
+        f"{where} at frame {start_frame + row}: cannot store {value!r} with a lossy "
+        f"preset (scale-offset, {scale_digits} decimals), which keeps finite values of "
+        f"magnitude below {lossy_limit(scale_digits):g} only; use a lossless preset"
+    )
 
 
 # ----------------------------------------------------------------- writing
@@ -282,6 +373,15 @@ class ArraySettings:
 
     def encoding(self, role: str, entries: int | None) -> Encoding:
         return self.preset.for_array(role, entries)
+
+    @property
+    def data_scale_digits(self) -> int | None:
+        """Decimals a scale-offset filter keeps on ``data`` (``None``: lossless),
+        from the preset or skelshop's raw ``lossy_kwargs``."""
+        raw = (self.lossy_kwargs or {}).get("scaleoffset")
+        if isinstance(raw, (int, np.integer)) and not isinstance(raw, bool) and raw >= 0:
+            return int(raw)
+        return self.preset.data.scale_digits
 
     def engine_options(self, role: str, entries: int | None) -> dict[str, Any] | None:
         """skelshop's raw h5py settings: lossless on data and indices (dropped for
@@ -367,12 +467,19 @@ class TrackWriter:
         *,
         growable: bool = False,
         block: int = 4096,
+        where: str = "",
+        max_kps: int | None = None,
     ) -> None:
+        """``where`` names the track in error messages (file and place);
+        ``max_kps`` is the widest pose accepted (``settings.num_kps`` if not given)."""
         self.parent = parent
         self.name = name
         self.settings = settings
         self.growable = growable
         self.block = block
+        self.where = where or f"pose track {name}"
+        self._prefix = f"{self.where}: "
+        self.max_kps = max_kps or settings.num_kps
         self.start_frame: int | None = None
         self.last_frame: int | None = None
         self._frames: list[int] = []
@@ -383,7 +490,13 @@ class TrackWriter:
         self._flushed_nnz = 0
 
     def add(self, frame: int, pose: Any) -> None:
-        kps = as_keypoints(pose)
+        """Add the pose at ``frame`` (an int; frames must not decrease).
+
+        Raises:
+            InputError: a frame before the last one, or a pose that is not a
+                ``(keypoints, 3)`` array of at most ``max_kps`` keypoints.
+        """
+        kps = as_keypoints(pose, self.max_kps, self._prefix)
         if self.start_frame is None:
             self.start_frame = frame
             if self.growable:
@@ -392,8 +505,8 @@ class TrackWriter:
             if frame == self.last_frame and self._frames and self._frames[-1] == frame:
                 self._poses[-1] = kps
                 return
-            raise FormatError(
-                f"pose track {self.name}: frame {frame} added after frame "
+            raise InputError(
+                f"{self.where}: frame {frame} added after frame "
                 f"{self.last_frame}; frames must increase"
             )
         self._frames.append(frame)
@@ -435,6 +548,8 @@ class TrackWriter:
         assert self._arrays is not None and self.start_frame is not None
         rows = upto - self.start_frame + 1 - self._flushed_rows
         data, indices, indptr = self._encode_pending(rows)
+        check_track_values(data, indptr, self.start_frame + self._flushed_rows,
+                           self.settings.data_scale_digits, self.where)
         data_a, indices_a, indptr_a = self._arrays
         data_a.append(data)
         indices_a.append(indices)
@@ -481,6 +596,8 @@ class TrackWriter:
             raise ValueError(f"pose track {self.name}: nothing buffered to take")
         end = self.last_frame + 1
         data, indices, indptr = self._encode_pending(end - self.start_frame)
+        check_track_values(data, indptr, self.start_frame, self.settings.data_scale_digits,
+                           self.where)
         track = Track(self.start_frame, end, data, indices, indptr)
         self._frames.clear()
         self._poses.clear()

@@ -117,6 +117,11 @@ DEFAULT_VERSION = 1.3
 IMPORT_BLOCK_FRAMES = 1024
 #: Frames read per block when exporting.
 EXPORT_BLOCK_FRAMES = 1024
+#: The most frames (one file each) an export writes unless told otherwise: about
+#: four days of video at 30 fps. A dump declaring more (its ``num_frames``, or its
+#: shots' frame ranges, which are only attributes) is refused; raise it with
+#: ``max_frames=`` / ``--max-frames``.
+MAX_EXPORT_FRAMES = 10_000_000
 
 _NAME = re.compile(r"^(?P<base>.*?)(?P<num>\d+)_keypoints\.json$")
 
@@ -627,7 +632,7 @@ class _Out:
 
 def _timeline_range(root: Group) -> tuple[int, int, bool]:
     """``(first frame, end frame, tracked)`` of a dump, for export."""
-    from skelstore.layout import frame_attrs, shot_info, shot_names
+    from skelstore.layout import MAX_FRAME, frame_attrs, shot_info, shot_names
 
     fmt_type = root.attrs.get("fmt_type")
     timeline = root.get(TIMELINE)
@@ -644,6 +649,10 @@ def _timeline_range(root: Group) -> tuple[int, int, bool]:
             start = end = 0
     n = root.attrs.get("num_frames")
     if isinstance(n, int) and not isinstance(n, bool):
+        if not 0 <= n <= MAX_FRAME:
+            raise FormatError(
+                f"{root.source}: num_frames {n} is not a frame count (0 to {MAX_FRAME})"
+            )
         end = max(end, n)
     return start, end, fmt_type == "trackshots"
 
@@ -677,6 +686,7 @@ def export_openpose(
     storage_options: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    max_frames: int | None = MAX_EXPORT_FRAMES,
 ) -> ExportReport:
     """Write a dump as OpenPose JSON files, one per frame (the inverse of
     :func:`import_openpose`; see the module docs for what a dump cannot carry).
@@ -690,13 +700,16 @@ def export_openpose(
         overwrite: write into a directory that already holds ``*_keypoints.json``
             files, or replace an existing zip.
         progress: show a progress bar (tqdm) over frames.
+        max_frames: refuse a dump spanning more frames than this (one file is
+            written per frame, also for frames without people, up to the dump's
+            ``num_frames``); ``None``: no limit.
 
     Raises:
         FormatError: ``src`` is not a skeleton dump, or its mode is unknown, or it
             stores a keypoint OpenPose's lists cannot hold (the padding keypoints of
             BODY_25_ALL, BODY_25_FACE and BODY_135, see
-            :attr:`skelstore.pose.Skeleton.parts`): refused before anything is
-            written.
+            :attr:`skelstore.pose.Skeleton.parts`), or spans more than
+            ``max_frames`` frames: refused before anything is written.
         EngineError: ``dst`` holds an earlier export and ``overwrite`` is false.
     """
     from skelstore.engines import as_group
@@ -704,10 +717,10 @@ def export_openpose(
     if isinstance(src, (str, os.PathLike)):
         with open_store(os.fspath(src), "r", storage_options=storage_options) as root:
             return _export(root, os.fspath(src), os.fspath(dst), basename, storage_options,
-                           overwrite, progress)
+                           overwrite, progress, max_frames)
     root = as_group(src)
     return _export(root, root.source, os.fspath(dst), basename, storage_options, overwrite,
-                   progress)
+                   progress, max_frames)
 
 
 def _export(
@@ -718,6 +731,7 @@ def _export(
     storage_options: dict[str, Any] | None,
     overwrite: bool,
     progress: bool,
+    max_frames: int | None = MAX_EXPORT_FRAMES,
 ) -> ExportReport:
     from tqdm.auto import tqdm
 
@@ -738,6 +752,12 @@ def _export(
         )
     _refuse_padding(root, mode)
     first, end, tracked = _timeline_range(root)
+    if max_frames is not None and end - first > max_frames:
+        raise FormatError(
+            f"{root.source}: spans frames {first}:{end} ({end - first} frames, one file "
+            f"each), more than the limit of {max_frames}; pass max_frames= (--max-frames) "
+            "to export it anyway"
+        )
     if basename is None:
         video = root.attrs.get("video")
         basename = os.path.splitext(str(video))[0] if video else "video"

@@ -42,6 +42,7 @@ import asyncio
 import bisect
 import errno
 import io
+import os
 import random
 import threading
 import time
@@ -64,6 +65,7 @@ __all__ = [
     "call_with_retries",
     "classify",
     "fs_call",
+    "fs_retried",
     "remote_error",
     "retry_async",
 ]
@@ -105,6 +107,32 @@ class RetryPolicy:
         if self.attempts < 1:
             raise ValueError("RetryPolicy.attempts must be >= 1")
 
+    @classmethod
+    def from_env(cls, environ: Any = None) -> RetryPolicy:
+        """The default policy, with ``SKELSTORE_REMOTE_TIMEOUT`` (seconds an attempt
+        may take, before the per-byte allowance; ``0`` or ``none``: no limit of
+        skelstore's own) and ``SKELSTORE_REMOTE_ATTEMPTS`` (tries per request) from
+        the environment when set.
+
+        Raises:
+            ValueError: a variable that is not a number (attempts: an integer >= 1).
+        """
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+        raw = env.get("SKELSTORE_REMOTE_TIMEOUT", "").strip()
+        if raw:
+            try:
+                timeout = None if raw.lower() == "none" else float(raw)
+            except ValueError:
+                raise ValueError(f"SKELSTORE_REMOTE_TIMEOUT={raw!r} is not a number") from None
+            kwargs["timeout"] = timeout if timeout else None
+        raw = env.get("SKELSTORE_REMOTE_ATTEMPTS", "").strip()
+        if raw:
+            if not raw.isdigit() or int(raw) < 1:
+                raise ValueError(f"SKELSTORE_REMOTE_ATTEMPTS={raw!r} is not an integer >= 1")
+            kwargs["attempts"] = int(raw)
+        return cls(**kwargs)
+
     def attempt_timeout(self, nbytes: int | None = None) -> float | None:
         """The time limit of one attempt that requests ``nbytes`` bytes."""
         if self.timeout is None:
@@ -117,11 +145,12 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-#: The policy used when none is given (read when a file or store is opened).
-#: 3 attempts, pauses of 0.125-0.25 s and 0.25-0.5 s, 30 s (+2 s per MiB) an
-#: attempt. See docs/remote.md ("Failures") for how it stacks with the
-#: filesystem's own retries.
-DEFAULT_RETRY = RetryPolicy()
+#: The policy used when none is given (read when a file or store is opened), for
+#: reads and writes alike. 3 attempts, pauses of 0.125-0.25 s and 0.25-0.5 s, 30 s
+#: (+2 s per MiB) an attempt; ``SKELSTORE_REMOTE_TIMEOUT`` and
+#: ``SKELSTORE_REMOTE_ATTEMPTS`` change it (see :meth:`RetryPolicy.from_env`). See
+#: docs/remote.md ("Failures") for how it stacks with the filesystem's own retries.
+DEFAULT_RETRY = RetryPolicy.from_env()
 
 
 # Exception classes (by name, so neither aiohttp nor botocore is imported here)
@@ -183,6 +212,8 @@ def classify(exc: BaseException) -> tuple[bool, bool, int | None]:
     remote = any(isinstance(e, OSError) or _names(e) & (_REMOTE_NAMES | _TRANSIENT_NAMES)
                  for e in chain)
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+        if _connection_failure(exc):  # fsspec's HTTP filesystem says "not found" for these
+            return True, True, None
         return True, False, status or 404
     if status is not None:
         return True, status >= 500 or status in (408, 429), status
@@ -196,12 +227,27 @@ def classify(exc: BaseException) -> tuple[bool, bool, int | None]:
     return remote, False, None
 
 
+def _connection_failure(exc: BaseException) -> BaseException | None:
+    """The connection error (refused, reset, unreachable, timed out) behind ``exc``, if
+    a cause of it is one: fsspec's HTTP filesystem reports a refused connection as
+    ``FileNotFoundError``."""
+    for e in _chain(exc)[1:]:
+        if isinstance(e, (ConnectionError, TimeoutError)) or _names(e) & _TRANSIENT_NAMES:
+            return e
+    return None
+
+
 def _is_timeout(exc: BaseException) -> bool:
     return any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in _chain(exc))
 
 
 def remote_error(
-    exc: BaseException, what: str, attempts: int = 1, *, during_read: bool = False
+    exc: BaseException,
+    what: str,
+    attempts: int = 1,
+    *,
+    during_read: bool = False,
+    action: str = "read",
 ) -> SkelstoreError:
     """The skelstore error for a failed remote request on ``what`` (a URL or path).
 
@@ -211,13 +257,23 @@ def remote_error(
     :class:`~skelstore.errors.RemoteAccessError`; timeouts that outlasted every
     attempt :class:`~skelstore.errors.RemoteTimeoutError`; anything else
     :class:`~skelstore.errors.RemoteError`. The message names ``what``, the
-    status, the attempts and the underlying error.
+    status, the attempts and the underlying error (a connection that failed is never
+    "no such object"); ``action`` (``read``, ``write``, ...) says what was tried.
     """
     if isinstance(exc, SkelstoreError):
         return exc
     _, transient, status = classify(exc)
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    cause = _connection_failure(exc) if isinstance(exc, FileNotFoundError) else None
+    shown_exc = cause or exc
+    detail = f"{type(shown_exc).__name__}: {shown_exc}" if str(shown_exc) else type(
+        shown_exc).__name__
     tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if cause is not None:
+        if _is_timeout(cause):
+            return RemoteTimeoutError(f"{what}: {action} timed out{tries} ({detail})", url=what,
+                                      attempts=attempts)
+        return RemoteError(f"{what}: cannot connect{tries} ({detail})", url=what,
+                           attempts=attempts)
     if isinstance(exc, FileNotFoundError) or status in (404, 410):
         if during_read:  # not "no such node": the object went away under the reader
             return RemoteError(
@@ -228,11 +284,11 @@ def remote_error(
         return RemoteAccessError(f"{what}: access denied ({detail})", url=what, status=status,
                                  attempts=attempts)
     if transient and status is None and _is_timeout(exc):
-        return RemoteTimeoutError(f"{what}: timed out{tries} ({detail})", url=what,
+        return RemoteTimeoutError(f"{what}: {action} timed out{tries} ({detail})", url=what,
                                   attempts=attempts)
     shown = f"HTTP {status}" if status is not None else "failed"
     kind = "transient error persisted" if transient else "permanent error"
-    return RemoteError(f"{what}: read {shown}{tries} ({kind}; {detail})", url=what,
+    return RemoteError(f"{what}: {action} {shown}{tries} ({kind}; {detail})", url=what,
                        status=status, attempts=attempts)
 
 
@@ -243,11 +299,13 @@ def call_with_retries(
     nbytes: int | None = None,
     *,
     during_read: bool = False,
+    action: str = "read",
 ) -> T:
     """``call(timeout)`` until it succeeds, retrying transient failures under
     ``policy``; failures are raised as :func:`remote_error` (other exceptions, such
     as programming errors, pass unchanged). ``timeout`` is the attempt's time limit,
-    for ``call`` to enforce (``None``: none)."""
+    for ``call`` to enforce (``None``: none). ``action`` names what is tried, for
+    messages (``read``, ``write``)."""
     policy = policy or DEFAULT_RETRY
     for attempt in range(1, policy.attempts + 1):
         try:
@@ -259,7 +317,9 @@ def call_with_retries(
             if not remote:
                 raise
             if not transient or attempt == policy.attempts:
-                raise remote_error(exc, what, attempt, during_read=during_read) from exc
+                raise remote_error(
+                    exc, what, attempt, during_read=during_read, action=action
+                ) from exc
         time.sleep(policy.pause(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -269,6 +329,8 @@ async def retry_async(
     what: str,
     policy: RetryPolicy | None = None,
     nbytes: int | None = None,
+    *,
+    action: str = "read",
 ) -> T:
     """The coroutine version of :func:`call_with_retries`: ``await call()`` under
     ``asyncio.wait_for`` with the attempt's time limit."""
@@ -283,7 +345,7 @@ async def retry_async(
             if not remote:
                 raise
             if not transient or attempt == policy.attempts:
-                raise remote_error(exc, what, attempt) from exc
+                raise remote_error(exc, what, attempt, action=action) from exc
         await asyncio.sleep(policy.pause(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -303,6 +365,28 @@ def fs_call(fs: Any, method: str, *args: Any, timeout: float | None = None, **kw
 
         return sync(fs.loop, getattr(fs, f"_{method}"), *args, timeout=timeout, **kwargs)
     return getattr(fs, method)(*args, **kwargs)
+
+
+def fs_retried(
+    fs: Any,
+    method: str,
+    *args: Any,
+    what: str,
+    action: str = "write",
+    nbytes: int | None = None,
+    policy: RetryPolicy | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``fs.<method>(*args, **kwargs)`` under :func:`call_with_retries`: each attempt
+    bounded in time (async filesystems) and transient failures retried, failures
+    raised as :func:`remote_error` naming ``what``. For writes (``put_file``,
+    ``rm``, ...) and the lookups around them, which must not hang on a stalled
+    server any more than reads; ``nbytes`` (an upload's size) extends each
+    attempt's time limit as for reads."""
+    return call_with_retries(
+        lambda t: fs_call(fs, method, *args, timeout=t, **kwargs),
+        what, policy, nbytes, action=action,
+    )
 
 
 # ---------------------------------------------------------------- the file

@@ -45,7 +45,8 @@ from skelstore.errors import (
     WriteError,
 )
 from skelstore.locks import pid_alive
-from skelstore.urls import is_local, local_path, split_suffix, to_fs
+from skelstore.rangefile import fs_retried
+from skelstore.urls import invalidate, is_local, local_path, split_suffix, to_fs
 
 __all__ = [
     "TAG",
@@ -214,21 +215,24 @@ class Staged:
             shutil.rmtree(backup, ignore_errors=True)
 
     def _upload(self) -> None:
+        """Upload what was staged; every request bounded in time and retried as
+        reads are (:func:`skelstore.rangefile.fs_retried`)."""
         fs, path = to_fs(self.dst, self.storage_options)
+        dst = self.dst
         try:
             if os.path.isdir(self.path):
-                if fs.exists(path):
-                    fs.rm(path, recursive=True)
+                if fs_retried(fs, "exists", path, what=dst, action="look up"):
+                    fs_retried(fs, "rm", path, recursive=True, what=dst, action="delete")
                 self._upload_tree(fs, path)
             else:  # one object: put over what is there (never a prefix's objects)
-                fs.put_file(self.path, path)
+                fs_retried(fs, "put_file", self.path, path, what=dst, action="upload",
+                           nbytes=os.path.getsize(self.path))  # fmt: skip
         except SkelstoreError:
             raise
         except Exception as exc:
             raise WriteError(f"{self.dst}: upload failed ({exc})", path=self.dst) from exc
         finally:
-            if hasattr(fs, "invalidate_cache"):
-                fs.invalidate_cache(path)
+            invalidate(fs, path)
 
     def _upload_tree(self, fs: Any, path: str) -> None:
         """Upload a directory store with its root metadata last."""
@@ -240,7 +244,9 @@ class Staged:
                 (last if rel in _ROOT_METADATA else files).append((local, f"{path}/{rel}"))
         for group in (files, last):
             if group:
-                fs.put([lp for lp, _ in group], [rp for _, rp in group])
+                fs_retried(fs, "put", [lp for lp, _ in group], [rp for _, rp in group],
+                           what=self.dst, action="upload",
+                           nbytes=sum(os.path.getsize(lp) for lp, _ in group))  # fmt: skip
 
     def keep(self) -> str:
         """Move what was staged to a directory of its own whose name is never swept
@@ -276,10 +282,11 @@ def _state(url: str, storage_options: dict[str, Any] | None) -> str:
             return "file"
         return "dir" if os.listdir(path) else "empty"
     fs, path = to_fs(url, storage_options)
+    invalidate(fs, path)  # a listing cached earlier may predate another client's upload
     try:
-        if fs.isfile(path):
+        if fs_retried(fs, "isfile", path, what=url, action="look up"):
             return "file"
-        members = fs.ls(path, detail=False)
+        members = fs_retried(fs, "ls", path, detail=False, what=url, action="look up")
     except FileNotFoundError:
         return "missing"
     except PermissionError as exc:

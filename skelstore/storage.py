@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from skelstore.compression import Encoding
+from skelstore.compression import Encoding, check_lossy, effective_scale_digits
 from skelstore.errors import NotFoundError, ReadOnlyError
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "Mode",
     "Node",
     "Probe",
+    "check_specs",
     "natural_key",
     "normalize_attr",
 ]
@@ -87,6 +88,17 @@ class ArraySpec:
     chunks: tuple[int, ...] | None = None
     encoding: Encoding | None = None
     engine_options: dict[str, Any] | None = None
+
+
+def check_specs(where: str, nodes: Sequence[GroupSpec | ArraySpec]) -> None:
+    """Refuse a batch for :meth:`Group.write_many` before anything of it is written:
+    values a lossy array cannot store (see :func:`skelstore.compression.check_lossy`).
+    ``where`` is ``source:path`` of the group written into."""
+    for node in nodes:
+        if isinstance(node, ArraySpec):
+            digits = effective_scale_digits(node.encoding, node.engine_options)
+            if digits is not None:
+                check_lossy(node.data, digits, f"{where.rstrip('/')}/{node.path}")
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -451,7 +463,10 @@ class Group(Node):
         there already). The default creates the nodes one by one, in order;
         engines may write them concurrently, in which case a failure can leave
         part of the batch written. Nothing outside the batch is changed.
+        Values a lossy array cannot store raise
+        :class:`~skelstore.errors.InputError` before anything is written.
         """
+        check_specs(self.where(), nodes)
         for node in nodes:
             if isinstance(node, GroupSpec):
                 self.create_group(node.path, node.attrs)

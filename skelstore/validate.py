@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from skelstore.compression import lossy_limit, lossy_problem
 from skelstore.errors import SkelstoreError
 from skelstore.face import describe_faces, face_problems, has_faces
 from skelstore.layout import (
@@ -98,7 +99,11 @@ def _check_track(grp: Group, limbs: int | None, rep: ValidationReport, deep: boo
         arrays[name] = node
     if "indptr" not in arrays:
         return
-    indptr = arrays["indptr"].read().astype(np.int64)
+    try:
+        indptr = arrays["indptr"].read().astype(np.int64)
+    except SkelstoreError as exc:  # damaged, or declaring more than it stores
+        rep.problems.append(f"{where}/indptr: cannot be read ({exc})")
+        return
     rows = end - start
     if len(indptr) != rows + 1:
         rep.problems.append(f"{where}/indptr: {len(indptr)} entries, expected {rows + 1}")
@@ -114,13 +119,40 @@ def _check_track(grp: Group, limbs: int | None, rep: ValidationReport, deep: boo
     if "data" in arrays and "indices" in arrays and len(arrays["data"]) != len(arrays["indices"]):
         rep.problems.append(f"{where}: data and indices lengths differ")
     if "indices" in arrays and limbs is not None and len(arrays["indices"]):
-        top = int(arrays["indices"].read().max())
+        try:
+            top = int(arrays["indices"].read().max())
+        except SkelstoreError as exc:
+            rep.problems.append(f"{where}/indices: cannot be read ({exc})")
+            top = -1
         if top >= limbs:
             rep.problems.append(f"{where}/indices: keypoint {top} >= limbs {limbs}")
     if deep and "data" in arrays and len(arrays["data"]):
-        data = arrays["data"].read()
-        if not np.all(np.isfinite(data)):
-            rep.problems.append(f"{where}/data: holds NaN or infinite values")
+        _check_values(arrays["data"], where, rep)
+
+
+def _check_values(data_arr: Array, where: str, rep: ValidationReport) -> None:
+    """``validate --deep`` on ``data``: every value finite, and within the range of a
+    lossy encoding (a value at its edge is what a NaN, an infinity or an overflow
+    written before skelstore refused them decodes as: -21474836.0 in Zarr)."""
+    try:
+        data = data_arr.read()
+    except SkelstoreError as exc:  # e.g. HDF5's scale-offset filter on a NaN
+        rep.problems.append(f"{where}/data: cannot be read ({exc})")
+        return
+    if not np.all(np.isfinite(data)):
+        rep.problems.append(f"{where}/data: holds NaN or infinite values")
+        return
+    enc = data_arr.encoding
+    digits = enc.scale_digits if enc is not None else None
+    found = lossy_problem(data, digits)
+    if found is not None:
+        assert digits is not None
+        index, value = found
+        rep.problems.append(
+            f"{where}/data[{index[0]}]: {value!r} is beyond what its lossy encoding "
+            f"keeps (magnitude below {lossy_limit(digits):g}): a NaN, infinity or "
+            "too large a value was damaged when it was written"
+        )
 
 
 def _check_tracks(parent: Group, limbs: int | None, rep: ValidationReport, deep: bool) -> None:
