@@ -139,8 +139,10 @@ def test_stalled_remote_write_fails_typed_and_bounded(
         _write(url, options)
     exc = info.value
     kept = re.search(r"kept at (\S+)", str(exc))  # what was written is kept: not here
-    if kept:
-        shutil.rmtree(os.path.dirname(kept.group(1)) if suffix == ".h5" else kept.group(1))
+    if kept:  # in a directory of its own (skelstore-kept-*): never anything else
+        parent = os.path.dirname(kept.group(1))
+        assert os.path.basename(parent).startswith("skelstore-kept-"), parent
+        shutil.rmtree(parent)
     timeout = exc if isinstance(exc, RemoteTimeoutError) else exc.__cause__
     assert isinstance(timeout, RemoteTimeoutError), repr(exc)
     assert f"s3://{bucket}/x" in str(exc) and f"after {quick.attempts} attempts" in str(exc)
