@@ -7,10 +7,14 @@
     ...         for bundle in shot:
     ...             for pose_id, pose in bundle:
     ...                 pose.keypoints                    # (limbs, 3): x, y, confidence
+    >>> skelstore.convert("video.h5", "video.zarr", verify=True)  # doctest: +SKIP
+
+``skelstore.convert`` is the function :func:`skelstore.conversion.convert`.
 """
 
 from __future__ import annotations
 
+from skelstore.conversion import ConvertReport, compare_dumps, convert
 from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
 from skelstore.errors import (
     EngineError,
@@ -37,6 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array",
+    "ConvertReport",
     "EngineError",
     "FormatError",
     "Group",
@@ -57,6 +62,8 @@ __all__ = [
     "VerificationError",
     "__version__",
     "as_group",
+    "compare_dumps",
+    "convert",
     "get_engine",
     "guess_engine",
     "list_engines",

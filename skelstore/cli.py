@@ -330,7 +330,7 @@ def convert(
             _runner(workers, scheduler, progress),
         )  # fmt: skip
         return
-    from skelstore.convert import convert as do_convert
+    from skelstore.conversion import convert as do_convert
 
     if workers is not None or scheduler or files_from:
         raise click.UsageError("--workers, --scheduler and --files-from need --to-dir")

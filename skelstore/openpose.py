@@ -428,7 +428,7 @@ def import_openpose(
     """
     from tqdm.auto import tqdm
 
-    from skelstore.convert import _exists, _Stage
+    from skelstore.conversion import _exists, _Stage
     from skelstore.dump import add_fmt_metadata, add_metadata
     from skelstore.io import UnsegmentedWriter
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import skelstore
 from skelstore.cli import cli
-from skelstore.convert import compare_dumps
+from skelstore.conversion import compare_dumps
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
@@ -81,7 +81,7 @@ def test_convert_errors_exit_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_verification_failure_exits_1(tmp_path: Path, monkeypatch) -> None:
-    import skelstore.convert as conv
+    import skelstore.conversion as conv
 
     monkeypatch.setattr(conv, "compare_dumps", lambda a, b: "/timeline/pose0/data[3]: differs")
     code, _, err = run("convert", str(GOLDEN / "unseg_body25.h5"), str(tmp_path / "o.h5"),

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 import skelstore
 from skelstore.cli import cli
-from skelstore.convert import VERIFIED_ATTR, compare_dumps, convert, read_record
+from skelstore.conversion import VERIFIED_ATTR, compare_dumps, convert, read_record
 from skelstore.corpus import (
     Runner,
     convert_corpus,

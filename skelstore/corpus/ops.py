@@ -91,7 +91,7 @@ def convert_corpus(
     """Convert every dump of ``sources`` into ``to_dir``, verified; resumable.
 
     Every conversion is verified before it is published (see
-    :func:`skelstore.convert.convert`), then recorded by a marker in
+    :func:`skelstore.convert`), then recorded by a marker in
     ``to_dir/.skelstore-verified/`` (:mod:`skelstore.corpus.markers`); running
     again skips the files recorded. A file that fails is reported in its
     result and the others go on.

@@ -14,7 +14,7 @@ import traceback as _traceback
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from skelstore.convert import ConvertReport
+from skelstore.conversion import ConvertReport
 from skelstore.summary import DumpInfo
 from skelstore.validate import ValidationReport
 
@@ -174,7 +174,7 @@ def _existing(
             another compression or Zarr format than the one asked for.
     """
     import skelstore
-    from skelstore.convert import compare_dumps, read_record
+    from skelstore.conversion import compare_dumps, read_record
     from skelstore.corpus.record import record_matches
     from skelstore.errors import VerificationError
     from skelstore.summary import describe
@@ -244,7 +244,7 @@ def convert_file(
 
     See :mod:`skelstore.corpus.record`.
     """
-    from skelstore.convert import convert
+    from skelstore.conversion import convert
     from skelstore.corpus import record as rec
 
     t0 = time.perf_counter()
