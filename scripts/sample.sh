@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Write the bundled sample timeline to HDF5 and Zarr and print what reads back.
 #
-#   bash scripts/sample.sh [OUTDIR]      (OUTDIR: default a new temporary directory)
+#   bash scripts/sample.sh [OUTDIR]      (OUTDIR: where to keep the files; without it they
+#                                         go to a temporary directory removed at the end)
 #
 # Set-up included: needs only python3 (>= 3.11). Creates .venv in the repo if it is
 # missing and installs skelstore into it (again whenever pyproject.toml changes).

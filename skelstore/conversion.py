@@ -112,6 +112,15 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
+def _name_destination(exc: BaseException, staged: str, dst: str) -> None:
+    """Make ``exc``, raised while writing or checking the staged copy at ``staged``,
+    name the destination the user gave (``dst``) instead of the staging name."""
+    if isinstance(exc, OSError) and isinstance(exc.filename, str) and staged in exc.filename:
+        exc.filename = exc.filename.replace(staged, dst)
+    if exc.args and isinstance(exc.args[0], str) and staged in exc.args[0]:
+        exc.args = (exc.args[0].replace(staged, dst), *exc.args[1:])
+
+
 class _Stage:
     """A staging location for a destination, and how to publish it there."""
 
@@ -267,6 +276,7 @@ def convert(
     progress: bool = False,
     overwrite: bool = False,
     record: dict[str, Any] | None = None,
+    src_engine: str | None = None,
 ) -> ConvertReport:
     """Convert the dump at ``src`` into ``dst`` (any engine, any URL).
 
@@ -286,13 +296,15 @@ def convert(
             root attribute :data:`VERIFIED_ATTR`; needs ``verify``. The copy is
             published only once verified, so the attribute is never seen on an
             unverified copy.
+        src_engine: the engine of ``src`` (guessed from its name or contents if
+            omitted).
 
     Returns:
         A :class:`ConvertReport`.
 
     Raises:
-        EngineError: ``src`` and ``dst`` are the same, or ``dst`` exists and
-            ``overwrite`` is false.
+        EngineError: ``src`` and ``dst`` are the same, ``dst`` exists and
+            ``overwrite`` is false, or an engine cannot be told.
         FormatError: ``src`` is neither a skeleton dump nor a face dump.
         VerificationError: ``verify`` found a difference (``dst`` is untouched).
         ReadOnlyError: ``dst`` is a read-only URL (``http(s)://``).
@@ -307,10 +319,12 @@ def convert(
     if is_read_only(dst):
         raise ReadOnlyError(f"{dst}: HTTP(S) URLs are read only; cannot convert into one")
     preset = get_preset(compression) if compression is not None else None
-    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
+    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w", hint="engine=...")
     if _exists(dst, storage_options) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
-    with open_store(src, "r", storage_options=storage_options) as src_root:
+        raise EngineError(f"{dst}: already exists (pass overwrite=True)")
+    if src_engine is None:
+        src_engine = guess_engine(src, "r", storage_options, hint="src_engine=...").name
+    with open_store(src, "r", engine=src_engine, storage_options=storage_options) as src_root:
         tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
         src_info = describe(src_root, with_size=True, storage_options=storage_options)
         unseg = src_root.attrs.get("fmt_type") == "unseg"
@@ -342,8 +356,9 @@ def convert(
                         raise VerificationError(f"{dst}: verification failed: {diff}")
                 dst_info = describe(staged, with_size=True)
             stage.publish(overwrite)
-        except BaseException:
+        except BaseException as exc:
             stage.cleanup()
+            _name_destination(exc, stage.path, dst)
             raise
     return ConvertReport(
         src=src,

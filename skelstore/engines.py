@@ -108,16 +108,32 @@ def _probe(url: str, storage_options: dict[str, Any] | None) -> Probe:
     return probe
 
 
+#: How a guess failure tells Python callers to choose the engine (the command line
+#: spells it ``--engine``).
+ENGINE_HINT = "skelstore.open(..., engine=...)"
+
+
 def guess_engine(
-    url: str, mode: str = "r", storage_options: dict[str, Any] | None = None
+    url: str,
+    mode: str = "r",
+    storage_options: dict[str, Any] | None = None,
+    *,
+    hint: str = ENGINE_HINT,
 ) -> Engine:
     """Choose an engine for ``url``: by suffix first, then by sniffing its bytes.
 
     Sniffing only happens for modes that read an existing target.
 
+    Args:
+        url: the target.
+        mode: the open mode; only reading modes sniff.
+        storage_options: fsspec options for sniffing.
+        hint: the argument that chooses the engine where the caller was called
+            (e.g. ``"engine=..."``), named in the error message.
+
     Raises:
         EngineError: the engine cannot be told; the message lists the engines and
-            how to choose one.
+            names ``hint``.
     """
     suffix = split_suffix(url)
     engines = _engines()
@@ -140,7 +156,7 @@ def guess_engine(
     what = "its name or contents" if probe is not None else "its name"
     raise EngineError(
         f"{url}: cannot tell the storage engine from {what}; "
-        f"pass engine=... (installed engines: {known})"
+        f"choose it with {hint} (installed engines: {known})"
     )
 
 

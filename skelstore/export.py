@@ -47,11 +47,12 @@ def movement_dataset(
         MissingDependencyError: xarray is not installed.
     """
     from skelstore.dense import to_xarray
+    from skelstore.engines import as_group
 
     ds = to_xarray(src, frames=frames, shot=shot, fps=fps, storage_options=storage_options)
     ds = ds.transpose("time", "space", "keypoints", "individuals")
-    if isinstance(src, (str, os.PathLike)):
-        ds.attrs["source_file"] = os.fspath(src)
+    path = isinstance(src, (str, os.PathLike))
+    ds.attrs["source_file"] = os.fspath(src) if path else as_group(src).source
     return ds
 
 
@@ -71,7 +72,8 @@ def export_movement(
         src: the dump (path, URL, skelstore group, h5py or zarr object).
         dst: ``*.nc`` (netCDF 4, via h5netcdf) or ``*.zarr``; a local path or an
             fsspec URL (a remote ``.nc`` is written locally and uploaded).
-        frames: absolute frame range (default: the whole dump).
+        frames: absolute frame range (default: the whole dump); it must overlap
+            the dump (:mod:`skelstore.framerange`).
         shot: the N of ``shotN`` to export instead of a frame range.
         fps: frames per second: ``time`` in seconds instead of frame numbers.
         storage_options: fsspec options for both ends.
@@ -82,6 +84,8 @@ def export_movement(
 
     Raises:
         EngineError: ``dst`` has another suffix, or exists and ``overwrite`` is false.
+        FrameRangeError: ``frames`` is reversed or empty, or misses the dump
+            (checked before anything is written).
         MissingDependencyError: xarray, or h5netcdf for ``.nc``, is not installed
             (``pip install 'skelstore[export]'``).
     """
@@ -93,7 +97,7 @@ def export_movement(
         )
     fs, path = to_fs(dst, storage_options)
     if fs.exists(path) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
+        raise EngineError(f"{dst}: already exists (pass overwrite=True)")
     ds = movement_dataset(src, frames=frames, shot=shot, fps=fps, storage_options=storage_options)
     if suffix == ".zarr":
         if fs.exists(path):

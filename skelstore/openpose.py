@@ -196,7 +196,7 @@ def _person_id(value: Any, i: int, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise OpenPoseError(
             f"{where}: people[{i}] has no tracking id (person_id {value!r}); OpenPose writes "
-            "one with --tracking, otherwise import without --tracked",
+            "one with --tracking, otherwise import with tracked=False",
             path=where,
         )
     return value
@@ -428,7 +428,7 @@ def import_openpose(
     """
     from tqdm.auto import tqdm
 
-    from skelstore.conversion import _exists, _Stage
+    from skelstore.conversion import _exists, _name_destination, _Stage
     from skelstore.dump import add_fmt_metadata, add_metadata
     from skelstore.io import UnsegmentedWriter
 
@@ -437,9 +437,9 @@ def import_openpose(
         raise ValueError(f"missing must be 'error' or 'empty', not {missing!r}")
     t0 = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
-    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
+    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w", hint="engine=...")
     if _exists(dst, storage_options) and not overwrite:
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
+        raise EngineError(f"{dst}: already exists (pass overwrite=True)")
     limbs = LIMBS[mode]
     poses = 0
     with OpenPoseFrames(src, storage_options) as files:
@@ -448,8 +448,8 @@ def import_openpose(
             raise MissingFramesError(
                 f"{src}: frame(s) {', '.join(map(str, gaps[:10]))}"
                 f"{' ...' if len(gaps) > 10 else ''} missing between "
-                f"{files.frames[0]} and {files.frames[-1]} (pass missing='empty' / "
-                "--missing empty to import them as frames without people)",
+                f"{files.frames[0]} and {files.frames[-1]} (pass missing='empty' to "
+                "import them as frames without people)",
                 path=src,
                 missing=gaps,
             )
@@ -501,8 +501,9 @@ def import_openpose(
                 root.attrs.update(extra)
                 tracks = len(writer.tracks)
             stage.publish(overwrite)
-        except BaseException:
+        except BaseException as exc:
             stage.cleanup()
+            _name_destination(exc, stage.path, dst)
             raise
     return ImportReport(
         src=src,
@@ -580,7 +581,7 @@ class _Out:
         self.is_zip = dst.lower().endswith(".zip")
         if self.is_zip:
             if self.fs.exists(self.path) and not overwrite:
-                raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
+                raise EngineError(f"{dst}: already exists (pass overwrite=True)")
             self._buf: Any = self.fs.open(self.path, "wb")
             self.zip = zipfile.ZipFile(self._buf, "w", compression=zipfile.ZIP_DEFLATED)
         else:
@@ -589,8 +590,8 @@ class _Out:
                          if p.endswith("_keypoints.json")]
                 if clash and not overwrite:
                     raise EngineError(
-                        f"{dst}: already holds *_keypoints.json files (pass overwrite=True / "
-                        "--overwrite)"
+                        f"{dst}: already holds *_keypoints.json files (pass "
+                        "overwrite=True)"
                     )
             if is_local(dst):
                 os.makedirs(local_path(dst), exist_ok=True)

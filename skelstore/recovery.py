@@ -84,8 +84,9 @@ def check_complete(root: Group, *, allow_incomplete: bool = False) -> Group:
     if not allow_incomplete:
         raise IncompleteDumpError(
             f"{root.source}: was not closed by its writer (still marked in progress); "
-            f"{intact} complete shot(s) are intact. Open it with allow_incomplete=True "
-            f"to read them, or run `skelstore repair {root.source}`"
+            f"{intact} complete shot(s) are intact: skelstore.open(..., "
+            f"allow_incomplete=True) reads them, `skelstore repair {root.source}` keeps only "
+            "them"
         )
     return IncompleteView(root, intact)
 
