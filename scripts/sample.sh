@@ -10,17 +10,9 @@ set -euo pipefail
 
 caller_dir=$PWD
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup-venv.sh
 
-if [[ ! -x .venv/bin/python ]]; then
-    python3 -m venv .venv
-fi
-stamp=.venv/.skelstore-installed
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
-    echo "sample.sh: installing skelstore into .venv (the first time takes a minute)" >&2
-    .venv/bin/python -m pip install --quiet --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet --quiet -e .
-    touch "$stamp"
-fi
+setup_venv .venv/.skelstore-installed .   # (scripts/test.sh installs a superset)
 
 venv_python=$PWD/.venv/bin/python
 # Run from the caller's directory, so that a relative OUTDIR means what it says.
