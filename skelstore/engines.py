@@ -29,6 +29,9 @@ BUILTIN_ENGINES: dict[str, str] = {
 
 _ALIASES = {"h5": "hdf5", "h5py": "hdf5", "zarr3": "zarr", "zarr2": "zarr"}
 
+#: Libraries of the built-in engines (skelstore's own dependencies).
+_ENGINE_LIBRARIES = frozenset({"h5py", "hdf5plugin", "zarr", "numcodecs"})
+
 
 @cache
 def _engine_table() -> dict[str, str]:
@@ -67,9 +70,11 @@ def _load_engine(key: str) -> Engine:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        top = (exc.name or "").split(".")[0]
+        # the built-in engines' libraries install under their module names
+        missing = f"pip install {top}" if top in _ENGINE_LIBRARIES else "install it"
         raise MissingDependencyError(
-            f"engine {key!r} needs a library that is not installed ({exc}); "
-            f"try: pip install skelstore"
+            f"engine {key!r} needs a library that is not installed ({exc}): {missing}"
         ) from exc
     engine = getattr(module, cls_name)()
     if not isinstance(engine, Engine):

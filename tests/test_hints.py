@@ -333,3 +333,22 @@ def test_plain_hdf5_is_not_a_dump(tmp_path: Path) -> None:
     with h5py.File(plain, "w") as f:
         f["x"] = np.arange(3)
     assert "plain.h5: not a skeleton dump" in cli_error("cat", str(plain))
+
+
+def test_missing_engine_library_names_the_package() -> None:
+    # the hint was "pip install skelstore", which is not on the package index
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['h5py'] = None\n"
+        "import skelstore\n"
+        "try:\n"
+        "    skelstore.get_engine('hdf5')\n"
+        "except skelstore.MissingDependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "engine 'hdf5' needs a library that is not installed" in out.stdout
+    assert out.stdout.strip().endswith(": pip install h5py")
