@@ -116,3 +116,25 @@ def test_console_examples_parse(page: Path) -> None:
 def test_markers_are_seen() -> None:
     text = "a\n<!-- no-run: needs a bucket -->\n```python\nx = 1\n```\n\n```python\ny = 2\n```\n"
     assert blocks_of(text, "python") == [(3, "x = 1", "needs a bucket"), (7, "y = 2", None)]
+
+
+def test_layout_page_states_zarr_chunking_as_it_is(tmp_path: Path) -> None:
+    # issue 14: docs/layout.md said Zarr chunks equal HDF5's; they do not
+    import skelstore
+    from skelstore.summary import iter_tracks
+
+    golden = ROOT / "tests" / "data" / "golden" / "unseg_body25.h5"
+    store = tmp_path / "u.zarr"
+    skelstore.convert(golden, store)
+    with skelstore.open(golden) as h5, skelstore.open(store) as z:
+        (_, h5_track), *_ = iter_tracks(h5)
+        (_, z_track), *_ = iter_tracks(z)
+        assert h5_track["data"].chunks == (1170, 3) and h5_track["indptr"].chunks == (1024,)
+        assert z_track["data"].chunks == (87750, 3)
+        assert z_track["indices"].chunks == (525330,)
+        assert z_track["indptr"].chunks == (16384,)
+    page = (ROOT / "docs" / "layout.md").read_text(encoding="utf-8")
+    assert "`data` chunks of 87750 entries" in page and "525330" in page and "16384" in page
+    zarr_bytes = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+    ratio = round(zarr_bytes / golden.stat().st_size)
+    assert f"{ratio}x the HDF5 bytes for the 300-frame golden file" in page
