@@ -20,7 +20,7 @@ ruff check .
 echo "== mkdocs build --strict"
 site=$(mktemp -d)
 trap 'rm -rf "$site"' EXIT
-mkdocs build --strict --quiet --site-dir "$site"
+mkdocs build --strict --site-dir "$site"  # not --quiet: it drops the warnings --strict counts
 
 # pytest last, so that its summary line closes the output.
 echo "== pytest"

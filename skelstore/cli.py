@@ -579,7 +579,7 @@ _FRAMES_HELP = (
 
 @cli.command()
 @click.argument("url")
-@click.option("--frames", default="0:10", show_default=True, help=_FRAMES_HELP)
+@click.option("--frames", default="0:10", show_default=True, metavar="A:B", help=_FRAMES_HELP)
 @_engine_option
 @_storage_option
 @_guarded
@@ -791,7 +791,9 @@ def import_openpose(
     "OpenPose JSON file per frame (DST a directory or *.zip).",
 )
 @click.option("--fps", type=float, help="movement: time in seconds at this frame rate.")
-@click.option("--frames", help="movement: only these frames (as cat --frames: A:B, A:, :B, A).")
+@click.option(
+    "--frames", metavar="A:B", help="movement: only these frames (as cat --frames: A:B, A:, :B, A)."
+)
 @click.option("--shot", type=int, help="movement: only the shot stored as shotN.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
