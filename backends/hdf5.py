@@ -25,6 +25,7 @@ import numpy as np
 
 from skelstore.backends.hdf5_direct import blosc_settings, write_chunks
 from skelstore.compression import Encoding
+from skelstore.config import get_options
 from skelstore.errors import (
     EngineError,
     FormatError,
@@ -72,13 +73,6 @@ _SCALEOFFSET_FILTER_ID = 6  # H5Z_FILTER_SCALEOFFSET
 CHECKED_READ_BYTES = 64 * 2**20
 #: The most a dataset's stored bytes may grow when decoded (compression ratio).
 MAX_EXPANSION = 1024
-#: Follow external links, external raw storage and virtual datasets whose sources
-#: are other files. Off by default: a dump is one file, and such links would make a
-#: reader open (or block on) any path a file names. Opt in per file with
-#: ``skelstore.open(..., allow_external=True)``; this process-wide default (the
-#: environment variable ``SKELSTORE_HDF5_ALLOW_EXTERNAL=1``) is for tools that
-#: cannot pass the keyword.
-ALLOW_EXTERNAL = os.environ.get("SKELSTORE_HDF5_ALLOW_EXTERNAL", "") == "1"
 #: Soft links followed in a row before giving up (HDF5's own default limit).
 _MAX_SOFT_HOPS = 16
 #: What h5py raises for damaged files (corrupt metadata, failing filters, types
@@ -267,7 +261,7 @@ class HDF5Array(Array):
         self._ds = ds
         self._source = source
         self._writable = writable
-        self._allow_external = allow_external or ALLOW_EXTERNAL
+        self._allow_external = allow_external or get_options().allow_external
         self._source_checked = False
 
     @property
@@ -441,7 +435,7 @@ class HDF5Group(Group):
         self._owner = owner
         self._finalize = finalize
         self._rangefile = rangefile
-        self._allow_external = allow_external or ALLOW_EXTERNAL
+        self._allow_external = allow_external or get_options().allow_external
         self._writable = grp.file.mode == "r+"
 
     @property

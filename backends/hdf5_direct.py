@@ -28,6 +28,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from skelstore.config import get_options
+
 __all__ = ["BloscSettings", "blosc_settings", "max_threads", "write_chunks"]
 
 BLOSC_FILTER_ID = 32001
@@ -39,11 +41,12 @@ PARALLEL_MIN_BYTES = 256 * 2**10
 
 
 def max_threads() -> int:
-    """Threads that compress at once: ``SKELSTORE_THREADS`` if set (1 = only the
-    calling thread), else the CPUs this process may use, at most 4."""
-    env = os.environ.get("SKELSTORE_THREADS", "").strip()
-    if env.isdigit():
-        return max(1, int(env))
+    """Threads that compress at once: the ``threads`` setting
+    (:mod:`skelstore.config`; 1 = only the calling thread), else the CPUs this
+    process may use, at most 4."""
+    threads = get_options().threads
+    if threads is not None:
+        return threads
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux

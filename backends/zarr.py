@@ -73,6 +73,7 @@ from skelstore.errors import (
     RemoteAccessError,
     SkelstoreError,
 )
+from skelstore.layout import dimension_names
 from skelstore.rangefile import RetryPolicy, retry_async
 from skelstore.storage import (
     MODES,
@@ -479,14 +480,35 @@ def _json_safe(value: Any, where: str) -> Any:
     )
 
 
-class _ZarrAttrMap(MutableMapping[str, Any]):
-    """A zarr node's attributes, written with one metadata write per update."""
+#: The attribute in which Zarr 2 arrays keep their dimension names (xarray's
+#: convention; Zarr 3 has ``dimension_names`` in the metadata instead). It is
+#: metadata, not a skeleton attribute: hidden from ``attrs`` and never copied.
+V2_DIMENSIONS_ATTR = "_ARRAY_DIMENSIONS"
 
-    def __init__(self, node: Any) -> None:
+
+def _new_dimension_names(path: str, ndim: int) -> tuple[str, ...]:
+    """The dimension names of a new array at ``path`` (inside the store): the one
+    place every array the engine creates gets them from (:meth:`ZarrGroup.create_array`
+    and the batch plan of :meth:`ZarrGroup.write_many`)."""
+    return dimension_names(path, ndim)
+
+
+class _ZarrAttrMap(MutableMapping[str, Any]):
+    """A zarr node's attributes, written with one metadata write per update.
+
+    ``hidden`` names are metadata kept in attributes (Zarr 2's
+    :data:`V2_DIMENSIONS_ATTR`): not listed or read, and kept when others change.
+    """
+
+    def __init__(self, node: Any, hidden: frozenset[str] = frozenset()) -> None:
         self._node = node
+        self._hidden = hidden
 
     def _attrs(self) -> dict[str, Any]:
-        return self._node.metadata.attributes
+        attrs = self._node.metadata.attributes
+        if self._hidden and not self._hidden.isdisjoint(attrs):
+            return {k: v for k, v in attrs.items() if k not in self._hidden}
+        return attrs
 
     def __getitem__(self, key: str) -> Any:
         return self._attrs()[key]
@@ -495,7 +517,9 @@ class _ZarrAttrMap(MutableMapping[str, Any]):
         self._node.update_attributes({key: value})
 
     def __delitem__(self, key: str) -> None:
-        attrs = dict(self._attrs())
+        if key in self._hidden:
+            raise KeyError(key)
+        attrs = dict(self._node.metadata.attributes)  # hidden ones included
         del attrs[key]
         self._node.attrs.put(attrs)
 
@@ -849,6 +873,9 @@ class _BatchPlan:
                 )
             )
             doc["shape"] = list(data.shape)
+            doc["dimension_names"] = list(
+                _new_dimension_names(_join(group._raw.path, path), data.ndim)
+            )
             doc["chunk_grid"] = {
                 "name": "regular",
                 "configuration": {"chunk_shape": [max(1, d) for d in data.shape]},
@@ -957,8 +984,11 @@ class _ZarrNode:
     @property
     def attrs(self) -> Attrs:
         where = self.where()
+        hidden = frozenset()
+        if self._s.zarr_format == 2 and isinstance(self._raw, zarr.Array):
+            hidden = frozenset({V2_DIMENSIONS_ATTR})
         return Attrs(
-            _ZarrAttrMap(self._raw),
+            _ZarrAttrMap(self._raw, hidden),
             writable=self._s.writable,
             where=where,
             encode=lambda v: _json_safe(v, where),
@@ -1288,8 +1318,12 @@ class ZarrGroup(_ZarrNode, Group):
             chunk_shape = _default_chunks(shape, np_dtype, growable)
 
         shards = None
+        names = _new_dimension_names(_join(self._raw.path, leaf), len(shape))
+        dims: dict[str, Any] = {"dimension_names": names}
         if self._s.zarr_format == 3:
             shards = _shard_shape(shape, chunk_shape, np_dtype, growable)
+        else:  # zarr-python refuses dimension_names for format 2: xarray's attribute
+            dims = {"attributes": {V2_DIMENSIONS_ATTR: list(names)}}
         try:
             with _quiet():
                 raw = self._raw.create_array(
@@ -1301,6 +1335,7 @@ class ZarrGroup(_ZarrNode, Group):
                     filters=filters,
                     compressors=compressors,
                     fill_value=extra.get("fill_value", 0),
+                    **dims,
                 )
         except (
             zarr.errors.ContainsGroupError,

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from skelstore.config import get_options, set_options
 from skelstore.conversion import ConvertReport, compare_dumps, convert
 from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
 from skelstore.errors import (
@@ -67,7 +68,9 @@ __all__ = [
     "compare_dumps",
     "convert",
     "get_engine",
+    "get_options",
     "guess_engine",
     "list_engines",
     "open",
+    "set_options",
 ]

@@ -16,7 +16,9 @@ from typing import Any
 
 import click
 
+from skelstore.config import set_options
 from skelstore.errors import SkelstoreError, VerificationError
+from skelstore.export import TARGETS
 from skelstore.pose import MODES
 
 __all__ = ["main"]
@@ -46,7 +48,7 @@ def _parse_options(values: Sequence[str]) -> dict[str, Any]:
 
 #: Library messages name the options that would help as Python arguments; how the
 #: command line spells each (the commands that print them have these options).
-_CLI_SPELLINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+_CLI_SPELLINGS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = tuple(
     (re.compile(pattern), cli)
     for pattern, cli in (
         (r"skelstore\.open\(\.\.\., engine=\.\.\.\)", "--engine ENGINE"),
@@ -59,6 +61,11 @@ _CLI_SPELLINGS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bwith tracked=False\b", "without --tracked"),
         (r"(?<![\w.])frames=slice\(a, b\) or shot=N\b", "--frames A:B or --shot N"),
         (r"(?<![\w.])frames= or shot=", "--frames or --shot"),
+        (r"(?<![\w.])fps=\.\.\.", "--fps FPS"),
+        (
+            r"(?<![\w.])(\w+)= does not apply to export target '([\w-]+)'",
+            lambda m: f"--{m[1].replace('_', '-')} does not apply to --to {m[2]}",
+        ),
     )
 )
 
@@ -124,8 +131,8 @@ def cli(
     ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool
 ) -> None:
     """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
-    if untrusted:  # read by skelstore.open, here and in corpus worker processes
-        os.environ["SKELSTORE_UNTRUSTED"] = "1"
+    if untrusted:  # for every skelstore.open of this command, corpus tasks included
+        ctx.with_resource(set_options(untrusted=True))
     ctx.obj = _Context(debug, _parse_options(storage_options))
 
 
@@ -450,8 +457,8 @@ def convert(
       skelstore convert video.h5 video.zarr --verify
       skelstore convert 'dumps/*.h5' --to-dir s3://bucket/zarr --engine zarr
 
-    With --to-dir, every conversion is verified, and recorded in
-    DIR/.skelstore-verified/ once verified; running again skips what is recorded.
+    With --to-dir, every conversion is verified, and the copy records it (root
+    attribute skelstore_verified); running again skips what is recorded.
     Files run on Dask when there are two or more (see --workers, --scheduler); a
     file that fails is reported and the others go on; exit code 1 if any failed.
     """
@@ -779,22 +786,84 @@ def import_openpose(
         click.echo(report.summary())
 
 
+@cli.command("import")
+@click.argument("src")
+@click.argument("dst")
+@click.option(
+    "--compression",
+    type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
+    help="Compression preset of the pose arrays (default: none).",
+)
+@click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
+@click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option("--video", help="The dump's video attribute (default: the source's video file).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+@_storage_option
+@_guarded
+def import_(
+    ctx: _Context,
+    src: str,
+    dst: str,
+    compression: str | None,
+    engine: str | None,
+    zarr_format: str | None,
+    video: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Import what sleap-io reads (SLEAP .slp, NWB, DeepLabCut, ...) into a dump.
+
+    Tracked sources become trackshots dumps, others unseg; the mode is the one
+    whose keypoint names the skeleton has, else CUSTOM (names kept). Needs
+    skelstore[sleap]. OpenPose's JSON files: import-openpose.
+
+    \b
+      skelstore import labels.slp video.h5
+      skelstore import predictions.nwb video.zarr --compression lossless
+    """
+    from skelstore.export import require
+
+    require("sleap_io", "sleap-io", "sleap", "skelstore import")
+    from skelstore.interop.sleap import import_sleap
+
+    report = import_sleap(
+        src, dst, compression=compression, engine=engine,
+        zarr_format=int(zarr_format) if zarr_format else None, video=video,
+        storage_options=ctx.storage_options, overwrite=overwrite,
+    )
+    if not quiet:
+        click.echo(report.summary())
+
+
 @cli.command()
 @click.argument("src")
 @click.argument("dst")
 @click.option(
     "--to",
     "to",
-    type=click.Choice(["movement", "openpose-json"]),
+    type=click.Choice(list(TARGETS)),
     required=True,
-    help="movement: an xarray poses dataset (DST *.nc or *.zarr); openpose-json: one "
-    "OpenPose JSON file per frame (DST a directory or *.zip).",
+    help="; ".join(f"{t.name}: {t.help}" for t in TARGETS.values()) + ".",
 )
-@click.option("--fps", type=float, help="movement: time in seconds at this frame rate.")
 @click.option(
-    "--frames", metavar="A:B", help="movement: only these frames (as cat --frames: A:B, A:, :B, A)."
+    "--fps",
+    type=float,
+    help="Frames per second of the video: movement's time in seconds; needed by nwb and pose.",
 )
-@click.option("--shot", type=int, help="movement: only the shot stored as shotN.")
+@click.option(
+    "--frames",
+    metavar="A:B",
+    help="Only these frames (as cat --frames: A:B, A:, :B, A); not for openpose-json.",
+)
+@click.option("--shot", type=int, help="Only the shot stored as shotN; not for openpose-json.")
+@click.option(
+    "--movement-dims",
+    type=click.Choice(["auto", "current", "legacy"]),
+    help="movement: dimension names keypoint/individual (current: movement >= 0.17) or "
+    "keypoints/individuals (legacy: movement <= 0.16); auto (default): as the movement "
+    "installed here, current if none.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @_engine_option
@@ -808,46 +877,39 @@ def export(
     fps: float | None,
     frames: str | None,
     shot: int | None,
+    movement_dims: str | None,
     overwrite: bool,
     quiet: bool,
     engine: str | None,
 ) -> None:
-    """Export a dump for other tools: movement (netCDF/Zarr) or OpenPose JSON.
+    """Export a dump for other tools (see docs/export.md for what each holds).
 
     \b
       skelstore export video.h5 poses.nc --to movement --fps 25
       skelstore export video.h5 json/ --to openpose-json
+      skelstore export video.h5 video.slp --to sleap
+      skelstore export video.h5 video.nwb --to nwb --fps 25
+      skelstore export video.h5 video.pose --to pose --fps 25
     """
     import skelstore
+    from skelstore.export import export as do_export
     from skelstore.framerange import check_frames, parse_frames
 
-    if to != "movement" and (fps is not None or frames is not None or shot is not None):
-        raise click.UsageError("--fps, --frames and --shot apply to --to movement only")
     if frames is not None and shot is not None:
         raise click.UsageError("--frames and --shot both choose the frames; give one")
-    sel = parse_frames(frames) if frames is not None else None
+    sel = parse_frames(frames) if frames is not None else None  # one parser, every target
     with skelstore.open(src, engine=engine, storage_options=ctx.storage_options) as root:
         if sel is not None:  # every target: checked before anything is written
             check_frames(root, sel)
-        if to == "movement":
-            from skelstore.export import export_movement
-
-            ds = export_movement(
-                root, dst, frames=sel, shot=shot, fps=fps, storage_options=ctx.storage_options,
-                overwrite=overwrite,
-            )  # fmt: skip
-            if not quiet:
-                sizes = ", ".join(f"{k} {v}" for k, v in ds.sizes.items())
-                click.echo(f"{src} -> {dst} [movement]: {sizes}")
-            return
-        from skelstore.openpose import export_openpose
-
-        report = export_openpose(
-            root, dst, storage_options=ctx.storage_options, overwrite=overwrite,
+        report = do_export(
+            root, dst, to=to, frames=sel, shot=shot, fps=fps, movement_dims=movement_dims,
+            storage_options=ctx.storage_options, overwrite=overwrite,
             progress=not quiet and sys.stderr.isatty(),
         )  # fmt: skip
     if not quiet:
         click.echo(report.summary())
+        for note in getattr(report, "notes", ()):
+            click.echo(f"  {note}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,7 +7,7 @@ as an ``xarray.Dataset`` laid out like the ``movement`` package's poses dataset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from skelstore.layout import (
     shot_info,
     shot_names,
 )
-from skelstore.pose import LIMBS
+from skelstore.pose import LIMBS, SKELETONS, keypoint_names
 from skelstore.storage import Group
 
 __all__ = ["BODY_25_KEYPOINTS", "Poses", "keypoint_names", "read_poses", "to_xarray"]
@@ -34,32 +34,8 @@ __all__ = ["BODY_25_KEYPOINTS", "Poses", "keypoint_names", "read_poses", "to_xar
 #: frame and shot numbers); a larger frame range raises FormatError naming it.
 MAX_DENSE_BYTES = 4 * 2**30
 
-#: OpenPose BODY_25 keypoint names, in order.
-BODY_25_KEYPOINTS = (
-    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
-    "MidHip", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye",
-    "REar", "LEar", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
-)  # fmt: skip
-
-
-def keypoint_names(mode: str | None, limbs: int) -> list[str]:
-    """Names of the keypoints of ``mode``, in storage order.
-
-    BODY_25 parts get OpenPose's names; hands are ``LHand0..20``/``RHand0..20`` and
-    the face ``Face0..69`` (OpenPose's order); anything else ``kp0..``.
-    """
-    hand = [f"LHand{i}" for i in range(21)] + [f"RHand{i}" for i in range(21)]
-    face = [f"Face{i}" for i in range(70)]
-    names = {
-        "BODY_25": list(BODY_25_KEYPOINTS),
-        "BODY_25_HANDS": [*BODY_25_KEYPOINTS, *hand],
-        "BODY_25_FACE": [*BODY_25_KEYPOINTS, *face],
-        "BODY_25_ALL": [*BODY_25_KEYPOINTS, *hand, *face],
-        "FACE": face,
-    }.get(mode or "")
-    if names is None or len(names) != limbs:
-        return [f"kp{i}" for i in range(limbs)]
-    return names
+#: OpenPose BODY_25 keypoint names, in order (:data:`skelstore.pose.SKELETONS`' names).
+BODY_25_KEYPOINTS = SKELETONS["BODY_25"].keypoints
 
 
 @dataclass
@@ -76,6 +52,8 @@ class Poses:
         shots: ``(frames,)`` the stored shot index of each frame (``-1`` outside any
             shot; ``0`` for unsegmented dumps).
         mode: the dump's pose mode, if recorded.
+        keypoint_names: the name of each keypoint
+            (:func:`skelstore.pose.keypoint_names`).
     """
 
     keypoints: np.ndarray
@@ -84,6 +62,7 @@ class Poses:
     frames: np.ndarray
     shots: np.ndarray
     mode: str | None
+    keypoint_names: list[str] = field(default_factory=list)
 
     @property
     def limbs(self) -> int:
@@ -227,6 +206,7 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
         frames=np.arange(f0, f1, dtype=np.int64),
         shots=shots,
         mode=mode,
+        keypoint_names=keypoint_names(mode, limbs, attrs.get("keypoint_names")),
     )
 
 
@@ -275,7 +255,7 @@ def to_xarray(
         coords={
             "time": time,
             "individuals": [f"id_{i}" for i in p.pose_ids],
-            "keypoints": keypoint_names(p.mode, p.limbs),
+            "keypoints": p.keypoint_names or keypoint_names(p.mode, p.limbs),
             "space": ["x", "y"],
             "shot": ("time", p.shots),
         },

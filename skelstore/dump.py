@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from skelstore.config import get_options
 from skelstore.engines import as_group
 from skelstore.io import ShotSegmentedWriter
 from skelstore.layout import FMT_TYPES, FMT_VERSION
@@ -65,7 +66,7 @@ def add_fmt_metadata(h5f: Any, fmt_type: str, running_op: bool = False) -> None:
         {
             "fmt_type": fmt_type,
             "fmt_ver": FMT_VERSION,
-            "legacy_skels": "LEGACY_SKELS" in os.environ,
+            "legacy_skels": get_options().legacy_skels,
             "skeldump_ver": ver,
         }
     )

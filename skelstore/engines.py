@@ -15,6 +15,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
+from skelstore.config import get_options
 from skelstore.errors import EngineError, MissingDependencyError, NotFoundError, ReadOnlyError
 from skelstore.storage import MODES, Engine, Group, Probe
 from skelstore.urls import is_read_only, split_suffix, to_fs
@@ -242,7 +243,7 @@ def open(
     if zarr_format not in (None, 2, 3):
         raise EngineError(f"{url}: zarr_format must be 2 or 3, not {zarr_format!r}")
     if untrusted is None:
-        untrusted = os.environ.get("SKELSTORE_UNTRUSTED", "") == "1"
+        untrusted = get_options().untrusted
     if untrusted and mode == "r":
         from skelstore.sandbox import check_untrusted
 

@@ -33,24 +33,29 @@ from skelstore.storage import Array, ArraySpec, Group, GroupSpec
 
 __all__ = [
     "DATA_DTYPE",
+    "FACE_DIMENSIONS",
     "FMT_TYPES",
     "FMT_VERSION",
     "INDICES_DTYPE",
     "INDPTR_DTYPE",
     "KEYPOINT_ELEMENT",
+    "POSE_DIMENSIONS",
     "TIMELINE",
     "ShotInfo",
     "Track",
     "TrackSource",
     "TrackWriter",
     "data_chunk_rows",
+    "dimension_names",
     "encode_rows",
+    "first_stored_at_or_beyond",
     "list_shots",
     "list_tracks",
     "parse_index",
     "pose_chunks",
     "shot_info",
     "shot_names",
+    "track_groups",
     "track_specs",
     "write_track",
 ]
@@ -695,3 +700,75 @@ def read_dense_block(
         data, indices = t.take(r0, r1)
         out[t.pose_id] = (a, t.decode(r0, r1, data, indices, limbs))
     return out
+
+
+def track_groups(root: Group) -> list[tuple[int | None, Group]]:
+    """``(shot N or None for unseg, group)`` of every group holding pose tracks.
+
+    Raises:
+        FormatError: ``root`` is not a skeleton dump.
+    """
+    fmt_type = root.attrs.get("fmt_type")
+    timeline = root.get(TIMELINE)
+    if not isinstance(timeline, Group) or fmt_type not in FMT_TYPES:
+        raise FormatError(f"{root.source}: not a skeleton dump (fmt_type={fmt_type!r})")
+    if fmt_type == "unseg":
+        return [(None, timeline)]
+    return [(s.index, s.group) for s in list_shots(timeline)]
+
+
+def first_stored_at_or_beyond(root: Group, limit: int) -> tuple[str, int] | None:
+    """``(track, keypoint index)`` of the first stored keypoint whose index is at
+    least ``limit``, or ``None``: reads every track's ``indices`` (one bulk read per
+    shot), not its ``data``."""
+    for _, group in track_groups(root):
+        tracks = list_tracks(group)
+        arrays = group.read_many([t.indices for t in tracks]) if tracks else []
+        for t, idx in zip(tracks, arrays, strict=True):
+            idx = np.asarray(idx)
+            if idx.size and int(idx.max()) >= limit:
+                return t.where, int(idx[idx >= limit][0])
+    return None
+
+
+# ------------------------------------------------------------ dimension names
+
+#: Dimension names of the arrays of a pose group (``poseN``), by array name.
+POSE_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "data": ("keypoint_entry", "xyc"),
+    "indices": ("keypoint_entry",),
+    "indptr": ("frame_boundary",),
+}
+#: Dimension names of the arrays of the face group (``faces``), by array name.
+FACE_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "indices": ("frame",),
+    "frame_pers": ("face", "frame_person"),
+    "embed": ("face", "embedding"),
+    "fod_bbox": ("face", "fod_box"),
+    "chip_bbox": ("face", "chip_box"),
+    "chip": ("face", "chip_y", "chip_x", "chip_channel"),
+}
+
+
+def dimension_names(path: str, ndim: int) -> tuple[str, ...]:
+    """The names of the dimensions of the array at ``path`` (for storage that keeps
+    them: Zarr's ``dimension_names``, which xarray needs).
+
+    Arrays of a pose group (``.../poseN/data``) and of the face group
+    (``.../faces/embed``) get :data:`POSE_DIMENSIONS` and :data:`FACE_DIMENSIONS`;
+    any other array, or one with another number of dimensions, ``<name>_dim<i>``,
+    which no other array of its group shares (xarray requires a dimension shared
+    within a group to have one length).
+    """
+    parts = [p for p in path.split("/") if p]
+    leaf = parts[-1] if parts else "array"
+    parent = parts[-2] if len(parts) > 1 else ""
+    table: dict[str, tuple[str, ...]] = {}
+    if parent.startswith("pose") and parent[4:].isdigit() and parent[4:].isascii():
+        table = POSE_DIMENSIONS
+    elif parent == "faces":  # skelstore.face.FACES (this module does not import face)
+        table = FACE_DIMENSIONS
+    names = table.get(leaf)
+    if names is not None and len(names) == ndim:
+        return names
+    return tuple(f"{leaf}_dim{i}" for i in range(ndim))

@@ -43,8 +43,11 @@ directory, or a ``.zip``), named after the dump's ``video`` attribute: people of
 an ``unseg`` dump in pose id order with ``person_id`` ``[-1]``; people of a
 ``trackshots`` dump in pose id order with ``person_id`` ``[pose id]``. Parts of
 the mode get full lists, the others ``[]``; numbers are the shortest decimal that
-reads back as the same float32. Importing an export gives the same dump, and
-exporting an import gives the same files as far as a dump can hold them: trailing
+reads back as the same float32. A dump storing a keypoint beyond the mode's parts
+(the padding rows of the table above, e.g. BODY_25_ALL's keypoint 137) is refused
+before anything is written: OpenPose's lists cannot hold it. Importing an export
+gives the same dump, and exporting an import gives the same files as far as a dump
+can hold them: trailing
 people with no keypoint at all (unseg) or people with no keypoint (tracked) are
 not kept, nor x/y of keypoints with confidence 0, nor an empty part list of a
 mode's part (it comes back as zeros).
@@ -634,6 +637,27 @@ def _timeline_range(root: Group) -> tuple[int, int, bool]:
     return start, end, fmt_type == "trackshots"
 
 
+def _refuse_padding(root: Group, mode: str) -> None:
+    """Raise if the dump stores a keypoint beyond the mode's OpenPose parts (the
+    padding of skelshop's limb counts), which OpenPose's lists cannot hold."""
+    from skelstore.layout import first_stored_at_or_beyond
+    from skelstore.pose import SKELETONS
+
+    skel = SKELETONS[mode]
+    pad = skel.padding()
+    if not pad:
+        return
+    hit = first_stored_at_or_beyond(root, pad.start)
+    if hit is not None:
+        where, kp = hit
+        name = f" ({skel.keypoints[kp]})" if kp < skel.limbs else ""
+        raise FormatError(
+            f"{where}: stores keypoint {kp}{name}, but OpenPose JSON of mode {mode} holds "
+            f"keypoints 0..{pad.start - 1} only (skelshop's {skel.limbs} keypoints of "
+            f"{mode} leave {len(pad)} beyond OpenPose's parts); refusing to drop it"
+        )
+
+
 def export_openpose(
     src: Any,
     dst: str,
@@ -657,7 +681,11 @@ def export_openpose(
         progress: show a progress bar (tqdm) over frames.
 
     Raises:
-        FormatError: ``src`` is not a skeleton dump, or its mode is unknown.
+        FormatError: ``src`` is not a skeleton dump, or its mode is unknown, or it
+            stores a keypoint OpenPose's lists cannot hold (the padding keypoints of
+            BODY_25_ALL, BODY_25_FACE and BODY_135, see
+            :attr:`skelstore.pose.Skeleton.parts`): refused before anything is
+            written.
         EngineError: ``dst`` holds an earlier export and ``overwrite`` is false.
     """
     from skelstore.engines import as_group
@@ -697,6 +725,7 @@ def _export(
             f"{root.source}: limbs {limbs!r} is not {LIMBS[mode]}, the keypoints of mode "
             f"{mode} (a legacy skelshop layout?); cannot split it into OpenPose's lists"
         )
+    _refuse_padding(root, mode)
     first, end, tracked = _timeline_range(root)
     if basename is None:
         video = root.attrs.get("video")

@@ -23,7 +23,7 @@ from skelstore.layout import (
     frame_attrs,
     parse_index,
 )
-from skelstore.pose import LIMBS, MODES
+from skelstore.pose import CUSTOM_MODE, LIMBS, MODES
 from skelstore.storage import Array, Group
 
 __all__ = ["ValidationReport", "validate"]
@@ -53,7 +53,7 @@ def _check_root(root: Group, rep: ValidationReport) -> tuple[str | None, int | N
     if fmt_type not in FMT_TYPES:
         rep.problems.append(f"/: fmt_type {fmt_type!r} is not one of {', '.join(FMT_TYPES)}")
     mode = attrs.get("mode")
-    if mode is not None and mode not in MODES:
+    if mode is not None and mode not in MODES and mode != CUSTOM_MODE:
         rep.problems.append(f"/: unknown mode {mode!r}")
     limbs = attrs.get("limbs")
     if not isinstance(limbs, int) or isinstance(limbs, bool) or limbs <= 0:
@@ -61,6 +61,12 @@ def _check_root(root: Group, rep: ValidationReport) -> tuple[str | None, int | N
         limbs = LIMBS.get(mode) if isinstance(mode, str) else None
     elif isinstance(mode, str) and mode in LIMBS and LIMBS[mode] != limbs:
         rep.problems.append(f"/: limbs {limbs} does not match mode {mode} ({LIMBS[mode]})")
+    if mode == CUSTOM_MODE:
+        names = attrs.get("keypoint_names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            rep.problems.append(f"/: mode {CUSTOM_MODE} needs a keypoint_names list of strings")
+        elif isinstance(limbs, int) and len(names) != limbs:
+            rep.problems.append(f"/: {len(names)} keypoint_names for limbs {limbs}")
     for key, kind in (("num_frames", int), ("fmt_ver", int)):
         if key in attrs and not isinstance(attrs[key], kind):
             rep.problems.append(f"/: {key} {attrs[key]!r} is not an integer")

@@ -37,6 +37,15 @@ def golden_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _restore_settings() -> Iterator[None]:
+    """Settings a test changes (``skelstore.set_options``) end with the test."""
+    import skelstore
+
+    with skelstore.set_options():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _clean_memory_fs() -> Iterator[None]:
     """Every test starts and ends with an empty ``memory://`` filesystem."""
     clear_memory_fs()

@@ -20,14 +20,16 @@ GOLDEN = Path(__file__).parent / "data" / "golden"
 
 def check_movement(ds: xr.Dataset, src: Path, frames: slice | None = None,
                    fps: float | None = None) -> None:
-    """``ds`` holds ``src``'s poses in movement's layout."""
-    assert ds["position"].dims == ("time", "space", "keypoints", "individuals")
-    assert ds["confidence"].dims == ("time", "keypoints", "individuals")
+    """``ds`` holds ``src``'s poses in movement's layout (either dimension names)."""
+    kp, ind = ("keypoints", "individuals") if "keypoints" in ds.dims else ("keypoint",
+                                                                          "individual")
+    assert ds["position"].dims == ("time", "space", kp, ind)
+    assert ds["confidence"].dims == ("time", kp, ind)
     assert list(ds["space"].values) == ["x", "y"]
     assert ds.attrs["ds_type"] == "poses" and "OpenPose" in ds.attrs["source_software"]
     p = read_poses(src, frames=frames)
-    assert list(ds["individuals"].values) == [f"id_{i}" for i in p.pose_ids]
-    assert ds.sizes["keypoints"] == p.limbs
+    assert list(ds[ind].values) == [f"id_{i}" for i in p.pose_ids]
+    assert list(ds[kp].values) == p.keypoint_names and ds.sizes[kp] == p.limbs
     conf = p.keypoints[..., 2]  # (time, individuals, keypoints)
     got_conf = ds["confidence"].values.transpose(0, 2, 1)
     np.testing.assert_array_equal(np.isnan(got_conf), conf == 0)
@@ -69,7 +71,7 @@ def test_export_movement_cli_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
     dst = tmp_path / "shot1.nc"
     res = runner.invoke(cli, ["export", str(src), str(dst), "--to", "movement", "--shot", "1"])
     assert res.exit_code == 0, res.output
-    assert "[movement]" in res.stdout and "individuals" in res.stdout
+    assert "[movement]" in res.stdout and "individual" in res.stdout
     with skelstore.open(src) as root:
         attrs = root["timeline/shot1"].attrs
         a, b = attrs["start_frame"], attrs["end_frame"]
@@ -80,7 +82,7 @@ def test_export_movement_cli_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
     assert res.exit_code == 2 and "*.nc" in res.stderr
     res = runner.invoke(cli, ["export", str(src), str(tmp_path / "j"), "--to", "openpose-json",
                               "--fps", "25"])
-    assert res.exit_code == 2 and "--to movement only" in res.stderr
+    assert res.exit_code == 2 and "--fps does not apply to --to openpose-json" in res.stderr
     monkeypatch.setitem(sys.modules, "h5netcdf", None)  # as if not installed
     with pytest.raises(skelstore.MissingDependencyError, match=r"skelstore\[export\]"):
         export_movement(src, tmp_path / "y.nc")

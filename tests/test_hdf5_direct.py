@@ -54,7 +54,7 @@ NODES = [
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
 @pytest.mark.parametrize("pool_from_bytes", [0, 2**40])
 def test_batch_writes_the_file_h5py_writes(tmp_path, monkeypatch, threads, pool_from_bytes):
-    monkeypatch.setenv("SKELSTORE_THREADS", threads)
+    skelstore.set_options(threads=int(threads))
     monkeypatch.setattr(hdf5_direct, "PARALLEL_MIN_BYTES", pool_from_bytes)
     _write(tmp_path / "batch.h5", NODES, "batch")
     _write(tmp_path / "plain.h5", NODES, "plain")
@@ -135,7 +135,7 @@ def _write_in_child(path: str, queue) -> None:
 def test_pool_works_in_a_forked_child(tmp_path, monkeypatch):
     """A child forked after the parent used the pool must not wait on the parent's
     (absent) threads."""
-    monkeypatch.setenv("SKELSTORE_THREADS", "2")
+    skelstore.set_options(threads=2)
     monkeypatch.setattr(hdf5_direct, "PARALLEL_MIN_BYTES", 0)
     _write(tmp_path / "parent.h5", NODES, "batch")
     assert hdf5_direct._POOL is not None

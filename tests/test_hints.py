@@ -72,6 +72,7 @@ def test_reading_commands_have_engine_and_storage_options() -> None:
         assert has_option(command, "--storage-option"), command
     assert has_option("convert", "--src-engine") and has_option("convert", "--storage-option")
     assert has_option("import-openpose", "--storage-option")
+    assert has_option("import", "--storage-option")
 
 
 @pytest.mark.parametrize(

@@ -245,3 +245,38 @@ def test_cat_reads_only_the_blocks_of_an_unsegmented_range(tmp_path: Path, monke
         assert code == 0 and len(out.splitlines()) == 26  # header + 25 keypoints
         read = {k for k in keys if k.startswith("timeline/pose0/data/c/")}
         assert read == {f"timeline/pose0/data/{chunk}"}, text
+
+
+@pytest.mark.parametrize(
+    ("to", "name", "extra"),
+    [
+        ("movement", "o.nc", {}),
+        ("sleap", "o.slp", {}),
+        ("nwb", "o.nwb", {"fps": 25.0}),
+        ("pose", "o.pose", {"fps": 25.0}),
+    ],
+)
+def test_every_export_target_refuses_ranges_outside_the_dump(
+    tmp_path: Path, to: str, name: str, extra: dict
+) -> None:
+    from skelstore.export import TARGETS, export
+
+    assert "frames" in TARGETS[to].options
+    dst = tmp_path / name
+    args = [f"--{k}={v}" for k, v in extra.items()]
+    for frames in ("400:500", "10:5"):
+        refused("export", str(UNSEG), str(dst), "--to", to, "--frames", frames, *args)
+        a, _, b = frames.partition(":")
+        with pytest.raises(FrameRangeError):
+            export(UNSEG, str(dst), to=to, frames=slice(int(a), int(b)), **extra)
+    assert list(tmp_path.iterdir()) == []
+    # and the ones that overlap it work, through the same parser
+    code, _, err = run("export", str(UNSEG), str(dst), "--to", to, "--frames", "290:", *args)
+    assert code == 0, err
+
+
+def test_interop_segments_check_ranges_themselves() -> None:
+    from skelstore.interop.common import segments
+
+    with skelstore.open(UNSEG) as root, pytest.raises(FrameRangeError):
+        list(segments(root, frames=slice(400, 500)))

@@ -44,14 +44,13 @@ def test_hanging_file_is_refused_in_time(path, short_timeout):
     assert time.monotonic() - t0 < 15
 
 
-def test_environment_variable_turns_it_on(monkeypatch, short_timeout):
-    monkeypatch.setenv("SKELSTORE_UNTRUSTED", "1")
+def test_setting_turns_it_on(short_timeout):
+    skelstore.set_options(untrusted=True)  # what SKELSTORE_UNTRUSTED=1 starts with
     with pytest.raises(skelstore.FormatError, match="did not finish"):
         skelstore.open(HOSTILE[0])
 
 
-def test_cli_untrusted_validate_reports_and_goes_on(short_timeout, golden_dir, monkeypatch):
-    monkeypatch.setenv("SKELSTORE_UNTRUSTED", "0")  # restored afterwards: the CLI sets it
+def test_cli_untrusted_validate_reports_and_goes_on(short_timeout, golden_dir):
     good = golden_dir / "trackshots_lossless.h5"
     result = CliRunner().invoke(
         cli, ["--untrusted", "validate", "--workers", "0", str(HOSTILE[0]), str(good)],

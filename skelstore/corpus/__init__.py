@@ -10,7 +10,7 @@ Each file is one task (:mod:`skelstore.corpus.tasks`); a failing file becomes a
 ``failed`` result naming its error and the others go on. Tasks run in this
 process or on Dask (:class:`~skelstore.corpus.runner.Runner`: a ``LocalCluster``
 of worker processes by default for two files or more, or an existing cluster).
-Conversions are verified and recorded (:mod:`skelstore.corpus.markers`), so a
+Conversions are verified and recorded (:mod:`skelstore.corpus.record`), so a
 run can be repeated or resumed. Sources are paths, URLs and globs
 (:mod:`skelstore.corpus.sources`).
 

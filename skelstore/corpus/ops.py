@@ -98,9 +98,9 @@ def convert_corpus(
     """Convert every dump of ``sources`` into ``to_dir``, verified; resumable.
 
     Every conversion is verified before it is published (see
-    :func:`skelstore.convert`), then recorded by a marker in
-    ``to_dir/.skelstore-verified/`` (:mod:`skelstore.corpus.markers`); running
-    again skips the files recorded. A file that fails is reported in its
+    :func:`skelstore.convert`) and recorded in the copy's root attribute
+    ``skelstore_verified`` (:mod:`skelstore.corpus.record`); running again skips
+    the files recorded. A file that fails is reported in its
     result and the others go on.
 
     Args:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from skelstore.config import Settings, applied, get_options
 from skelstore.corpus.tasks import FileResult, Job
 from skelstore.errors import MissingDependencyError
 
@@ -56,6 +57,15 @@ def import_distributed() -> Any:
             "workers=0"
         ) from exc
     return distributed
+
+
+def _under_settings(
+    settings: Settings, fn: Callable[..., FileResult], job: Job, **kwargs: Any
+) -> FileResult:
+    """``fn(job, **kwargs)`` under ``settings``: a Dask worker does not share the
+    caller's process, so the caller's settings travel with each task."""
+    with applied(settings):
+        return fn(job, **kwargs)
 
 
 def default_workers() -> int:
@@ -118,16 +128,16 @@ class Runner:
         """``fn(job, **kwargs)`` for every job; the results in the jobs' order.
 
         ``fn`` must be a module-level function (Dask workers import it by name).
-        An error that escapes a task (a worker that died, a cancelled task) is
-        returned as that job's ``failed`` result.
+        Every task runs under the caller's settings (:func:`skelstore.get_options`),
+        in worker processes too. An error that escapes a task (a worker that died,
+        a cancelled task) is returned as that job's ``failed`` result.
 
         Raises:
             MissingDependencyError: Dask is needed but not installed.
         """
-        task = partial(fn, **kwargs)
         if not self.uses_dask(len(jobs)):
-            return self._serial(task, jobs, desc)
-        return self._dask(task, jobs, desc)
+            return self._serial(partial(fn, **kwargs), jobs, desc)
+        return self._dask(partial(_under_settings, get_options(), fn, **kwargs), jobs, desc)
 
     def _bar(self, total: int, desc: str) -> Any:
         from tqdm.auto import tqdm

@@ -12,7 +12,7 @@ that file's task then reports it), or a glob, expanded to what it matches:
   dumps), and so is everything inside a ``.zarr`` store, so ``dumps/*.zarr``
   and ``dumps/**`` list stores, never their inner files.
 * Names starting with a dot are never matched (as in the shell): staging copies
-  of a conversion in progress and the ``.skelstore-verified`` markers stay out.
+  of a conversion in progress stay out.
 * Matches are sorted; a source listed twice is run once (first place kept).
 * A glob that matches nothing raises :class:`~skelstore.errors.NotFoundError`.
 """

@@ -287,7 +287,3 @@ def convert_file(
         return FileResult.from_error(job, exc, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     return FileResult(src, "converted", dst=dst, conversion=report, seconds=seconds)
-
-
-#: The tasks by command name.
-TASKS = {"convert": convert_file, "validate": validate_file, "info": info_file}

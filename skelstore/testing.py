@@ -1,0 +1,403 @@
+"""A conformance suite for storage engines, shipped with skelstore.
+
+Every engine, built-in or third-party, must keep the contract of
+:mod:`skelstore.storage` (paths, natural child order, normalised attributes,
+arrays and growable arrays, batch reads and writes, read-only roots, h5py's open
+modes and the errors each case raises). :class:`EngineTests` checks it the way
+``zarr.testing.store.StoreTests`` checks zarr stores: subclass it in a test module,
+say which engine and suffix to use, and pytest collects every test::
+
+    from skelstore.testing import EngineTests
+
+    class TestMyEngine(EngineTests):
+        engine = "myengine"
+        suffix = ".mine"
+
+Override :meth:`EngineTests.new_target` for targets that are not local paths (a
+bucket, a server). The module needs pytest, which skelstore itself does not: install
+``skelstore[test]`` or pytest alongside.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+import skelstore
+from skelstore.compression import Encoding
+from skelstore.storage import ArraySpec, GroupSpec
+
+__all__ = ["EngineTests"]
+
+_names = itertools.count()
+
+
+def basename(url: str) -> str:
+    """The last part of a path or URL (error messages must name it)."""
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+class EngineTests:
+    """The storage contract, one test per clause; subclass it to test an engine.
+
+    Class attributes to set: :attr:`engine` (the registered name) and
+    :attr:`suffix` (a suffix the engine claims, used for new targets);
+    :attr:`open_kwargs` are passed to every :func:`skelstore.open` that creates a
+    target (e.g. ``{"zarr_format": 2}``).
+    """
+
+    #: The registered engine name.
+    engine: ClassVar[str]
+    #: A suffix of the engine's targets, e.g. ``".h5"``.
+    suffix: ClassVar[str]
+    #: Keywords for :func:`skelstore.open` when creating a target.
+    open_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def new_target(self, tmp_path: Path, name: str = "x") -> str:
+        """A target that does not exist yet; every call gives a new one."""
+        return str(tmp_path / f"{name}{next(_names)}{self.suffix}")
+
+    def create_kwargs(self) -> dict[str, Any]:
+        """Keywords for :func:`skelstore.open` when creating a target."""
+        return {"engine": self.engine, **self.open_kwargs}
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> tuple[str, dict[str, Any], str]:
+        """``(url, open_kwargs, engine_name)`` of a fresh target."""
+        return self.new_target(tmp_path), self.create_kwargs(), self.engine
+
+    # ------------------------------------------------------------ attributes
+
+    def test_attrs_are_normalised(self, store):
+        url, kw, _ = store
+        values = {
+            "i64": np.int64(7),
+            "i32": np.int32(-3),
+            "u16": np.uint16(9),
+            "f32": np.float32(1.5),
+            "f64": np.float64(0.25),
+            "b": np.bool_(True),
+            "pyb": False,
+            "bytes": b"abc",
+            "str": "héllo",
+            "ints": [1, 2, 3],
+            "floats": np.array([0.5, 1.5]),
+            "strs": ["a", "bc"],
+            "tuple": (4, 5),
+        }
+        want = {
+            "i64": 7,
+            "i32": -3,
+            "u16": 9,
+            "f32": 1.5,
+            "f64": 0.25,
+            "b": True,
+            "pyb": False,
+            "bytes": "abc",
+            "str": "héllo",
+            "ints": [1, 2, 3],
+            "floats": [0.5, 1.5],
+            "strs": ["a", "bc"],
+            "tuple": [4, 5],
+        }
+
+        def check(attrs):
+            for key, value in want.items():
+                got = attrs[key]
+                assert got == value, key
+                assert type(got) is type(value), (key, type(got))
+                if isinstance(got, list):
+                    assert all(type(v) is type(w) for v, w in zip(got, value, strict=True)), key
+            assert not any(isinstance(v, (bytes, np.generic, np.ndarray)) for v in attrs.values())
+
+        with skelstore.open(url, "w", **kw) as root:
+            for key, value in values.items():
+                root.attrs[key] = value
+            grp = root.create_group("g")
+            grp.attrs.update(values)
+            arr = grp.create_array("a", data=np.arange(3))
+            arr.attrs.update(values)
+            check(root.attrs)
+            check(grp.attrs)
+            check(arr.attrs)
+        with skelstore.open(url, "r") as root:
+            check(root.attrs)
+            check(root["g"].attrs)
+            check(root["g/a"].attrs)
+            assert set(root.attrs) == set(values)
+            assert len(root.attrs) == len(values)
+            assert "i64" in root.attrs and "nope" not in root.attrs
+            assert root.attrs.get("nope", 5) == 5
+
+    def test_attr_delete_and_missing(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            root.attrs["x"] = 1
+            del root.attrs["x"]
+            assert "x" not in root.attrs
+            with pytest.raises(skelstore.NotFoundError, match=basename(url)):
+                root.attrs["x"]
+            with pytest.raises(skelstore.NotFoundError):
+                del root.attrs["x"]
+
+    # ------------------------------------------------------------ children
+
+    def test_natural_child_order(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            tl = root.create_group("timeline")
+            for name in ("shot10", "shot2", "shot1", "shot100", "shot0"):
+                tl.create_group(name)
+            tl.create_array("pose3", data=np.zeros(1))
+            expected = ["pose3", "shot0", "shot1", "shot2", "shot10", "shot100"]
+            assert tl.keys() == expected
+        with skelstore.open(url) as root:
+            tl = root["timeline"]
+            assert tl.keys() == expected
+            assert list(tl) == expected
+            assert [k for k, _ in tl.items()] == expected
+            assert [k for k, _ in tl.groups()] == expected[1:]
+            assert [k for k, _ in tl.arrays()] == ["pose3"]
+            assert len(tl) == 6
+            assert "shot10" in tl and "shot3" not in tl and 5 not in tl
+
+    def test_groups_create_require_and_paths(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            assert root.path == "/"
+            assert root.name == ""
+            assert root.writable
+            a = root.create_group("a")
+            b = a.create_group("b")
+            assert (a.path, b.path, b.name) == ("/a", "/a/b", "b")
+            assert root["a/b"].path == "/a/b"
+            assert root["/a/b"].path == "/a/b"
+            with pytest.raises(skelstore.FormatError):
+                root.create_group("a")
+            again = root.require_group("a")
+            assert isinstance(again, skelstore.Group) and again.path == "/a"
+            new = root.require_group("c")
+            assert new.path == "/c"
+            a.create_array("arr", data=np.zeros(2))
+            with pytest.raises(skelstore.FormatError):
+                a.require_group("arr")
+            with pytest.raises(skelstore.FormatError):
+                a.create_array("arr", data=np.zeros(2))
+            assert root.get("a/zzz") is None
+            assert root.get("a/zzz", 3) == 3
+        with skelstore.open(url) as root:
+            assert root.keys() == ["a", "c"]
+            assert root["a"].keys() == ["arr", "b"]
+            assert isinstance(root["a/b"], skelstore.Group)
+            assert isinstance(root["a/arr"], skelstore.Array)
+
+    def test_missing_path_raises_not_found_naming_the_file(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            root.create_group("a")
+        with skelstore.open(url) as root:
+            for path in ("nope", "a/nope", "a/nope/deeper"):
+                with pytest.raises(skelstore.NotFoundError) as info:
+                    root[path]
+                assert isinstance(info.value, FileNotFoundError)
+                assert isinstance(info.value, skelstore.SkelstoreError)
+                assert basename(url) in str(info.value)
+                assert "nope" in str(info.value)
+
+    # ------------------------------------------------------------ arrays
+
+    def test_create_array_from_data(self, store):
+        url, kw, _ = store
+        data = np.arange(30, dtype=np.float32).reshape(10, 3)
+        with skelstore.open(url, "w", **kw) as root:
+            a = root.create_array("data", data=data, chunks=(4, 3))
+            b = root.create_array("idx", data=[1, 2, 3], dtype=np.uint16)
+            c = root.create_array("empty", shape=(5,), dtype=np.uint32)
+            z = root.create_array(
+                "zero", data=np.zeros((0, 3), np.float32), chunks=(1, 3), encoding=Encoding(5)
+            )
+            assert a.shape == (10, 3) and a.dtype == np.float32 and a.chunks == (4, 3)
+            assert b.dtype == np.uint16 and len(b) == 3
+            assert c.shape == (5,) and c.dtype == np.uint32
+            assert z.shape == (0, 3)
+            c[1:3] = [7, 8]
+        with skelstore.open(url) as root:
+            a = root["data"]
+            assert a.shape == (10, 3) and a.dtype == np.float32 and a.chunks == (4, 3)
+            assert a.name == "data" and a.path == "/data"
+            np.testing.assert_array_equal(a.read(), data)
+            np.testing.assert_array_equal(a[2:5], data[2:5])
+            np.testing.assert_array_equal(a[...], data)
+            assert a.read().dtype == np.float32
+            np.testing.assert_array_equal(root["idx"].read(), np.array([1, 2, 3], np.uint16))
+            assert root["idx"].read().dtype == np.uint16
+            np.testing.assert_array_equal(root["empty"].read(), [0, 7, 8, 0, 0])
+            assert root["zero"].read().shape == (0, 3)
+            assert root["zero"].encoding == Encoding(5)
+
+    def test_growable_append(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            a = root.create_array("g", shape=(0, 3), dtype=np.float32, chunks=(4, 3), growable=True)
+            assert a.growable and a.shape == (0, 3)
+            a.append(np.ones((3, 3), np.float32))
+            a.append(np.zeros((0, 3), np.float32))
+            a.append(np.full((6, 3), 2, np.float32))
+            assert a.shape == (9, 3)
+            with pytest.raises(skelstore.FormatError):
+                a.append(np.ones((2, 4), np.float32))
+            # ``growable`` tells the truth: arrays not created growable either refuse
+            # to grow (HDF5: fixed-size datasets, as skelshop writes them) or say they can.
+            fixed = root.create_array("f", data=np.zeros(2))
+            if root.engine_name == "hdf5":
+                assert not fixed.growable
+            if fixed.growable:
+                fixed.append(np.ones(1))
+                np.testing.assert_array_equal(fixed.read(), [0, 0, 1])
+            else:
+                with pytest.raises(skelstore.FormatError):
+                    fixed.append(np.zeros(1))
+                assert fixed.shape == (2,)
+            one = root.create_array("i", shape=(0,), dtype=np.uint32, growable=True)
+            for i in range(5):
+                one.append(np.array([i], np.uint32))
+        with skelstore.open(url) as root:
+            g = root["g"]
+            assert g.growable and g.chunks == (4, 3)
+            np.testing.assert_array_equal(
+                g.read(), np.vstack([np.ones((3, 3)), np.full((6, 3), 2)])
+            )
+            np.testing.assert_array_equal(root["i"].read(), np.arange(5))
+            assert root["i"].read().dtype == np.uint32
+
+    @pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr")
+    def test_write_many_creates_a_batch(self, store):
+        """One batch: nested groups with attrs, arrays of every pose dtype (empty, tiny,
+        compressed, larger than one Zarr shard), exactly as create_group/create_array."""
+        url, kw, _ = store
+        rng = np.random.default_rng(1)
+        big = rng.normal(size=(800_000, 3)).astype(np.float32)  # 9.6 MB: one by one on Zarr
+        data = rng.normal(size=(500, 3)).astype(np.float32)
+        nodes = [
+            GroupSpec("shot0", {"start_frame": 3, "end_frame": 9, "name": "s"}),
+            GroupSpec("shot0/pose1", {"start_frame": 3, "end_frame": 5}),
+            ArraySpec("shot0/pose1/data", data, chunks=(100, 3), encoding=Encoding(5)),
+            ArraySpec("shot0/pose1/indices", np.arange(500, dtype=np.uint16) % 25),
+            ArraySpec("shot0/pose1/indptr", np.array([0, 500, 500], np.uint32)),
+            GroupSpec("shot0/pose2"),
+            ArraySpec("shot0/pose2/data", np.zeros((0, 3), np.float32), encoding=Encoding(5)),
+            ArraySpec("shot0/pose2/lossy", data, encoding=Encoding(5, 2)),
+            ArraySpec("big", big, chunks=(65536, 3), encoding=Encoding(5)),
+        ]
+        with skelstore.open(url, "w", **kw) as root:
+            root.create_group("timeline")
+            root.write_many(nodes)
+            with pytest.raises(skelstore.FormatError, match="shot0"):
+                root.write_many([GroupSpec("shot0")])  # already there: refused, nothing lost
+            with pytest.raises(skelstore.FormatError):
+                root.write_many([GroupSpec("../x")])
+            root["timeline"].write_many([GroupSpec("shot0", {"start_frame": 0})])
+        with skelstore.open(url) as root:
+            assert root.keys() == ["big", "shot0", "timeline"]
+            assert dict(root["shot0"].attrs) == {"start_frame": 3, "end_frame": 9, "name": "s"}
+            assert root["shot0"].keys() == ["pose1", "pose2"]
+            pose1 = root["shot0/pose1"]
+            assert dict(pose1.attrs) == {"start_frame": 3, "end_frame": 5}
+            np.testing.assert_array_equal(pose1["data"].read(), data)
+            assert pose1["data"].dtype == np.float32 and pose1["data"].encoding == Encoding(5)
+            assert pose1["indices"].dtype == np.uint16
+            np.testing.assert_array_equal(pose1["indices"].read(), np.arange(500) % 25)
+            np.testing.assert_array_equal(pose1["indptr"].read(), [0, 500, 500])
+            assert pose1["indptr"].dtype == np.uint32
+            assert root["shot0/pose2/data"].shape == (0, 3)
+            np.testing.assert_allclose(root["shot0/pose2/lossy"].read(), data, atol=0.0101)
+            np.testing.assert_array_equal(root["big"].read(), big)
+            assert dict(root["timeline/shot0"].attrs) == {"start_frame": 0}
+
+    def test_read_many_keeps_request_order(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            for i in range(6):
+                root.create_array(f"a{i}", data=np.arange(10) * (i + 1))
+        with skelstore.open(url) as root:
+            arrays = [root[f"a{i}"] for i in (5, 0, 3)]
+            requests = [arrays[0], (arrays[1], slice(2, 5)), (arrays[2], slice(8, 10)), arrays[1]]
+            out = root.read_many(requests)
+            assert len(out) == 4
+            np.testing.assert_array_equal(out[0], np.arange(10) * 6)
+            np.testing.assert_array_equal(out[1], [2, 3, 4])
+            np.testing.assert_array_equal(out[2], [32, 36])
+            np.testing.assert_array_equal(out[3], np.arange(10))
+            assert root.read_many([]) == []
+
+    # ------------------------------------------------------------ read only
+
+    def test_writes_in_read_mode_raise_read_only(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            root.create_group("g")
+            root.create_array("a", data=np.zeros(3))
+            root.create_array("grow", shape=(0,), dtype=np.float64, growable=True)
+            root.attrs["x"] = 1
+        with skelstore.open(url, "r") as root:
+            assert not root.writable
+            attempts = [
+                lambda: root.create_group("h"),
+                lambda: root["g"].create_group("h"),
+                lambda: root.create_array("b", data=np.zeros(1)),
+                lambda: root.attrs.__setitem__("y", 2),
+                lambda: root.attrs.update({"y": 2}),
+                lambda: root.attrs.__delitem__("x"),
+                lambda: root["g"].attrs.__setitem__("y", 2),
+                lambda: root["a"].attrs.__setitem__("y", 2),
+                lambda: root["a"].__setitem__(0, 5.0),
+                lambda: root["grow"].append(np.zeros(1)),
+                lambda: root.require_group("new"),
+            ]
+            for attempt in attempts:
+                with pytest.raises(skelstore.ReadOnlyError) as info:
+                    attempt()
+                assert isinstance(info.value, PermissionError)
+                assert basename(url) in str(info.value)
+            assert root.attrs["x"] == 1
+            np.testing.assert_array_equal(root["a"].read(), np.zeros(3))
+
+    # ------------------------------------------------------------ open modes
+
+    def test_open_modes(self, store):
+        url, kw, engine = store
+        with pytest.raises(skelstore.NotFoundError) as info:
+            skelstore.open(url, "r")
+        assert basename(url) in str(info.value)
+        with pytest.raises(skelstore.NotFoundError):
+            skelstore.open(url, "r+", **kw)
+        with skelstore.open(url, "a", **kw) as root:  # a creates
+            assert root.engine_name == engine
+            root.attrs["v"] = 1
+        for mode in ("w-", "x"):
+            with pytest.raises(skelstore.SkelstoreError):
+                skelstore.open(url, mode, **kw)
+        with skelstore.open(url, "a", **kw) as root:  # a keeps
+            assert root.attrs["v"] == 1
+            root.attrs["v"] = 2
+        with skelstore.open(url, "r+", **kw) as root:
+            assert root.attrs["v"] == 2
+            root.create_group("g")
+        with skelstore.open(url, "r") as root:
+            assert root.keys() == ["g"] and root.attrs["v"] == 2
+        with skelstore.open(url, "w", **kw) as root:  # w truncates
+            assert root.keys() == [] and "v" not in root.attrs
+        with skelstore.open(url) as root:
+            assert root.keys() == [] and dict(root.attrs) == {}
+
+    def test_exclusive_create_on_fresh_target(self, tmp_path):
+        for mode in ("w-", "x"):
+            fresh = self.new_target(tmp_path, f"fresh{mode.replace('-', 'm')}")
+            with skelstore.open(fresh, mode, **self.create_kwargs()) as root:
+                root.attrs["ok"] = True
+            with skelstore.open(fresh) as root:
+                assert root.attrs["ok"] is True
