@@ -519,7 +519,7 @@ class HDF5Array(Array):
         if dcpl.get_external_count():
             raise FormatError(
                 f"{self.where()}: raw data kept in external file {dcpl.get_external(0)[0]!r}; "
-                "skelstore reads data from the dump file only (skelstore.open(..., "
+                "skelstore reads data from the dump file only (in Python, skelstore.open(..., "
                 "allow_external=True) allows it)"
             )
         if dcpl.get_layout() == h5py.h5d.VIRTUAL:
@@ -528,7 +528,7 @@ class HDF5Array(Array):
                     raise FormatError(
                         f"{self.where()}: virtual dataset mapping file "
                         f"{dcpl.get_virtual_filename(i)!r}; skelstore reads data from the dump "
-                        "file only (skelstore.open(..., allow_external=True) allows it)"
+                        "file only (in Python, skelstore.open(..., allow_external=True) allows it)"
                     )
         self._source_checked = True
 
@@ -713,7 +713,8 @@ class HDF5Group(Group):
             what = f"to {target[0]!r}:{target[1]!r}" if kind == h5py.h5l.TYPE_EXTERNAL else ""
             raise FormatError(
                 f"{where()}: an external or user-defined link {what}; skelstore does not follow "
-                "links out of the dump file (skelstore.open(..., allow_external=True) allows it)"
+                "links out of the dump file (in Python, skelstore.open(..., allow_external=True) "
+                "allows it)"
             )
         try:
             return self._wrap(self._open(key))

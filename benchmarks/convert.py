@@ -24,7 +24,7 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {here!r})
 import skelstore
-from skelstore.convert import convert
+from skelstore.conversion import convert
 t = time.perf_counter()
 if {src!r}:
     convert({src!r}, {dst!r}, zarr_format={zf!r}, compression={comp!r})

@@ -12,7 +12,7 @@ Data are seeded synthetic dumps (``benchmarks/data.py``): a tracked BODY_25_ALL 
 BODY_25 dump (0-4 detections per frame), both lossless. Each dump's frame list is
 generated once, untimed; the HDF5 files the reads use are the ones the skelstore
 write benchmark wrote, and the Zarr v3 copies are made from them with
-``skelstore.convert.convert``.
+``skelstore.convert``.
 
 1. Read: every pose of every frame (``pose.keypoints``) with skelstore's readers
    on HDF5 and on Zarr v3, against ``ds[()]`` of every dataset with h5py (bulk,
@@ -656,7 +656,7 @@ def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float,
         fps[name] = n / sec
         log(f"  {sec:.2f} s, {n / sec:,.0f} frames/s ({n} frames)")
     # The re-implemented skelshop writers must store what skelstore stores.
-    from skelstore.convert import compare_dumps
+    from skelstore.conversion import compare_dumps
 
     with skelstore.open(h5) as a, skelstore.open(ss) as b:
         diff = compare_dumps(a["timeline"], b["timeline"])
@@ -679,7 +679,7 @@ def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float,
 def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int,
                 read_repeat: int) -> dict[str, float]:
     """Seconds of each reader over ``{kind}.h5`` and its Zarr v3 copy (made here)."""
-    from skelstore.convert import convert
+    from skelstore.conversion import convert
 
     kind = "tracked" if tracked else "untracked"
     h5, zr = os.path.join(tmp, f"{kind}.h5"), os.path.join(tmp, f"{kind}.zarr")

@@ -124,7 +124,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
     from proxy import CountingProxy
 
-    from skelstore.convert import convert
+    from skelstore.conversion import convert
 
     tmp = tempfile.mkdtemp(prefix="skelstore-remote-")
     h5 = os.path.join(tmp, "video.h5")

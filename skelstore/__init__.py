@@ -7,16 +7,21 @@
     ...         for bundle in shot:
     ...             for pose_id, pose in bundle:
     ...                 pose.keypoints                    # (limbs, 3): x, y, confidence
+    >>> skelstore.convert("video.h5", "video.zarr", verify=True)  # doctest: +SKIP
+
+``skelstore.convert`` is the function :func:`skelstore.conversion.convert`.
 """
 
 from __future__ import annotations
 
 from skelstore.config import get_options, set_options
+from skelstore.conversion import ConvertReport, compare_dumps, convert
 from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
 from skelstore.errors import (
     ClosedError,
     EngineError,
     FormatError,
+    FrameRangeError,
     IncompleteDumpError,
     InputError,
     LockedError,
@@ -44,8 +49,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Array",
     "ClosedError",
+    "ConvertReport",
     "EngineError",
     "FormatError",
+    "FrameRangeError",
     "Group",
     "IncompleteDumpError",
     "InputError",
@@ -68,6 +75,8 @@ __all__ = [
     "WriteError",
     "__version__",
     "as_group",
+    "compare_dumps",
+    "convert",
     "get_engine",
     "get_options",
     "guess_engine",

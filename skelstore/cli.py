@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -49,11 +50,45 @@ def _parse_options(values: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+#: Library messages name the options that would help as Python arguments; how the
+#: command line spells each (the commands that print them have these options).
+_CLI_SPELLINGS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = tuple(
+    (re.compile(pattern), cli)
+    for pattern, cli in (
+        (r"skelstore\.open\(\.\.\., engine=\.\.\.\)", "--engine ENGINE"),
+        (r"(?<![\w.])src_engine=\.\.\.", "--src-engine ENGINE"),
+        (r"(?<![\w.])engine=\.\.\.", "--engine ENGINE"),
+        (r"(?<![\w.])overwrite=True\b", "--overwrite"),
+        (r"(?<![\w.])missing='empty'", "--missing empty"),
+        (r"(?<![\w.])workers=0\b", "--workers 0"),
+        (r"(?<![\w.])zarr_format= ", "--zarr-format "),
+        (r"\bwith tracked=False\b", "without --tracked"),
+        (r"(?<![\w.])frames=slice\(a, b\) or shot=N\b", "--frames A:B or --shot N"),
+        (r"(?<![\w.])frames= or shot=", "--frames or --shot"),
+        (r"(?<![\w.])fps=\.\.\.", "--fps FPS"),
+        (
+            r"(?<![\w.])(\w+)= does not apply to export target '([\w-]+)'",
+            lambda m: f"--{m[1].replace('_', '-')} does not apply to --to {m[2]}",
+        ),
+    )
+)
+
+
+def _cli_text(message: str) -> str:
+    """``message`` on one line, with its Python option hints in the command line's
+    spelling."""
+    message = re.sub(r"\s*\n\s*", " ", message.strip())  # libhdf5's messages span lines
+    for pattern, cli in _CLI_SPELLINGS:
+        message = pattern.sub(cli, message)
+    return message
+
+
 def _fail(ctx: _Context, exc: BaseException, code: int) -> None:
     if ctx.debug:
         raise exc
     # one line, whatever the message holds (a server's error body may span lines)
-    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = _cli_text(str(exc))
+    message = " ".join(line.strip() for line in text.splitlines() if line.strip())
     click.echo(f"skelstore: error: {message}", err=True)
     sys.exit(code)
 
@@ -63,6 +98,9 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @click.pass_obj
     def wrapper(obj: _Context, *args: Any, **kwargs: Any) -> Any:
+        extra = kwargs.pop("command_storage_options", ())
+        if extra:  # -o after the command adds to (and overrides) -o before it
+            obj.storage_options = {**(obj.storage_options or {}), **_parse_options(extra)}
         try:
             return fn(obj, *args, **kwargs)
         except KeyboardInterrupt:  # Ctrl-C: not "a check failed" (1), not bad input (2)
@@ -112,6 +150,29 @@ def cli(
     if untrusted:  # for every skelstore.open of this command, corpus tasks included
         ctx.with_resource(set_options(untrusted=True))
     ctx.obj = _Context(debug, _parse_options(storage_options))
+
+
+def _storage_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """-o/--storage-option on a command (also accepted before the command)."""
+    return click.option(
+        "-o",
+        "--storage-option",
+        "command_storage_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="fsspec storage option for the URLs (repeatable; VALUE parsed as JSON where it "
+        "parses, else a string), e.g. -o anon=true -o endpoint_url=http://host:9000.",
+    )(fn)
+
+
+def _engine_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--engine: the engine of the dumps a command reads."""
+    return click.option(
+        "--engine",
+        metavar="ENGINE",
+        help="Engine of the dump(s) read: hdf5 or zarr (default: told from the name, "
+        "else from the contents).",
+    )(fn)
 
 
 def _human(n: int | None) -> str:
@@ -171,14 +232,21 @@ def _runner(workers: int | None, scheduler: str | None, progress: bool) -> Any:
 def _report_failures(ctx: _Context, report: Any) -> None:
     """One line on stderr per failed file (with --debug, its traceback too)."""
     for r in report.failed:
-        click.echo(f"skelstore: failed: {r.src}: {r.error_type}: {r.error}", err=True)
+        error = _cli_text(r.error or "")
+        click.echo(f"skelstore: failed: {r.src}: {r.error_type}: {error}", err=True)
         if ctx.debug and r.traceback:
             click.echo(r.traceback, err=True)
 
 
 @cli.command()
 @click.argument("urls", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per file).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: an object for one file; for several, one list with an entry per file "
+    "(an entry that could not be read is {url, error_type, error}).",
+)
 @click.option(
     "--summary",
     is_flag=True,
@@ -189,6 +257,8 @@ def _report_failures(ctx: _Context, report: Any) -> None:
     metavar="FILE",
     help="With --summary: also write the totals to FILE (.csv or .json; a path or URL).",
 )
+@_engine_option
+@_storage_option
 @_corpus_options
 @_guarded
 def info(
@@ -197,65 +267,124 @@ def info(
     as_json: bool,
     summary: bool,
     output: str | None,
+    engine: str | None,
     files_from: Any,
     workers: int | None,
     scheduler: str | None,
 ) -> None:
     """Summarise dumps: format, mode, frames, shots, tracks, poses, engine, compression, size.
 
-    URLs may be globs (quoted: 'dumps/*.h5', 's3://bucket/dumps/*.zarr'). With
-    --summary, every file is read as one task (on Dask for two files or more) and
-    the totals per engine are printed.
+    URLs may be globs (quoted: 'dumps/*.h5', 's3://bucket/dumps/*.zarr'). Every
+    file is reported in turn; one that cannot be read is reported as an error on
+    stderr, naming it (with --json, as an entry carrying its error), the others
+    go on, and the exit code is then 2. With --summary, every file is read as one
+    task (on Dask for two files or more) and the totals per engine are printed.
     """
-    import skelstore
-    from skelstore.corpus.sources import expand_sources
-    from skelstore.summary import describe
-
     if summary:
-        _info_summary(ctx, _sources(urls, files_from), as_json, output, workers, scheduler)
+        _info_summary(
+            ctx, _sources(urls, files_from), as_json, output, engine, workers, scheduler
+        )
         return
     if output or workers is not None or scheduler or files_from:
         raise click.UsageError("--output, --workers, --scheduler and --files-from need --summary")
     if not urls:
         raise click.UsageError("give one URL or more")
-    results = []
-    for url in expand_sources(urls, ctx.storage_options):
-        with skelstore.open(url, storage_options=ctx.storage_options) as root:
-            results.append(describe(root, storage_options=ctx.storage_options))
+    entries = _info_entries(ctx, urls, engine)
+    failed = [e for e in entries if isinstance(e, _Failure)]
     if as_json:
-        payload = [r.as_dict() for r in results]
+        for e in failed:
+            click.echo(f"skelstore: error: {e.message}", err=True)
+        if len(entries) == 1 and failed:
+            sys.exit(EXIT_BAD_INPUT)
+        payload = [e.as_dict() for e in entries]
         click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
-        return
-    for r in results:
-        fmt = ", ".join(f"{k} {v}" for k, v in r.format_info.items())
-        rows: list[tuple[str, Any]] = [
-            ("file", r.url),
-            ("engine", f"{r.engine}" + (f" ({fmt})" if fmt else "")),
+    else:
+        printed = False
+        for e in entries:
+            if isinstance(e, _Failure):
+                click.echo(f"skelstore: error: {e.message}", err=True)
+                continue
+            if printed:
+                click.echo("")
+            _print_info(e)
+            printed = True
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+class _Failure:
+    """A file ``info`` could not read: its URL and the error, as the CLI says it."""
+
+    def __init__(self, url: str, exc: BaseException) -> None:
+        self.url = url
+        self.error_type = type(exc).__name__
+        text = _cli_text(str(exc) or repr(exc))
+        self.error = text
+        # messages name their file; when one names another form of it, name it here
+        self.message = text if url in text else f"{url}: {text}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "error_type": self.error_type, "error": self.error}
+
+
+def _info_entries(ctx: _Context, urls: Sequence[str], engine: str | None) -> list[Any]:
+    """A :class:`~skelstore.summary.DumpInfo` or a :class:`_Failure` per file of
+    ``urls`` (globs expanded), in order; every file is tried."""
+    import skelstore
+    from skelstore.corpus.sources import expand_sources
+    from skelstore.summary import describe
+
+    entries: list[Any] = []
+    for arg in urls:
+        try:
+            expanded = expand_sources([arg], ctx.storage_options)
+        except (SkelstoreError, OSError, ValueError) as exc:  # a glob that matches nothing
+            if ctx.debug:
+                raise
+            entries.append(_Failure(arg, exc))
+            continue
+        for url in expanded:
+            try:
+                with skelstore.open(
+                    url, engine=engine, storage_options=ctx.storage_options
+                ) as root:
+                    entries.append(describe(root, storage_options=ctx.storage_options))
+            except (SkelstoreError, OSError, ValueError) as exc:
+                if ctx.debug:
+                    raise
+                entries.append(_Failure(url, exc))
+    return entries
+
+
+def _print_info(r: Any) -> None:
+    """The text block of one :class:`~skelstore.summary.DumpInfo`."""
+    fmt = ", ".join(f"{k} {v}" for k, v in r.format_info.items())
+    rows: list[tuple[str, Any]] = [
+        ("file", r.url),
+        ("engine", f"{r.engine}" + (f" ({fmt})" if fmt else "")),
+    ]
+    if r.fmt_type is None:  # a face dump without skeletons
+        frames = "?" if r.num_frames is None else r.num_frames
+        rows += [("format", "face dump (no skeletons)"), ("frames", frames)]
+    else:
+        rows += [
+            ("format", r.fmt_type),
+            ("mode", f"{r.mode} ({r.limbs} keypoints)"),
+            ("frames", r.num_frames),
+            ("shots", r.shots),
+            ("pose tracks", r.pose_tracks),
+            ("poses stored", r.poses_stored),
+            ("keypoints stored", r.keypoints_stored),
+            ("compression", r.compression or "unknown/mixed"),
         ]
-        if r.fmt_type is None:  # a face dump without skeletons
-            frames = "?" if r.num_frames is None else r.num_frames
-            rows += [("format", "face dump (no skeletons)"), ("frames", frames)]
-        else:
-            rows += [
-                ("format", r.fmt_type),
-                ("mode", f"{r.mode} ({r.limbs} keypoints)"),
-                ("frames", r.num_frames),
-                ("shots", r.shots),
-                ("pose tracks", r.pose_tracks),
-                ("poses stored", r.poses_stored),
-                ("keypoints stored", r.keypoints_stored),
-                ("compression", r.compression or "unknown/mixed"),
-            ]
-        if r.faces is not None:
-            rows.append(("faces", _describe_faces(r.faces)))
-        rows.append(("size on storage", _human(r.bytes_stored)))
-        if r.extra_groups:
-            rows.append(("other groups", ", ".join(r.extra_groups)))
-        width = max(len(k) for k, _ in rows)
-        for k, v in rows:
-            click.echo(f"{k:<{width}}  {v}")
-        if len(results) > 1:
-            click.echo("")
+    if r.faces is not None:
+        rows.append(("faces", _describe_faces(r.faces)))
+    rows.append(("size on storage", _human(r.bytes_stored)))
+    if r.extra_groups:
+        rows.append(("other groups", ", ".join(r.extra_groups)))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"{k:<{width}}  {v}")
 
 
 def _describe_faces(f: Any) -> str:
@@ -273,6 +402,7 @@ def _info_summary(
     sources: list[str],
     as_json: bool,
     output: str | None,
+    engine: str | None,
     workers: int | None,
     scheduler: str | None,
 ) -> None:
@@ -284,6 +414,7 @@ def _info_summary(
         sources,
         storage_options=ctx.storage_options,
         runner=_runner(workers, scheduler, progress=sys.stderr.isatty()),
+        engine=engine,
     )
     totals = summarize(report)
     _report_failures(ctx, report)
@@ -304,6 +435,12 @@ def _info_summary(
 )
 @click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
 @click.option(
+    "--src-engine",
+    metavar="ENGINE",
+    help="Engine of the source(s): hdf5 or zarr (default: told from the name, else from "
+    "the contents).",
+)
+@click.option(
     "--compression",
     type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
     help="Recompress pose arrays with this preset (default: keep the source's).",
@@ -312,6 +449,7 @@ def _info_summary(
 @click.option("--verify", is_flag=True, help="Re-read the output and compare it with the source.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing destination.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@_storage_option
 @_corpus_options
 @_guarded
 def convert(
@@ -319,6 +457,7 @@ def convert(
     paths: tuple[str, ...],
     to_dir: str | None,
     engine: str | None,
+    src_engine: str | None,
     compression: str | None,
     zarr_format: str | None,
     verify: bool,
@@ -344,10 +483,10 @@ def convert(
     if to_dir is not None:
         _convert_corpus(
             ctx, _sources(paths, files_from), to_dir, engine, compression, zf, overwrite, quiet,
-            _runner(workers, scheduler, progress),
+            _runner(workers, scheduler, progress), src_engine,
         )  # fmt: skip
         return
-    from skelstore.convert import convert as do_convert
+    from skelstore.conversion import convert as do_convert
 
     if workers is not None or scheduler or files_from:
         raise click.UsageError("--workers, --scheduler and --files-from need --to-dir")
@@ -363,6 +502,7 @@ def convert(
         verify=verify,
         progress=progress,
         overwrite=overwrite,
+        src_engine=src_engine,
     )
     if not quiet:
         click.echo(report.summary())
@@ -378,6 +518,7 @@ def _convert_corpus(
     overwrite: bool,
     quiet: bool,
     runner: Any,
+    src_engine: str | None = None,
 ) -> None:
     from skelstore.corpus import convert_corpus
 
@@ -390,6 +531,7 @@ def _convert_corpus(
         overwrite=overwrite,
         storage_options=ctx.storage_options,
         runner=runner,
+        src_engine=src_engine,
     )
     if not quiet:
         for r in report.results:
@@ -408,8 +550,10 @@ def _convert_corpus(
 @cli.command()
 @click.argument("url")
 @click.option("--attrs/--no-attrs", default=False, help="Show every node's attributes.")
+@_engine_option
+@_storage_option
 @_guarded
-def ls(ctx: _Context, url: str, attrs: bool) -> None:
+def ls(ctx: _Context, url: str, attrs: bool, engine: str | None) -> None:
     """List a dump's tree: groups with frame ranges, arrays with shape, dtype, compression."""
     import skelstore
     from skelstore.storage import Group
@@ -434,7 +578,7 @@ def ls(ctx: _Context, url: str, attrs: bool) -> None:
                 what = "unknown filters" if enc is None else _describe_encoding(enc)
                 click.echo(f"{pad}{name}  {node.dtype} {node.shape}  chunks {node.chunks}  {what}")
 
-    with skelstore.open(url, storage_options=ctx.storage_options) as root:
+    with skelstore.open(url, engine=engine, storage_options=ctx.storage_options) as root:
         click.echo(f"{url} [{root.engine_name}]")
         for k, v in root.attrs.items():
             click.echo(f"  @{k} = {v!r}")
@@ -450,44 +594,45 @@ def _describe_encoding(enc: Any) -> str:
     return "+".join(parts) or "uncompressed"
 
 
-def _frame_range(text: str) -> tuple[int, int | None]:
-    a, sep, b = text.partition(":")
-    try:
-        start = int(a) if a else 0
-        end = int(b) if b else None
-        if not sep:
-            end = start + 1
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected A:B (frame numbers)") from None
-    return start, end
+_FRAMES_HELP = (
+    "Frames A:B (half-open: A to B-1; A alone: one frame; A: to the end; :B from the "
+    "start). Video frame numbers; the range must overlap the dump's frames."
+)
 
 
 @cli.command()
 @click.argument("url")
-@click.option("--frames", default="0:10", show_default=True, help="Frame range A:B (half-open).")
+@click.option("--frames", default="0:10", show_default=True, metavar="A:B", help=_FRAMES_HELP)
+@_engine_option
+@_storage_option
 @_guarded
-def cat(ctx: _Context, url: str, frames: str) -> None:
-    """Print the stored keypoints of a frame range as a table."""
+def cat(ctx: _Context, url: str, frames: str, engine: str | None) -> None:
+    """Print the stored keypoints of a frame range as a table.
+
+    Only the shots that overlap the range are read (of an unsegmented dump, the
+    blocks of frames that do).
+    """
     import skelstore
+    from skelstore.framerange import check_frames, parse_frames
     from skelstore.io import ShotSegmentedReader, UnsegmentedReader
     from skelstore.pose import DumpReaderPoseBundle
 
-    start, end = _frame_range(frames)
-    click.echo(f"{'frame':>7} {'shot':>5} {'pose':>5} {'kp':>4} {'x':>10} {'y':>10} {'conf':>7}")
-    with skelstore.open(url, storage_options=ctx.storage_options) as root:
+    sel = parse_frames(frames)
+    with skelstore.open(url, engine=engine, storage_options=ctx.storage_options) as root:
+        start, end = check_frames(root, sel)  # a non-dump or a range outside it: no output
+        shots: Any
         if root.attrs.get("fmt_type") == "unseg":
             reader = UnsegmentedReader(root, bundle_cls=DumpReaderPoseBundle)
-            shots = [(0, reader.shot_reader)]
+            shots = [reader.shot_reader]
         else:
-            sreader = ShotSegmentedReader(root)
-            shots = [
-                (getattr(s, "index", -1), s) for s in sreader.iter_from_frame(start)
-            ]
-        for shot_no, shot in shots:
+            shots = ShotSegmentedReader(root).iter_frame_range(start, end)
+        click.echo(
+            f"{'frame':>7} {'shot':>5} {'pose':>5} {'kp':>4} {'x':>10} {'y':>10} {'conf':>7}"
+        )
+        for shot in shots:
+            shot_no = shot.index if shot.index is not None else 0
             s0 = max(start, shot.start_frame)
-            if end is not None and s0 >= end:
-                break
-            if shot.end_frame is None:
+            if s0 >= end or shot.end_frame is None:
                 break
             # only frames some track covers: a shot's frame range is an attribute,
             # a track's range is backed by its stored indptr
@@ -495,9 +640,7 @@ def cat(ctx: _Context, url: str, frames: str) -> None:
             if not spans:
                 continue  # an empty shot (or the gap before the first one)
             s0 = max(s0, min(t0 for t0, _ in spans))
-            stop = min(shot.end_frame, max(t1 for _, t1 in spans))
-            if end is not None:
-                stop = min(stop, end)
+            stop = min(shot.end_frame, max(t1 for _, t1 in spans), end)
             for frame, bundle in enumerate(shot.iter_from(s0), start=s0):
                 if frame >= stop:
                     break
@@ -513,12 +656,15 @@ def cat(ctx: _Context, url: str, frames: str) -> None:
 @cli.command()
 @click.argument("urls", nargs=-1)
 @click.option("--deep", is_flag=True, help="Also read all keypoint data (finite values).")
+@_engine_option
+@_storage_option
 @_corpus_options
 @_guarded
 def validate(
     ctx: _Context,
     urls: tuple[str, ...],
     deep: bool,
+    engine: str | None,
     files_from: Any,
     workers: int | None,
     scheduler: str | None,
@@ -534,13 +680,15 @@ def validate(
     sources = _sources(urls, files_from)
     many = len(sources) > 1 or is_glob(sources[0]) or files_from is not None
     if many or workers is not None or scheduler:
-        _validate_corpus(ctx, sources, deep, _runner(workers, scheduler, sys.stderr.isatty()))
+        _validate_corpus(
+            ctx, sources, deep, _runner(workers, scheduler, sys.stderr.isatty()), engine
+        )
         return
     import skelstore
     from skelstore.validate import validate as run
 
     url = sources[0]
-    with skelstore.open(url, storage_options=ctx.storage_options) as root:
+    with skelstore.open(url, engine=engine, storage_options=ctx.storage_options) as root:
         rep = run(root, deep=deep)
     _print_validation(url, rep)
     if not rep.ok:
@@ -555,11 +703,13 @@ def _print_validation(url: str, rep: Any) -> None:
         click.echo(f"  {p}")
 
 
-def _validate_corpus(ctx: _Context, sources: list[str], deep: bool, runner: Any) -> None:
+def _validate_corpus(
+    ctx: _Context, sources: list[str], deep: bool, runner: Any, engine: str | None = None
+) -> None:
     from skelstore.corpus import validate_corpus
 
     report = validate_corpus(
-        sources, deep=deep, storage_options=ctx.storage_options, runner=runner
+        sources, deep=deep, storage_options=ctx.storage_options, runner=runner, engine=engine
     )
     for r in report.results:
         if r.validation is not None:
@@ -573,15 +723,17 @@ def _validate_corpus(ctx: _Context, sources: list[str], deep: bool, runner: Any)
 
 @cli.command()
 @click.argument("url")
+@_engine_option
+@_storage_option
 @_guarded
-def repair(ctx: _Context, url: str) -> None:
+def repair(ctx: _Context, url: str, engine: str | None) -> None:
     """Make a dump whose writer died readable: drop the unfinished shot, remove the mark."""
-    from skelstore.engines import guess_engine
+    from skelstore.engines import get_engine, guess_engine
     from skelstore.recovery import repair as do_repair
 
     # the engine's own open: skelstore.open refuses to write to an unfinished dump
-    engine = guess_engine(url, "r+", ctx.storage_options)
-    with engine.open(url, "r+", storage_options=ctx.storage_options) as root:
+    eng = get_engine(engine) if engine else guess_engine(url, "r+", ctx.storage_options)
+    with eng.open(url, "r+", storage_options=ctx.storage_options) as root:
         intact, deleted = do_repair(root)
     gone = f"; removed {', '.join(deleted)}" if deleted else ""
     click.echo(f"{url}: {intact} complete shot(s) kept{gone}")
@@ -619,6 +771,7 @@ def repair(ctx: _Context, url: str) -> None:
 @click.option("--video", help="The dump's video attribute (default: the files' base name.mp4).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@_storage_option
 @_guarded
 def import_openpose(
     ctx: _Context,
@@ -673,6 +826,7 @@ def import_openpose(
 @click.option("--video", help="The dump's video attribute (default: the source's video file).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+@_storage_option
 @_guarded
 def import_(
     ctx: _Context,
@@ -724,7 +878,11 @@ def import_(
     type=float,
     help="Frames per second of the video: movement's time in seconds; needed by nwb and pose.",
 )
-@click.option("--frames", help="Only frames A:B (half-open); not for openpose-json.")
+@click.option(
+    "--frames",
+    metavar="A:B",
+    help="Only these frames (as cat --frames: A:B, A:, :B, A); not for openpose-json.",
+)
 @click.option("--shot", type=int, help="Only the shot stored as shotN; not for openpose-json.")
 @click.option(
     "--movement-dims",
@@ -741,6 +899,8 @@ def import_(
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+@_engine_option
+@_storage_option
 @_guarded
 def export(
     ctx: _Context,
@@ -754,6 +914,7 @@ def export(
     max_frames: int | None,
     overwrite: bool,
     quiet: bool,
+    engine: str | None,
 ) -> None:
     """Export a dump for other tools (see docs/export.md for what each holds).
 
@@ -764,18 +925,21 @@ def export(
       skelstore export video.h5 video.nwb --to nwb --fps 25
       skelstore export video.h5 video.pose --to pose --fps 25
     """
+    import skelstore
     from skelstore.export import export as do_export
+    from skelstore.framerange import check_frames, parse_frames
 
-    sel = None
-    if frames is not None:
-        start, end = _frame_range(frames)
-        sel = slice(start, end)
-    report = do_export(
-        src, dst, to=to, frames=sel, shot=shot, fps=fps, movement_dims=movement_dims,
-        max_frames=max_frames,
-        storage_options=ctx.storage_options, overwrite=overwrite,
-        progress=not quiet and sys.stderr.isatty(),
-    )
+    if frames is not None and shot is not None:
+        raise click.UsageError("--frames and --shot both choose the frames; give one")
+    sel = parse_frames(frames) if frames is not None else None  # one parser, every target
+    with skelstore.open(src, engine=engine, storage_options=ctx.storage_options) as root:
+        if sel is not None:  # every target: checked before anything is written
+            check_frames(root, sel)
+        report = do_export(
+            root, dst, to=to, frames=sel, shot=shot, fps=fps, movement_dims=movement_dims,
+            max_frames=max_frames, storage_options=ctx.storage_options, overwrite=overwrite,
+            progress=not quiet and sys.stderr.isatty(),
+        )  # fmt: skip
     if not quiet:
         click.echo(report.summary())
         for note in getattr(report, "notes", ()):

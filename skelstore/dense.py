@@ -20,6 +20,7 @@ from skelstore.errors import (
     NotFoundError,
     UnknownModeError,
 )
+from skelstore.framerange import check_frames
 from skelstore.layout import (
     KEYPOINT_ELEMENT,
     TIMELINE,
@@ -73,8 +74,13 @@ class Poses:
         return int(self.keypoints.shape[2])
 
 
-def _frame_span(root: Group, frames: slice | None) -> tuple[int, int, list[Any]]:
-    """``(f0, f1, parents)``: the frame range and the groups holding its tracks."""
+def _frame_span(
+    root: Group, frames: slice | None, check: bool = True
+) -> tuple[int, int, list[Any]]:
+    """``(f0, f1, parents)``: the frame range and the groups holding its tracks.
+
+    ``frames`` is checked by :func:`skelstore.framerange.check_frames` (unless
+    ``check`` is false: then ``f0, f1`` is the whole dump)."""
     fmt_type = root.attrs.get("fmt_type")
     timeline = root.get(TIMELINE)
     if not isinstance(timeline, Group):
@@ -94,12 +100,11 @@ def _frame_span(root: Group, frames: slice | None) -> tuple[int, int, list[Any]]
     num_frames = root.attrs.get("num_frames")
     if isinstance(num_frames, int) and not isinstance(num_frames, bool):
         end = max(end, num_frames)
-    sel = frames or slice(None)
-    if sel.step not in (None, 1):
-        raise ValueError("frames must be a contiguous slice (step 1)")
-    f0 = start if sel.start is None else int(sel.start)
-    f1 = end if sel.stop is None else int(sel.stop)
-    return f0, max(f0, f1), parents
+    end = max(start, end)
+    if not check:
+        return start, end, parents
+    f0, f1 = check_frames(root, frames, span=(start, end))
+    return f0, f1, parents
 
 
 def read_poses(
@@ -114,12 +119,18 @@ def read_poses(
     Args:
         source: a path or URL, a skelstore group, or an open h5py/zarr object.
         frames: absolute frame range ``slice(a, b)`` (default: the whole dump,
-            from frame 0 to ``num_frames`` or the end of the last shot).
+            from frame 0 to ``num_frames`` or the end of the last shot); it must
+            overlap the dump (:mod:`skelstore.framerange`), frames past its end
+            read as frames without poses.
         shot: the N of ``shotN`` to read instead of a frame range (trackshots).
         storage_options: fsspec options when ``source`` is a URL.
 
     Returns:
         A :class:`Poses`; each of its slots is one pose id.
+
+    Raises:
+        FrameRangeError: ``frames`` is reversed or empty, or misses the dump.
+        NotFoundError: no ``shotN`` for ``shot``.
     """
     if isinstance(source, str) or hasattr(source, "__fspath__"):
         with open_store(source, "r", storage_options=storage_options) as root:
@@ -135,7 +146,7 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
     limbs = attrs.get("limbs") or (LIMBS.get(mode) if isinstance(mode, str) else None)
     if not isinstance(limbs, int) or isinstance(limbs, bool) or not 0 < limbs <= 65536:
         raise FormatError(f"{root.source}: bad or missing 'limbs' attribute ({limbs!r})")
-    f0, f1, parents = _frame_span(root, frames)
+    f0, f1, parents = _frame_span(root, frames, check=shot is None)
     if shot is not None:
         match = [p for p in parents if p[0] == shot and attrs.get("fmt_type") == "trackshots"]
         if not match:

@@ -37,6 +37,9 @@ BUILTIN_ENGINES: dict[str, str] = {
 
 _ALIASES = {"h5": "hdf5", "h5py": "hdf5", "zarr3": "zarr", "zarr2": "zarr"}
 
+#: Libraries of the built-in engines (skelstore's own dependencies).
+_ENGINE_LIBRARIES = frozenset({"h5py", "hdf5plugin", "zarr", "numcodecs"})
+
 
 @cache
 def _engine_table() -> dict[str, str]:
@@ -77,9 +80,11 @@ def _load_engine(key: str) -> Engine:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        top = (exc.name or "").split(".")[0]
+        # the built-in engines' libraries install under their module names
+        missing = f"pip install {top}" if top in _ENGINE_LIBRARIES else "install it"
         raise MissingDependencyError(
-            f"engine {key!r} needs a library that is not installed ({exc}); "
-            f"try: pip install skelstore"
+            f"engine {key!r} needs a library that is not installed ({exc}): {missing}"
         ) from exc
     engine = getattr(module, cls_name)()
     if not isinstance(engine, Engine):
@@ -123,16 +128,32 @@ def _probe(url: str, storage_options: dict[str, Any] | None) -> Probe:
     return probe
 
 
+#: How a guess failure tells Python callers to choose the engine (the command line
+#: spells it ``--engine``).
+ENGINE_HINT = "skelstore.open(..., engine=...)"
+
+
 def guess_engine(
-    url: str, mode: str = "r", storage_options: dict[str, Any] | None = None
+    url: str,
+    mode: str = "r",
+    storage_options: dict[str, Any] | None = None,
+    *,
+    hint: str = ENGINE_HINT,
 ) -> Engine:
     """Choose an engine for ``url``: by suffix first, then by sniffing its bytes.
 
     Sniffing only happens for modes that read an existing target.
 
+    Args:
+        url: the target.
+        mode: the open mode; only reading modes sniff.
+        storage_options: fsspec options for sniffing.
+        hint: the argument that chooses the engine where the caller was called
+            (e.g. ``"engine=..."``), named in the error message.
+
     Raises:
         EngineError: the engine cannot be told; the message lists the engines and
-            how to choose one.
+            names ``hint``.
     """
     suffix = split_suffix(url)
     engines = _engines()
@@ -155,7 +176,7 @@ def guess_engine(
     what = "its name or contents" if probe is not None else "its name"
     raise EngineError(
         f"{url}: cannot tell the storage engine from {what}; "
-        f"pass engine=... (installed engines: {known})"
+        f"choose it with {hint} (installed engines: {known})"
     )
 
 

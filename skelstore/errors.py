@@ -17,6 +17,7 @@ __all__ = [
     "ClosedError",
     "EngineError",
     "FormatError",
+    "FrameRangeError",
     "IncompleteDumpError",
     "InputError",
     "LockedError",
@@ -107,7 +108,14 @@ class NoSuchFaceError(NotFoundError, IndexError):
 class InputError(SkelstoreError, ValueError):
     """Data handed to a writer or an importer is malformed: a face writer given
     embeddings of the wrong shape or targets out of order, an OpenPose JSON file
-    that does not parse. Also a ``ValueError``, which skelshop raised for these."""
+    that does not parse, a frame range that cannot apply (:class:`FrameRangeError`).
+    Also a ``ValueError``, which skelshop raised for these."""
+
+
+class FrameRangeError(InputError):
+    """A frame range is reversed or empty (``10:5``, ``5:5``), is not frame
+    numbers, or does not overlap the dump it is applied to (see
+    :mod:`skelstore.framerange`). Also a ``ValueError``."""
 
 
 class OpenPoseError(InputError):

@@ -187,6 +187,8 @@ def export(
 
     Raises:
         InputError: an option the target does not take.
+        FrameRangeError: ``frames`` is reversed or empty, or misses the dump
+            (checked here, before any target runs, so every target refuses it).
         EngineError: unknown target; MissingDependencyError: its packages are missing.
     """
     target = TARGETS.get(to)
@@ -201,11 +203,12 @@ def export(
     }
     for name, value in given.items():
         if value is not None and name not in target.options:
-            flag = "--" + name.replace("_", "-")
-            raise InputError(f"{flag} does not apply to --to {to}")
+            raise InputError(f"{name}= does not apply to export target {to!r}")
     if target.extra is not None:
         for module, distribution in target.requires:
-            require(module, distribution, target.extra, f"--to {to}")
+            require(module, distribution, target.extra, f"export target {to!r}")
+    if frames is not None:
+        _check_frames(src, frames, storage_options)
     modname, _, funcname = target.function.partition(":")
     func = getattr(importlib.import_module(modname), funcname)
     kwargs: dict[str, Any] = {
@@ -216,6 +219,19 @@ def export(
     return func(src, dst, storage_options=storage_options, overwrite=overwrite, **kwargs)
 
 
+def _check_frames(src: Any, frames: slice, storage_options: dict[str, Any] | None) -> None:
+    """:func:`skelstore.framerange.check_frames` of ``frames`` against the dump ``src``."""
+    from skelstore.engines import as_group
+    from skelstore.engines import open as open_store
+    from skelstore.framerange import check_frames
+
+    if isinstance(src, (str, os.PathLike)):
+        with open_store(os.fspath(src), "r", storage_options=storage_options) as root:
+            check_frames(root, frames)
+    else:
+        check_frames(as_group(src), frames)
+
+
 def _movement_target(src: Any, dst: str, **kwargs: Any) -> ExportReport:
     """:func:`export_movement` with an :class:`ExportReport` (for :func:`export`)."""
     t0 = time.perf_counter()
@@ -224,7 +240,7 @@ def _movement_target(src: Any, dst: str, **kwargs: Any) -> ExportReport:
     poses = int((ds["confidence"].notnull().any(dim=[d for d in ds["confidence"].dims
                                                      if d.startswith("keypoint")])).sum())
     report = ExportReport(
-        src=str(src), dst=str(dst), target="movement", frames=int(ds.sizes["time"]),
+        src=ds.attrs["source_file"], dst=str(dst), target="movement", frames=int(ds.sizes["time"]),
         tracks=int(ds.sizes[ind]), poses=poses, seconds=time.perf_counter() - t0,
     )
     report.notes.append("dimensions: " + ", ".join(f"{k} {v}" for k, v in ds.sizes.items()))
@@ -269,13 +285,14 @@ def movement_dataset(
         MissingDependencyError: xarray is not installed.
     """
     from skelstore.dense import to_xarray
+    from skelstore.engines import as_group
 
     keypoint, individual = MOVEMENT_DIMS[_movement_dims(dims)]
     ds = to_xarray(src, frames=frames, shot=shot, fps=fps, storage_options=storage_options)
     ds = ds.rename({"keypoints": keypoint, "individuals": individual})
     ds = ds.transpose("time", "space", keypoint, individual)
-    if isinstance(src, (str, os.PathLike)):
-        ds.attrs["source_file"] = os.fspath(src)
+    path = isinstance(src, (str, os.PathLike))
+    ds.attrs["source_file"] = os.fspath(src) if path else as_group(src).source
     return ds
 
 
@@ -296,7 +313,8 @@ def export_movement(
         src: the dump (path, URL, skelstore group, h5py or zarr object).
         dst: ``*.nc`` (netCDF 4, via h5netcdf) or ``*.zarr``; a local path or an
             fsspec URL (a remote ``.nc`` is written locally and uploaded).
-        frames: absolute frame range (default: the whole dump).
+        frames: absolute frame range (default: the whole dump); it must overlap
+            the dump (:mod:`skelstore.framerange`).
         shot: the N of ``shotN`` to export instead of a frame range.
         fps: frames per second: ``time`` in seconds instead of frame numbers.
         storage_options: fsspec options for both ends.
@@ -311,6 +329,8 @@ def export_movement(
         EngineError: ``dst`` has another suffix, or exists and ``overwrite`` is false.
         OverwriteRefusedError: ``overwrite`` met something that is not a movement
             dataset (nothing is deleted).
+        FrameRangeError: ``frames`` is reversed or empty, or misses the dump
+            (checked before anything is written).
         MissingDependencyError: xarray, or h5netcdf for ``.nc``, is not installed
             (``pip install 'skelstore[export]'``).
     """

@@ -648,6 +648,18 @@ class ShotSegmentedReader:
             if shot_idx >= start_shot:
                 yield mk_shot()
 
+    def _first_ending_after(self, frame: int) -> int:
+        """Position of the first stored shot whose ``end_frame`` is past ``frame``,
+        by binary search (O(log shots) shots' attributes read)."""
+        lo, hi = 0, len(self._names)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._shot(mid).end_frame <= frame:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
     def iter_from_frame(self, start_frame: int) -> Iterator[Any]:
         """Shots from the one containing frame ``start_frame`` on.
 
@@ -655,14 +667,21 @@ class ShotSegmentedReader:
         O(log shots) shots' attributes, so the cost does not grow with the position
         in the file.
         """
-        lo, hi = 0, len(self._names)
-        while lo < hi:  # first shot whose end_frame > start_frame
-            mid = (lo + hi) // 2
-            if self._shot(mid).end_frame <= start_frame:
-                lo = mid + 1
-            else:
-                hi = mid
-        for _, _, _, mk_shot in self._iter(start_frame, lo):
+        for _, _, _, mk_shot in self._iter(start_frame, self._first_ending_after(start_frame)):
+            yield mk_shot()
+
+    def iter_frame_range(self, start_frame: int, end_frame: int) -> Iterator[ShotReader]:
+        """The stored shots that overlap frames ``[start_frame, end_frame)``, in order
+        (a skelstore addition). Only those shots' tracks are read: the first is
+        found by binary search, and iteration stops before the first shot that
+        starts at or after ``end_frame``. Frames outside every shot have no poses
+        and yield no reader."""
+        first = self._first_ending_after(start_frame)
+        for shot_idx, start, end, mk_shot in self._iter(start_frame, first):
+            if start >= end_frame:
+                break
+            if shot_idx < 0 or end is None:  # a gap before the first shot, or infinite's tail
+                continue
             yield mk_shot()
 
 

@@ -204,7 +204,7 @@ def _person_id(value: Any, i: int, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise OpenPoseError(
             f"{where}: people[{i}] has no tracking id (person_id {value!r}); OpenPose writes "
-            "one with --tracking, otherwise import without --tracked",
+            "one with --tracking, otherwise import with tracked=False",
             path=where,
         )
     return value
@@ -448,7 +448,7 @@ def import_openpose(
         raise ValueError(f"missing must be 'error' or 'empty', not {missing!r}")
     t0 = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
-    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
+    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w", hint="engine=...")
     stage = Destination(dst, storage_options, overwrite=overwrite)
     limbs = LIMBS[mode]
     poses = 0
@@ -458,8 +458,8 @@ def import_openpose(
             raise MissingFramesError(
                 f"{src}: frame(s) {', '.join(map(str, gaps[:10]))}"
                 f"{' ...' if len(gaps) > 10 else ''} missing between "
-                f"{files.frames[0]} and {files.frames[-1]} (pass missing='empty' / "
-                "--missing empty to import them as frames without people)",
+                f"{files.frames[0]} and {files.frames[-1]} (pass missing='empty' to "
+                "import them as frames without people)",
                 path=src,
                 missing=gaps,
             )
@@ -600,8 +600,8 @@ class _Out:
                          if p.endswith("_keypoints.json")]
                 if clash and not overwrite:
                     raise EngineError(
-                        f"{dst}: already holds *_keypoints.json files (pass overwrite=True / "
-                        "--overwrite)"
+                        f"{dst}: already holds *_keypoints.json files (pass "
+                        "overwrite=True)"
                     )
             if is_local(dst):
                 os.makedirs(local_path(dst), exist_ok=True)

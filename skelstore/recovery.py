@@ -140,8 +140,8 @@ def check_complete(root: Group, *, allow_incomplete: bool = False, mode: str = "
     if not allow_incomplete:
         raise IncompleteDumpError(
             f"{root.source}: was not closed by its writer (still marked in progress); "
-            f"{what} intact. Open it with allow_incomplete=True "
-            f"to read them, or run `skelstore repair {root.source}`"
+            f"{what} intact: skelstore.open(..., allow_incomplete=True) reads them, "
+            f"`skelstore repair {root.source}` keeps only them"
         )
     return IncompleteView(root, intact)
 

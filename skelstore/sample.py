@@ -1,8 +1,8 @@
 """A small sample timeline, written to HDF5 and Zarr and read back.
 
 Run ``python -m skelstore.sample [OUTDIR]`` (or ``bash scripts/sample.sh [OUTDIR]``):
-it writes ``OUTDIR/sample.h5`` and ``OUTDIR/sample.zarr`` (``OUTDIR`` defaults to a
-new temporary directory), reads both back with skelshop's
+it writes ``OUTDIR/sample.h5`` and ``OUTDIR/sample.zarr`` (without ``OUTDIR``, in a
+temporary directory removed at the end), reads both back with skelshop's
 :class:`~skelstore.io.ShotSegmentedReader` and prints what it found.
 
 :func:`sample_frames` is the generator, for tests and benchmarks.
@@ -160,15 +160,27 @@ def _same(a: list[tuple[int, int, np.ndarray]], b: list[tuple[int, int, np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m skelstore.sample [OUTDIR]``; returns the exit status."""
+    """``python -m skelstore.sample [OUTDIR]``; returns the exit status.
+
+    Without ``OUTDIR`` the files go to a temporary directory that is removed
+    before returning; with it, they are kept there.
+    """
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1 or (args and args[0].startswith("-")):
         print("usage: python -m skelstore.sample [OUTDIR]", file=sys.stderr)
         return 2
-    outdir = Path(args[0]) if args else Path(tempfile.mkdtemp(prefix="skelstore-sample-"))
-    outdir.mkdir(parents=True, exist_ok=True)
+    if args:
+        outdir = Path(args[0])
+        outdir.mkdir(parents=True, exist_ok=True)
+        return _run(outdir, kept=True)
+    with tempfile.TemporaryDirectory(prefix="skelstore-sample-") as tmp:
+        return _run(Path(tmp), kept=False)
+
+
+def _run(outdir: Path, kept: bool) -> int:
     frames = sample_frames()
-    print(f"sample: {MODE}, {NUM_FRAMES} frames in {len(SHOTS)} shots; writing to {outdir}")
+    where = outdir if kept else f"{outdir} (removed at the end; pass OUTDIR to keep the files)"
+    print(f"sample: {MODE}, {NUM_FRAMES} frames in {len(SHOTS)} shots; writing to {where}")
     decoded = []
     for name in ("sample.h5", "sample.zarr"):
         write_sample(outdir / name, frames)

@@ -444,7 +444,17 @@ def check_destination(
     if overwrite:
         check_replaceable(dst, storage_options, accept=accept)
     elif _state(dst, storage_options) != "missing":
-        raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
+        raise EngineError(f"{dst}: already exists (pass overwrite=True)")
+
+
+def name_destination(exc: BaseException, staged: str, dst: str) -> None:
+    """Make ``exc``, raised while writing or checking the staged copy at ``staged``,
+    name the destination the user gave (``dst``) instead of the staging name (in
+    place: its message and, for an ``OSError``, its file name)."""
+    if isinstance(exc, OSError) and isinstance(exc.filename, str) and staged in exc.filename:
+        exc.filename = exc.filename.replace(staged, dst)
+    if exc.args and isinstance(exc.args[0], str) and staged in exc.args[0]:
+        exc.args = (exc.args[0].replace(staged, dst), *exc.args[1:])
 
 
 class Destination:
@@ -498,6 +508,8 @@ class Destination:
             return
         self.discard()
         staged = self._staged.path if self._staged is not None else None
+        if staged:
+            name_destination(exc, staged, self.dst)
         err = write_error(self.dst, exc) if isinstance(exc, Exception) else None
         if err is not None and staged and (err is not exc or staged in str(exc)):
             renamed = type(err)(str(err).replace(staged, self.dst), path=self.dst, errno=err.errno)

@@ -36,6 +36,8 @@ class ValidationReport:
 
     url: str
     problems: list[str] = field(default_factory=list)
+    #: Shots: the ``shotN`` groups of a ``trackshots`` dump; 1 for an ``unseg`` dump,
+    #: whose timeline is one shot (as ``skelstore info`` counts them).
     shots: int = 0
     tracks: int = 0
     #: Faces in ``/faces`` (``None`` without face data).
@@ -187,6 +189,7 @@ def validate(root: Group, *, deep: bool = False) -> ValidationReport:
         rep.problems.append("/: no /timeline group")
         return rep
     if fmt_type == "unseg":
+        rep.shots = 1  # the whole timeline, as readers and describe() take it
         try:
             frame_attrs(timeline, timeline.path)
         except SkelstoreError as exc:

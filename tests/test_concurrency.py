@@ -45,7 +45,7 @@ from dumputil import (
 from test_golden import golden_limbs
 
 import skelstore
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.errors import EngineError, LockedError
 from skelstore.io import ShotSegmentedReader

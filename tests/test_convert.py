@@ -1,4 +1,5 @@
-"""skelstore.convert: exact round trips, kept extras, staging and refusals."""
+"""skelstore.convert (module skelstore.conversion): exact round trips, kept extras, staging,
+refusals."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import skelstore
-from skelstore.convert import compare_dumps, convert
+from skelstore.conversion import compare_dumps, convert
 from skelstore.errors import EngineError, FormatError, SkelstoreError, VerificationError
 from skelstore.storage import Array, Group
 
@@ -163,7 +164,7 @@ def test_verify_reports_first_difference(tmp_path: Path) -> None:
 
 
 def test_verification_failure_leaves_destination_untouched(tmp_path: Path, monkeypatch) -> None:
-    import skelstore.convert as conv
+    import skelstore.conversion as conv
 
     dst = tmp_path / "out.zarr"
     convert(GOLDEN / "unseg_body25.h5", dst)
@@ -198,7 +199,7 @@ def test_refuses_same_file_existing_dst_and_non_dump(tmp_path: Path) -> None:
 
 
 def test_interrupted_conversion_leaves_no_half_file(tmp_path: Path, monkeypatch) -> None:
-    import skelstore.convert as conv
+    import skelstore.conversion as conv
 
     calls = {"n": 0}
     real = conv._Copier.copy_array
@@ -234,3 +235,23 @@ def test_memory_url_destination(tmp_path: Path) -> None:
         assert compare_dumps(g, root) is None
     with pytest.raises(SkelstoreError):
         convert(GOLDEN / "trackshots_offset_face.h5", "memory://conv/x.zarr")
+
+
+def test_skelstore_convert_is_the_function(tmp_path: Path) -> None:
+    # issue 14: skelstore.convert was the module, so skelstore.convert(src, dst) failed
+    import subprocess
+    import sys
+
+    assert skelstore.convert is convert and callable(skelstore.convert)
+    assert skelstore.ConvertReport.__module__ == "skelstore.conversion"
+    report = skelstore.convert(GOLDEN / "unseg_body25.h5", tmp_path / "o.zarr", verify=True)
+    assert report.verified and report.dst_engine == "zarr"
+    with skelstore.open(GOLDEN / "unseg_body25.h5") as a, skelstore.open(tmp_path / "o.zarr") as b:
+        assert skelstore.compare_dumps(a, b) is None
+    # and importing skelstore stays cheap: no engine library comes with it
+    code = (
+        "import sys, skelstore; f = skelstore.convert; "
+        "print(callable(f), sorted(m for m in sys.modules if m.startswith(('h5py', 'zarr'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True []"

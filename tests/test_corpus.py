@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 import skelstore
 from skelstore.cli import cli
-from skelstore.convert import VERIFIED_ATTR, compare_dumps, convert, read_record
+from skelstore.conversion import VERIFIED_ATTR, compare_dumps, convert, read_record
 from skelstore.corpus import (
     Runner,
     convert_corpus,
@@ -259,7 +259,7 @@ def test_resume_after_partial_run_and_changed_sources(corpus, tmp_path: Path) ->
     assert got[names[0]] == ("converted", None, None)
     assert got[names[1]] == ("skipped", "existing copy verified", None)
     assert got[names[2]][0::2] == ("failed", "VerificationError")
-    assert "--overwrite" in second.failed[0].error
+    assert "pass overwrite=True" in second.failed[0].error  # the Python spelling
     third = convert_corpus(str(src / "*.h5"), str(out), runner=SERIAL, overwrite=True)
     assert third.counts() == {"converted": 3, "skipped": 0, "failed": 0}
     with skelstore.open(src / names[2]) as a, skelstore.open(out / f"{stem[2]}.zarr") as b:

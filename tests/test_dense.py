@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import skelstore
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.dense import read_poses, to_xarray
 
 GOLDEN = Path(__file__).parent / "data" / "golden"

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 import skelstore
 import skelstore.face as face_mod
 from skelstore.cli import cli
-from skelstore.convert import compare_dumps, convert
+from skelstore.conversion import compare_dumps, convert
 from skelstore.dump import add_basic_metadata, add_fmt_metadata, add_metadata, write_shots
 from skelstore.face import (
     FaceReader,

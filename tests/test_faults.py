@@ -44,7 +44,7 @@ from test_golden import golden_limbs
 
 import skelstore
 from skelstore import rangefile
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.errors import (
     NotFoundError,
     RemoteAccessError,

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import skelstore
 import skelstore.openpose as op
 from skelstore.cli import cli
-from skelstore.convert import compare_dumps
+from skelstore.conversion import compare_dumps
 from skelstore.io import ShotSegmentedReader, UnsegmentedReader
 from skelstore.openpose import PARTS, export_openpose, import_openpose
 from skelstore.pose import LIMBS, DumpReaderPoseBundle

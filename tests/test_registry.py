@@ -28,7 +28,7 @@ def test_core_does_not_import_engines() -> None:
     import sys
 
     code = (
-        "import sys, skelstore, skelstore.io, skelstore.layout, skelstore.convert, "
+        "import sys, skelstore, skelstore.io, skelstore.layout, skelstore.conversion, "
         "skelstore.dense, skelstore.cli, skelstore.face, skelstore.summary, "
         "skelstore.openpose, skelstore.export; "
         "print(sorted(m for m in sys.modules "

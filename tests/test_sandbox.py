@@ -82,7 +82,7 @@ def test_golden_files_open_untrusted_and_decode_the_same(golden_dir, name):
 
 def test_zarr_store_opens_untrusted(tmp_path, golden_dir):
     dst = tmp_path / "c.zarr"
-    skelstore.convert.convert(golden_dir / "trackshots_lossless.h5", dst)
+    skelstore.convert(golden_dir / "trackshots_lossless.h5", dst)
     with skelstore.open(dst, untrusted=True) as root:
         assert root.engine_name == "zarr" and root.attrs["mode"] == "BODY_25_ALL"
 

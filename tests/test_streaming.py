@@ -16,7 +16,7 @@ from dumputil import (
 import skelstore
 import skelstore.io
 import skelstore.layout
-from skelstore.convert import convert
+from skelstore.conversion import convert
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 

@@ -13,7 +13,7 @@ import zarr
 
 import skelstore
 from skelstore.backends import zarr_compat
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.face import FaceWriter
 from skelstore.io import UnsegmentedWriter

@@ -10,7 +10,7 @@ import pytest
 import zarr
 
 import skelstore
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.io import ShotSegmentedReader
 
 GOLDEN = Path(__file__).parent / "data" / "golden"

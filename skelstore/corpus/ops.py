@@ -25,7 +25,7 @@ def _check_processes(urls: Iterable[str], runner: Runner, n: int) -> None:
         if any(protocol(part) == "memory" for part in url.split("::")):
             raise EngineError(
                 f"{url}: memory:// exists only in this process, not on Dask workers; "
-                "run with workers=0 (--workers 0)"
+                "run with workers=0"
             )
 
 
@@ -35,12 +35,15 @@ def _run(command: str, fn: Any, jobs: list[Job], runner: Runner, **kwargs: Any) 
     return CorpusReport(command, results, runner.describe(len(jobs)), time.perf_counter() - t0)
 
 
-def _destination_engine(src: str, engine: str | None) -> str:
-    """The destination engine: ``engine``, else the other of ``src``'s (by suffix)."""
+def _destination_engine(src: str, engine: str | None, src_engine: str | None = None) -> str:
+    """The destination engine: ``engine``, else the other of ``src``'s (``src_engine``,
+    else by suffix)."""
     if engine:
         return engine
     from skelstore.engines import get_engine, guess_engine
 
+    if src_engine:
+        return "hdf5" if get_engine(src_engine).name == "zarr" else "zarr"
     suffix = split_suffix(src)
     if suffix in get_engine("zarr").suffixes:
         return "hdf5"
@@ -58,11 +61,12 @@ def plan_conversion(
     *,
     engine: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    src_engine: str | None = None,
 ) -> list[Job]:
     """The ``(source, destination)`` jobs of converting ``sources`` into ``to_dir``.
 
     Each destination is ``to_dir/<stem>.zarr`` or ``.h5``: the ``engine`` given,
-    else the other engine than the source's.
+    else the other engine than the source's (``src_engine``, else guessed).
 
     Raises:
         NotFoundError: a glob matches nothing.
@@ -72,7 +76,9 @@ def plan_conversion(
     if is_read_only(to_dir):
         raise ReadOnlyError(f"{to_dir}: HTTP(S) URLs are read only; cannot convert into one")
     srcs = expand_sources(sources, storage_options)
-    pairs = [(s, destination_for(s, to_dir, _destination_engine(s, engine))) for s in srcs]
+    pairs = [
+        (s, destination_for(s, to_dir, _destination_engine(s, engine, src_engine))) for s in srcs
+    ]
     check_distinct(pairs)
     return [Job(s, d) for s, d in pairs]
 
@@ -87,11 +93,12 @@ def convert_corpus(
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
     runner: Runner | None = None,
+    src_engine: str | None = None,
 ) -> CorpusReport:
     """Convert every dump of ``sources`` into ``to_dir``, verified; resumable.
 
     Every conversion is verified before it is published (see
-    :func:`skelstore.convert.convert`) and recorded in the copy's root attribute
+    :func:`skelstore.convert`) and recorded in the copy's root attribute
     ``skelstore_verified`` (:mod:`skelstore.corpus.record`); running again skips
     the files recorded. A file that fails is reported in its
     result and the others go on.
@@ -106,6 +113,7 @@ def convert_corpus(
         storage_options: fsspec options for sources and destinations (sent to
             the Dask workers with each task).
         runner: where to run (default: :class:`Runner()`: Dask for two files or more).
+        src_engine: the engine of every source (default: guessed per file).
 
     Raises:
         NotFoundError: a glob matches nothing.
@@ -113,14 +121,16 @@ def convert_corpus(
         MissingDependencyError: Dask is needed but not installed.
     """
     runner = runner or Runner()
-    jobs = plan_conversion(sources, to_dir, engine=engine, storage_options=storage_options)
+    jobs = plan_conversion(
+        sources, to_dir, engine=engine, storage_options=storage_options, src_engine=src_engine
+    )
     _check_processes([to_dir, *(j.src for j in jobs)], runner, len(jobs))
     if is_local(to_dir):
         os.makedirs(local_path(to_dir), exist_ok=True)
     return _run(
         "convert", convert_file, jobs, runner,
         engine=engine, compression=compression, zarr_format=zarr_format,
-        overwrite=overwrite, storage_options=storage_options,
+        overwrite=overwrite, storage_options=storage_options, src_engine=src_engine,
     )  # fmt: skip
 
 
@@ -130,11 +140,13 @@ def validate_corpus(
     deep: bool = False,
     storage_options: dict[str, Any] | None = None,
     runner: Runner | None = None,
+    engine: str | None = None,
 ) -> CorpusReport:
     """Run the structural checks of :func:`skelstore.validate.validate` on every dump.
 
     Each result is ``ok``, ``invalid`` (its ``validation`` lists the problems) or
     ``failed`` (the file could not be opened or read; its error is named).
+    ``engine`` is every file's engine (default: guessed per file).
 
     Raises:
         NotFoundError: a glob matches nothing.
@@ -144,8 +156,9 @@ def validate_corpus(
     jobs = [Job(s) for s in expand_sources(sources, storage_options)]
     _check_processes([j.src for j in jobs], runner, len(jobs))
     return _run(
-        "validate", validate_file, jobs, runner, deep=deep, storage_options=storage_options
-    )
+        "validate", validate_file, jobs, runner, deep=deep, storage_options=storage_options,
+        engine=engine,
+    )  # fmt: skip
 
 
 def info_corpus(
@@ -153,9 +166,11 @@ def info_corpus(
     *,
     storage_options: dict[str, Any] | None = None,
     runner: Runner | None = None,
+    engine: str | None = None,
 ) -> CorpusReport:
     """:func:`skelstore.summary.describe` every dump; aggregate the report with
-    :func:`~skelstore.corpus.report.summarize`.
+    :func:`~skelstore.corpus.report.summarize`. ``engine`` is every file's engine
+    (default: guessed per file).
 
     Raises:
         NotFoundError: a glob matches nothing.
@@ -164,4 +179,4 @@ def info_corpus(
     runner = runner or Runner()
     jobs = [Job(s) for s in expand_sources(sources, storage_options)]
     _check_processes([j.src for j in jobs], runner, len(jobs))
-    return _run("info", info_file, jobs, runner, storage_options=storage_options)
+    return _run("info", info_file, jobs, runner, storage_options=storage_options, engine=engine)

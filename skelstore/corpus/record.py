@@ -1,7 +1,7 @@
 """The verification record: what makes corpus conversion idempotent and resumable.
 
 A corpus conversion stores, in the copy's root attribute ``skelstore_verified``
-(:data:`skelstore.convert.VERIFIED_ATTR`), a JSON object::
+(:data:`skelstore.conversion.VERIFIED_ATTR`), a JSON object::
 
     {"version": 1, "src": "s3://bucket/dumps/video.h5",
      "source": {"kind": "file", "bytes": 1250000, "modified": "\\"etag...\\""},
@@ -9,10 +9,10 @@ A corpus conversion stores, in the copy's root attribute ``skelstore_verified``
      "skelstore": "0.1.0"}
 
 The copy is written to a staging name, compared with its source, and published
-only if they match (:func:`skelstore.convert.convert`), so a destination that
+only if they match (:func:`skelstore.convert`), so a destination that
 carries the record was verified, and a run killed at any point leaves either no
 destination or a verified one: nothing is ever half done. The attribute is
-bookkeeping: :func:`~skelstore.convert.compare_dumps` ignores it and
+bookkeeping: :func:`~skelstore.conversion.compare_dumps` ignores it and
 conversions do not copy it.
 
 A later run skips a file whose destination exists and carries a record with the

@@ -54,7 +54,7 @@ def import_distributed() -> Any:
         raise MissingDependencyError(
             f"running many files in parallel needs Dask, which is not installed ({exc}); "
             "pip install 'skelstore[dask]', or run one file after another with "
-            "workers=0 (--workers 0)"
+            "workers=0"
         ) from exc
     return distributed
 

@@ -14,7 +14,7 @@ import traceback as _traceback
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from skelstore.convert import ConvertReport
+from skelstore.conversion import ConvertReport
 from skelstore.summary import DumpInfo
 from skelstore.validate import ValidationReport
 
@@ -118,14 +118,17 @@ def _strip(value: Any) -> Any:
 # ---------------------------------------------------------------- info, validate
 
 
-def info_file(job: Job, *, storage_options: dict[str, Any] | None = None) -> FileResult:
-    """``skelstore info`` of one file: ``ok`` with :class:`DumpInfo`, or ``failed``."""
+def info_file(
+    job: Job, *, storage_options: dict[str, Any] | None = None, engine: str | None = None
+) -> FileResult:
+    """``skelstore info`` of one file: ``ok`` with :class:`DumpInfo`, or ``failed``.
+    ``engine`` is the file's engine (default: guessed)."""
     import skelstore
     from skelstore.summary import describe
 
     t0 = time.perf_counter()
     try:
-        with skelstore.open(job.src, storage_options=storage_options) as root:
+        with skelstore.open(job.src, engine=engine, storage_options=storage_options) as root:
             info = describe(root, storage_options=storage_options)
     except Exception as exc:
         return FileResult.from_error(job, exc, time.perf_counter() - t0)
@@ -133,16 +136,21 @@ def info_file(job: Job, *, storage_options: dict[str, Any] | None = None) -> Fil
 
 
 def validate_file(
-    job: Job, *, deep: bool = False, storage_options: dict[str, Any] | None = None
+    job: Job,
+    *,
+    deep: bool = False,
+    storage_options: dict[str, Any] | None = None,
+    engine: str | None = None,
 ) -> FileResult:
     """``skelstore validate`` of one file: ``ok``, ``invalid`` (with the problems in
-    ``validation``) or ``failed`` (it could not be opened or read)."""
+    ``validation``) or ``failed`` (it could not be opened or read). ``engine`` is
+    the file's engine (default: guessed)."""
     import skelstore
     from skelstore.validate import validate
 
     t0 = time.perf_counter()
     try:
-        with skelstore.open(job.src, storage_options=storage_options) as root:
+        with skelstore.open(job.src, engine=engine, storage_options=storage_options) as root:
             report = validate(root, deep=deep)
     except Exception as exc:
         return FileResult.from_error(job, exc, time.perf_counter() - t0)
@@ -163,6 +171,7 @@ def _existing(
     options: dict[str, Any],
     source: dict[str, Any],
     storage_options: dict[str, Any] | None,
+    src_engine: str | None = None,
 ) -> tuple[ConvertReport, str]:
     """Judge an existing destination: recorded, or verified now against ``src``.
 
@@ -174,17 +183,17 @@ def _existing(
             another compression or Zarr format than the one asked for.
     """
     import skelstore
-    from skelstore.convert import compare_dumps, read_record
+    from skelstore.conversion import compare_dumps, read_record
     from skelstore.corpus.record import record_matches
     from skelstore.errors import VerificationError
     from skelstore.summary import describe
 
     t0 = time.perf_counter()
-    hint = "; pass --overwrite (overwrite=True) to replace it"
+    hint = "; pass overwrite=True to replace it"
     compression, zarr_format = options["compression"], options["zarr_format"]
     with (
-        skelstore.open(src, storage_options=storage_options) as a,
-        skelstore.open(dst, storage_options=storage_options) as b,
+        skelstore.open(src, engine=src_engine, storage_options=storage_options) as a,
+        skelstore.open(dst, engine=options["engine"], storage_options=storage_options) as b,
     ):
         src_info = describe(a, storage_options=storage_options)
         dst_info = describe(b, storage_options=storage_options)
@@ -229,8 +238,10 @@ def convert_file(
     zarr_format: int | None = None,
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
+    src_engine: str | None = None,
 ) -> FileResult:
-    """Convert ``job.src`` to ``job.dst``, verified and recorded; idempotent.
+    """Convert ``job.src`` (of engine ``src_engine``, default: guessed) to
+    ``job.dst``, verified and recorded; idempotent.
 
     * Destination present, carrying a record of this source (unchanged since)
       and these options: ``skipped``, "verified earlier" (the record and the
@@ -244,7 +255,7 @@ def convert_file(
 
     See :mod:`skelstore.corpus.record`.
     """
-    from skelstore.convert import convert
+    from skelstore.conversion import convert
     from skelstore.corpus import record as rec
 
     t0 = time.perf_counter()
@@ -255,7 +266,7 @@ def convert_file(
         options = {"engine": engine, "compression": compression, "zarr_format": zarr_format}
         source = rec.fingerprint(src, storage_options)
         if not overwrite and rec.exists(dst, storage_options):
-            report, note = _existing(src, dst, options, source, storage_options)
+            report, note = _existing(src, dst, options, source, storage_options, src_engine)
             return FileResult(
                 src, "skipped", dst=dst, note=note, conversion=report,
                 seconds=time.perf_counter() - t0,
@@ -270,6 +281,7 @@ def convert_file(
             verify=True,
             overwrite=overwrite,
             record=rec.make_record(src, options, source),
+            src_engine=src_engine,
         )
     except Exception as exc:
         return FileResult.from_error(job, exc, time.perf_counter() - t0)

@@ -17,6 +17,7 @@ from skelstore.dense import Poses, read_poses
 from skelstore.engines import as_group
 from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, FormatError, InputError, NotFoundError
+from skelstore.framerange import check_frames
 from skelstore.layout import TIMELINE, frame_attrs, list_shots
 from skelstore.pose import CUSTOM_MODE, SKELETONS, keypoint_names
 from skelstore.staging import Destination
@@ -123,11 +124,15 @@ def segments(
 
     Raises:
         NotFoundError: no ``shotN`` for ``shot``; FormatError: not a skeleton dump.
+        FrameRangeError: ``frames`` is reversed or empty, or misses the dump
+            (:func:`skelstore.framerange.check_frames`).
     """
     fmt_type = root.attrs.get("fmt_type")
     timeline = root.get(TIMELINE)
     if not isinstance(timeline, Group) or fmt_type not in ("unseg", "trackshots"):
         raise FormatError(f"{root.source}: not a skeleton dump (fmt_type={fmt_type!r})")
+    if frames is not None:
+        check_frames(root, frames)
     sel = frames or slice(None)
     if fmt_type == "unseg":
         if shot is not None:

@@ -88,7 +88,7 @@ def export_nwb(
     dst = os.fspath(dst)
     check_suffix(dst, (".nwb",), "NWB")
     if fps is None or not fps > 0:
-        raise InputError(f"{dst}: NWB times are seconds: give the video's frame rate (--fps)")
+        raise InputError(f"{dst}: NWB times are seconds: give the video's frame rate (fps=...)")
     with open_dump(src, storage_options) as (root, name):
         skel = dump_skeleton(root)
         if skel.limbs > 256:

@@ -112,7 +112,8 @@ def export_pose(
         shot: the N of ``shotN`` to export instead of a frame range.
         storage_options: fsspec options for both ends.
         overwrite: replace an existing ``dst``.
-        width, height: the video's size in pixels (default: from the data).
+        width: the video's width in pixels (default: from the data).
+        height: the video's height in pixels (default: from the data).
 
     Returns:
         A report whose ``notes`` give the pose id of each person.
@@ -133,7 +134,7 @@ def export_pose(
     dst = os.fspath(dst)
     check_suffix(dst, (".pose",), "pose-format")
     if fps is None or not fps > 0:
-        raise InputError(f"{dst}: a .pose file records its frame rate: give it (--fps)")
+        raise InputError(f"{dst}: a .pose file records its frame rate: give it (fps=...)")
     with open_dump(src, storage_options) as (root, name):
         skel = dump_skeleton(root)
         p = read_poses(root, frames=frames, shot=shot)

@@ -217,7 +217,7 @@ def import_sleap(
 
     t0 = time.perf_counter()
     src, dst = os.fspath(src), os.fspath(dst)
-    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
+    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w", hint="engine=...")
     stage = Destination(dst, storage_options, overwrite=overwrite)
     with local_input(src, storage_options) as path:
         try:

@@ -235,6 +235,7 @@ def convert(
     progress: bool = False,
     overwrite: bool = False,
     record: dict[str, Any] | None = None,
+    src_engine: str | None = None,
 ) -> ConvertReport:
     """Convert the dump at ``src`` into ``dst`` (any engine, any URL).
 
@@ -255,13 +256,15 @@ def convert(
             root attribute :data:`VERIFIED_ATTR`; needs ``verify``. The copy is
             published only once verified, so the attribute is never seen on an
             unverified copy.
+        src_engine: the engine of ``src`` (guessed from its name or contents if
+            omitted).
 
     Returns:
         A :class:`ConvertReport`.
 
     Raises:
-        EngineError: ``src`` and ``dst`` are the same, or ``dst`` exists and
-            ``overwrite`` is false.
+        EngineError: ``src`` and ``dst`` are the same, ``dst`` exists and
+            ``overwrite`` is false, or an engine cannot be told.
         OverwriteRefusedError: ``overwrite`` met something that is not a dump at
             ``dst`` (nothing is deleted).
         WriteError: writing the copy failed (a full disk: StorageFullError);
@@ -280,9 +283,11 @@ def convert(
     if is_read_only(dst):
         raise ReadOnlyError(f"{dst}: HTTP(S) URLs are read only; cannot convert into one")
     preset = get_preset(compression) if compression is not None else None
-    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
+    dst_engine = get_engine(engine) if engine else guess_engine(dst, "w", hint="engine=...")
     stage = Destination(dst, storage_options, overwrite=overwrite)
-    with open_store(src, "r", storage_options=storage_options) as src_root:
+    if src_engine is None:
+        src_engine = guess_engine(src, "r", storage_options, hint="src_engine=...").name
+    with open_store(src, "r", engine=src_engine, storage_options=storage_options) as src_root:
         tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
         src_info = describe(src_root, with_size=True, storage_options=storage_options)
         unseg = src_root.attrs.get("fmt_type") == "unseg"
