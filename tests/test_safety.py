@@ -26,7 +26,7 @@ from conftest import invalidate_fsspec_caches
 
 import skelstore
 from skelstore.cli import cli
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.io import ShotSegmentedReader, ShotSegmentedWriter, UnsegmentedReader
 from skelstore.locks import LOCK_SUFFIX
@@ -730,7 +730,7 @@ def test_failed_write_is_raised_again_and_by_close(tmp_path: Path, monkeypatch: 
 SLOW_CONVERT = textwrap.dedent(
     """
     import sys, time
-    from skelstore import convert as mod
+    from skelstore import conversion as mod
 
     copy = mod._Copier.copy_array
     started = False

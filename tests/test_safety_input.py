@@ -34,7 +34,7 @@ from click.testing import CliRunner
 import skelstore
 from skelstore.cli import cli
 from skelstore.compression import LOSSY_MAX_ABS
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.dump import write_shots
 from skelstore.errors import EngineError, InputError, SkelstoreError, UnknownModeError
 from skelstore.io import ShotSegmentedReader, ShotSegmentedWriter, UnsegmentedWriter
@@ -615,7 +615,7 @@ def test_ctrl_c_exits_130(tmp_path: Path) -> None:
 
 
 def test_keyboard_interrupt_in_any_command_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
-    import skelstore.convert as convert_mod
+    import skelstore.conversion as convert_mod
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt

@@ -35,7 +35,7 @@ from servers import CountingProxy
 
 import skelstore
 from skelstore import rangefile
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.corpus.sources import expand_sources
 from skelstore.dump import write_shots
 from skelstore.errors import (
