@@ -1016,6 +1016,14 @@ class ZarrArray(_ZarrNode, Array):
         return True
 
     @property
+    def shards(self) -> tuple[int, ...] | None:
+        try:
+            found = getattr(self._raw, "shards", None)
+            return tuple(int(c) for c in found) if found else None
+        except (NotImplementedError, TypeError, ValueError):  # pragma: no cover
+            return None
+
+    @property
     def nbytes_stored(self) -> int | None:
         try:
             return int(self._raw.nbytes_stored())
@@ -1089,6 +1097,7 @@ class ZarrGroup(_ZarrNode, Group):
     """
 
     engine_name = "zarr"
+    default_layout = "packed"
 
     def __init__(self, raw: Any, session: _Session, *, root: bool = False) -> None:
         self._raw = raw
@@ -1234,8 +1243,14 @@ class ZarrGroup(_ZarrNode, Group):
         encoding: Encoding | None = None,
         growable: bool = False,
         engine_options: dict[str, Any] | None = None,
+        shards: tuple[int, ...] | None = None,
+        dimension_names: tuple[str, ...] | None = None,
     ) -> ZarrArray:
         """Create an array (see :meth:`Group.create_array`).
+
+        ``shards`` is honoured in Zarr 3 (ignored in Zarr 2, which has no sharding);
+        ``dimension_names`` go in the array metadata in Zarr 3 and in the
+        ``_ARRAY_DIMENSIONS`` attribute (xarray's convention) in Zarr 2.
 
         ``engine_options`` are h5py ``create_dataset`` keywords: those that map
         exactly onto an :class:`Encoding` (Blosc zstd + bit-shuffle, ``scaleoffset``)
@@ -1255,6 +1270,8 @@ class ZarrGroup(_ZarrNode, Group):
                 encoding=encoding,
                 growable=growable,
                 engine_options=engine_options,
+                shards=shards,
+                dimension_names=dimension_names,
             )
         where = f"{self.source}:{_join(self.path.rstrip('/'), leaf)}"
         if data is not None:
@@ -1287,8 +1304,20 @@ class ZarrGroup(_ZarrNode, Group):
         else:
             chunk_shape = _default_chunks(shape, np_dtype, growable)
 
-        shards = None
-        if self._s.zarr_format == 3:
+        names: dict[str, Any] = {}
+        if dimension_names is not None and self._s.zarr_format == 3:
+            names["dimension_names"] = tuple(dimension_names)
+        if self._s.zarr_format != 3:
+            shards = None
+        elif shards is not None:
+            shards = tuple(int(x) for x in shards)
+            if not isinstance(chunk_shape, tuple) or len(shards) != len(chunk_shape) or any(
+                sh % c for sh, c in zip(shards, chunk_shape, strict=True)
+            ):
+                raise FormatError(f"{where}: shards {shards} are not a multiple of {chunk_shape}")
+            if shards == chunk_shape:
+                shards = None
+        else:
             shards = _shard_shape(shape, chunk_shape, np_dtype, growable)
         try:
             with _quiet():
@@ -1301,6 +1330,7 @@ class ZarrGroup(_ZarrNode, Group):
                     filters=filters,
                     compressors=compressors,
                     fill_value=extra.get("fill_value", 0),
+                    **names,
                 )
         except (
             zarr.errors.ContainsGroupError,
@@ -1311,6 +1341,8 @@ class ZarrGroup(_ZarrNode, Group):
         except (TypeError, ValueError) as exc:
             raise EngineError(f"{where}: zarr refused the settings ({exc})") from exc
         self._s.nodes[raw.path] = raw
+        if dimension_names is not None and self._s.zarr_format != 3:
+            raw.attrs["_ARRAY_DIMENSIONS"] = list(dimension_names)
         if data is not None and data.size:
             raw[...] = data
         return ZarrArray(raw, self._s)

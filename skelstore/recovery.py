@@ -30,6 +30,7 @@ __all__ = [
     "SHOTS_DONE",
     "IncompleteView",
     "check_complete",
+    "intact_shots",
     "mark_in_progress",
     "repair",
     "shot_done",
@@ -68,6 +69,11 @@ def shot_done(root: Group, shots_done: int) -> None:
 def _intact(root: Group) -> int:
     done = root.attrs.get(SHOTS_DONE, 0)
     return int(done) if isinstance(done, int) and not isinstance(done, bool) else 0
+
+
+def intact_shots(root: Group) -> int:
+    """The number of shots a marked dump records as complete (0 if it records none)."""
+    return _intact(root)
 
 
 def check_complete(root: Group, *, allow_incomplete: bool = False) -> Group:

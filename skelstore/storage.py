@@ -250,6 +250,13 @@ class Array(Node):
         """Bytes the array takes on storage, if the engine can tell cheaply."""
         return None
 
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        """Shard shape (a multiple of :attr:`chunks`) where the engine stores several
+        chunks in one object (Zarr 3 sharding), else ``None``. Reading a whole shard
+        costs one request; part of one, a request for its index and one per chunk."""
+        return None
+
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 0
 
@@ -296,6 +303,11 @@ class Group(Node):
 
     #: Engine name, as in the registry (``"hdf5"``, ``"zarr"``).
     engine_name: ClassVar[str] = ""
+    #: The dump layout writers use on this engine when nothing else chooses one
+    #: (``"skelshop"`` or ``"packed"``; see :func:`skelstore.packed.writer_layout`).
+    default_layout: ClassVar[str] = "skelshop"
+    #: The layout asked for with ``skelstore.open(..., layout=...)`` (``None``: not asked).
+    requested_layout: str | None = None
 
     @property
     @abstractmethod
@@ -421,6 +433,8 @@ class Group(Node):
         encoding: Encoding | None = None,
         growable: bool = False,
         engine_options: dict[str, Any] | None = None,
+        shards: tuple[int, ...] | None = None,
+        dimension_names: tuple[str, ...] | None = None,
     ) -> Array:
         """Create a child array, from ``data`` or empty with ``shape``/``dtype``.
 
@@ -434,6 +448,10 @@ class Group(Node):
             engine_options: settings only one engine understands (h5py's
                 ``create_dataset`` keywords for HDF5). An engine that cannot honour
                 one raises :class:`~skelstore.errors.EngineError` naming it.
+            shards: a shard shape (a multiple of ``chunks``) for engines that store
+                several chunks per object (Zarr 3); the others ignore it.
+            dimension_names: a name per dimension, for engines that record them
+                (Zarr: what xarray reads); the others ignore them.
         """
 
     def write_many(self, nodes: Sequence[GroupSpec | ArraySpec]) -> None:

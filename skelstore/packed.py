@@ -1,0 +1,964 @@
+"""The packed layout: a whole timeline in five arrays, over the storage interface.
+
+This module is the one place that knows the packed layout (documented in
+``docs/layout.md``, section *Packed layout*)::
+
+    /                 attrs: ..., layout = "packed", layout_version = 1
+    /timeline         (unseg: attrs start_frame, end_frame)
+        shots    int64   (shots, 2)    start_frame, end_frame
+        tracks   int64   (tracks, 6)   shot, pose_id, start_frame, end_frame, row, entry
+        indptr   int64   (rows + 1,)   global row pointers into data/indices
+        data     float32 (entries, 3)  x, y, confidence
+        indices  uint16  (entries,)    keypoint number
+
+One row of ``tracks`` is a *part* of a track: a run of frames of one pose id in
+one shot, stored as consecutive global rows from ``row`` and entries from
+``entry``. Rows are sorted by shot and are contiguous in the CSR arrays, so one
+shot is one range of every array.
+
+It holds: layout detection and choice (:func:`layout_of`, :func:`writer_layout`),
+the chunking and sharding plan, the crash-safe appending writer
+(:class:`PackedWriter`), the readers' tables and windowed reads
+(:class:`PackedTimeline`), and the layout-independent view of a dump as whole
+tracks that conversion and comparison use (:func:`dump_shots`,
+:func:`dump_tracks`). Nothing here knows h5py or zarr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skelstore.compression import Encoding, Preset, preset_name
+from skelstore.errors import FormatError
+from skelstore.layout import (
+    DATA_DTYPE,
+    INDICES_DTYPE,
+    TIMELINE,
+    ArraySettings,
+    Track,
+    TrackWriter,
+    decode_rows,
+    frame_attrs,
+    list_tracks,
+    load_tracks,
+    shot_info,
+    shot_names,
+)
+from skelstore.storage import Array, Group
+
+__all__ = [
+    "LAYOUTS",
+    "LAYOUT_ATTR",
+    "LAYOUT_VERSION",
+    "LAYOUT_VERSION_ATTR",
+    "PACKED",
+    "SKELSHOP",
+    "DumpShot",
+    "PackedTimeline",
+    "PackedWriter",
+    "PartBuffer",
+    "check_layout_name",
+    "compact_arrays",
+    "dump_shots",
+    "dump_tracks",
+    "fitted_chunks",
+    "is_packed",
+    "layout_of",
+    "packed_preset",
+    "plan_arrays",
+    "writer_layout",
+]
+
+SKELSHOP = "skelshop"
+PACKED = "packed"
+LAYOUTS = (SKELSHOP, PACKED)
+LAYOUT_ATTR = "layout"
+LAYOUT_VERSION_ATTR = "layout_version"
+#: Version of the packed layout this module reads and writes.
+LAYOUT_VERSION = 1
+
+SHOTS = "shots"
+TRACKS = "tracks"
+INDPTR = "indptr"
+DATA = "data"
+INDICES = "indices"
+ARRAY_NAMES = (SHOTS, TRACKS, INDPTR, DATA, INDICES)
+
+SHOT_COLUMNS = ("start_frame", "end_frame")
+TRACK_COLUMNS = ("shot", "pose_id", "start_frame", "end_frame", "row", "entry")
+C_SHOT, C_POSE, C_START, C_END, C_ROW, C_ENTRY = range(6)
+
+TABLE_DTYPE = np.dtype(np.int64)
+POINTER_DTYPE = np.dtype(np.int64)
+
+DIMENSIONS = {
+    SHOTS: ("shot", "shot_field"),
+    TRACKS: ("track", "track_field"),
+    INDPTR: ("row_edge",),
+    DATA: ("entry", "xyc"),
+    INDICES: ("entry",),
+}
+DTYPES = {
+    SHOTS: TABLE_DTYPE,
+    TRACKS: TABLE_DTYPE,
+    INDPTR: POINTER_DTYPE,
+    DATA: DATA_DTYPE,
+    INDICES: INDICES_DTYPE,
+}
+TRAILING = {SHOTS: (2,), TRACKS: (6,), INDPTR: (), DATA: (3,), INDICES: ()}
+
+#: Nominal chunk lengths (first axis) and chunks per Zarr 3 shard.
+ENTRY_CHUNK = 2**16
+ROW_CHUNK = 2**16
+TABLE_CHUNK = 2**13
+SHARD_CHUNKS = 16
+NOMINAL_CHUNK = {
+    SHOTS: TABLE_CHUNK,
+    TRACKS: TABLE_CHUNK,
+    INDPTR: ROW_CHUNK,
+    DATA: ENTRY_CHUNK,
+    INDICES: ENTRY_CHUNK,
+}
+#: Tables are not sharded: they are read whole, at most a few MB.
+SHARDED = {SHOTS: False, TRACKS: False, INDPTR: True, DATA: True, INDICES: True}
+
+
+# ---------------------------------------------------------------- which layout
+
+
+def check_layout_name(layout: str | None) -> str | None:
+    """``layout`` if it is ``None`` or a known layout name.
+
+    Raises:
+        FormatError: an unknown name.
+    """
+    if layout is not None and layout not in LAYOUTS:
+        raise FormatError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    return layout
+
+
+def layout_of(root: Group) -> str:
+    """The layout of the dump at ``root``: ``"packed"`` if its root attribute says
+    so, else ``"skelshop"``.
+
+    Raises:
+        FormatError: the attribute names an unknown layout, or a packed layout
+            version newer than this skelstore reads.
+    """
+    value = root.attrs.get(LAYOUT_ATTR)
+    if value is None or value == SKELSHOP:
+        return SKELSHOP
+    if value != PACKED:
+        raise FormatError(f"{root.source}: unknown layout {value!r} (root attribute 'layout')")
+    version = root.attrs.get(LAYOUT_VERSION_ATTR)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise FormatError(f"{root.source}: bad or missing 'layout_version' ({version!r})")
+    if version > LAYOUT_VERSION:
+        raise FormatError(
+            f"{root.source}: packed layout version {version} is newer than this skelstore "
+            f"reads ({LAYOUT_VERSION}); upgrade skelstore"
+        )
+    return PACKED
+
+
+def is_packed(root: Group) -> bool:
+    """True if the dump at ``root`` uses the packed layout (see :func:`layout_of`)."""
+    return layout_of(root) == PACKED
+
+
+def writer_layout(root: Group, requested: str | None = None) -> str:
+    """The layout a writer uses in ``root``, by precedence:
+
+    1. a dump that already has a timeline keeps its layout (asking for the other
+       one raises);
+    2. the writer's ``layout=`` (``requested``);
+    3. ``skelstore.open(..., layout=...)`` (:attr:`Group.requested_layout`);
+    4. the engine's default (:attr:`Group.default_layout`: ``packed`` for Zarr,
+       ``skelshop`` for HDF5 and others).
+
+    Raises:
+        FormatError: an unknown layout, or one that differs from the dump's own.
+    """
+    check_layout_name(requested)
+    existing = _existing_layout(root)
+    if existing is not None:
+        if requested is not None and requested != existing:
+            raise FormatError(
+                f"{root.source}: the dump is already in the {existing} layout; "
+                f"cannot write the {requested} layout into it"
+            )
+        return existing
+    chosen = requested or check_layout_name(root.requested_layout) or root.default_layout
+    return check_layout_name(chosen) or SKELSHOP
+
+
+def _existing_layout(root: Group) -> str | None:
+    if LAYOUT_ATTR in root.attrs:
+        return layout_of(root)
+    timeline = root.get(TIMELINE)
+    if isinstance(timeline, Group) and len(timeline.keys()):
+        return SKELSHOP
+    return None
+
+
+def mark_packed(root: Group) -> None:
+    """Record the packed layout in ``root``'s attributes."""
+    root.attrs.update({LAYOUT_ATTR: PACKED, LAYOUT_VERSION_ATTR: LAYOUT_VERSION})
+
+
+# ---------------------------------------------------------------- arrays: chunks, encodings
+
+
+def fitted_chunks(n: int, nominal: int, per_shard: int | None) -> tuple[int, int | None]:
+    """``(chunk, shard)`` lengths for an array of ``n`` rows written knowing ``n``.
+
+    The chunk length is at most ``nominal`` and chosen so that the chunks fill
+    whole shards of at most ``per_shard`` chunks (the last chunk is nearly full,
+    and every shard's chunks lie inside the array: reading a whole shard is one
+    request). ``shard`` is ``None`` for one chunk or when ``per_shard`` is None.
+    """
+    if n <= nominal:
+        return max(1, n), None
+    nch = -(-n // nominal)
+    if not per_shard:
+        return -(-n // nch), None
+    shards = -(-nch // per_shard)
+    k = -(-nch // shards)
+    chunk = -(-n // (shards * k))
+    if -(-n // chunk) != shards * k:  # only for tiny chunks; nominal ones always fit
+        chunk = -(-n // nch)
+        return chunk, chunk * min(per_shard, nch)
+    return chunk, chunk * k if k > 1 else None
+
+
+def _encoding(name: str, preset: Preset) -> Encoding:
+    """The encoding of packed array ``name``: ``data`` gets the preset's data
+    encoding, everything else its lossless (``indices``) one; no small-track rule."""
+    return preset.data if name == DATA else preset.indices
+
+
+@dataclass(frozen=True)
+class ArrayPlan:
+    name: str
+    chunk: int
+    shard: int | None
+
+    def create(self, timeline: Group, settings: ArraySettings, length: int = 0) -> Array:
+        trailing = TRAILING[self.name]
+        opts = settings.engine_options(self.name, None) if self.name in (DATA, INDICES) else None
+        arr = timeline.create_array(
+            self.name,
+            shape=(length, *trailing),
+            dtype=DTYPES[self.name],
+            chunks=(self.chunk, *trailing),
+            encoding=_encoding(self.name, settings.preset),
+            growable=True,
+            engine_options=opts or None,
+            shards=(self.shard, *trailing) if self.shard else None,
+            dimension_names=DIMENSIONS[self.name],
+        )
+        if self.name == SHOTS:
+            arr.attrs["columns"] = list(SHOT_COLUMNS)
+        elif self.name == TRACKS:
+            arr.attrs["columns"] = list(TRACK_COLUMNS)
+        return arr
+
+
+def plan_arrays(sizes: dict[str, int] | None = None) -> dict[str, ArrayPlan]:
+    """Chunk and shard lengths of every packed array: nominal ones for growing
+    arrays, fitted ones (:func:`fitted_chunks`) where the final ``sizes`` are known."""
+    out = {}
+    for name in ARRAY_NAMES:
+        nominal = NOMINAL_CHUNK[name]
+        per_shard = SHARD_CHUNKS if SHARDED[name] else None
+        if sizes is None:
+            out[name] = ArrayPlan(name, nominal, nominal * per_shard if per_shard else None)
+        else:
+            out[name] = ArrayPlan(name, *fitted_chunks(sizes[name], nominal, per_shard))
+    return out
+
+
+def _packed_arrays(timeline: Group) -> dict[str, Array]:
+    """The five arrays of a packed timeline, checked for kind, rank, shape and dtype.
+
+    Raises:
+        FormatError: one is missing or malformed.
+    """
+    out = {}
+    for name in ARRAY_NAMES:
+        node = timeline.get(name)
+        where = f"{timeline.where().rstrip('/')}/{name}"
+        if not isinstance(node, Array):
+            what = "missing" if node is None else "a group, not an array"
+            raise FormatError(f"{where}: {what} (packed layout)")
+        shape = node.shape
+        if len(shape) != 1 + len(TRAILING[name]) or tuple(shape[1:]) != TRAILING[name]:
+            raise FormatError(f"{where}: shape {shape}, expected (n, {TRAILING[name]})")
+        kinds = "f" if name == DATA else "iu"
+        if node.dtype.kind not in kinds:
+            raise FormatError(f"{where}: dtype {node.dtype}, expected {DTYPES[name]}")
+        out[name] = node
+    return out
+
+
+# ---------------------------------------------------------------- writing
+
+
+class PackedWriter:
+    """Appends shots (or blocks of frames) to a packed timeline, crash-safely.
+
+    Creates the arrays in ``timeline`` if they are not there (and marks ``root``
+    packed); otherwise appends after what the tables hold (anything past that, left
+    by an interrupted writer, is cut first). Each :meth:`append` writes ``data`` and
+    ``indices``, then ``indptr``, then the ``tracks`` rows, then the ``shots`` rows:
+    a reader never sees a table row whose bytes are not all there.
+    """
+
+    def __init__(
+        self,
+        root: Group,
+        timeline: Group,
+        settings: ArraySettings,
+        *,
+        sizes: dict[str, int] | None = None,
+    ) -> None:
+        self.root = root
+        self.timeline = timeline
+        self.settings = settings
+        if DATA in timeline:
+            self.arrays = _packed_arrays(timeline)
+            self._resume()
+        else:
+            plans = plan_arrays(sizes)
+            self.arrays = {name: plans[name].create(timeline, settings) for name in ARRAY_NAMES}
+            self.arrays[INDPTR].append(np.zeros(1, POINTER_DTYPE))
+            mark_packed(root)
+            self.shots = self.tracks = self.rows = self.entries = 0
+            self.planned = sizes is None
+
+    def _resume(self) -> None:
+        """Position after the committed table rows of an existing timeline."""
+        a = self.arrays
+        shots, tracks = self.timeline.read_many([a[SHOTS], a[TRACKS]])
+        from skelstore.recovery import IN_PROGRESS, intact_shots
+
+        n_shots = len(shots)
+        if self.root.attrs.get(IN_PROGRESS) and self.root.attrs.get("fmt_type") == "trackshots":
+            n_shots = min(n_shots, intact_shots(self.root))
+        keep = int(np.searchsorted(tracks[:, C_SHOT], n_shots)) if len(tracks) else 0
+        if self.root.attrs.get("fmt_type") == "unseg":
+            keep = len(tracks)
+        tracks = tracks[:keep]
+        rows = int(tracks[-1, C_ROW] + tracks[-1, C_END] - tracks[-1, C_START]) if keep else 0
+        entries = int(a[INDPTR][rows]) if len(a[INDPTR]) > rows else 0
+        for name, length in (
+            (SHOTS, n_shots),
+            (TRACKS, keep),
+            (INDPTR, rows + 1),
+            (DATA, entries),
+            (INDICES, entries),
+        ):
+            if len(a[name]) > length:
+                a[name].truncate(length)
+        if len(a[INDPTR]) == 0:
+            a[INDPTR].append(np.zeros(1, POINTER_DTYPE))
+        self.shots, self.tracks, self.rows, self.entries = n_shots, keep, rows, entries
+        self.planned = True
+
+    def append(
+        self,
+        parts: Sequence[tuple[int, int, Track]],
+        shots: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """Append track parts ``(shot, pose_id, track)`` (in the layout's order) and
+        then ``shots`` rows ``(start_frame, end_frame)``; not flushed here."""
+        a = self.arrays
+        if parts:
+            datas = [np.asarray(t.data, DATA_DTYPE).reshape(-1, 3) for _, _, t in parts]
+            counts = [np.diff(np.asarray(t.indptr, np.int64)) for _, _, t in parts]
+            data = np.concatenate(datas) if len(datas) > 1 else datas[0]
+            indices = np.concatenate([np.asarray(t.indices, INDICES_DTYPE) for _, _, t in parts])
+            ends = np.cumsum(np.concatenate(counts)) + self.entries
+            table = np.empty((len(parts), 6), TABLE_DTYPE)
+            row, entry = self.rows, self.entries
+            for i, ((shot, pid, t), c) in enumerate(zip(parts, counts, strict=True)):
+                table[i] = (shot, pid, t.start_frame, t.end_frame, row, entry)
+                row += len(c)
+                entry += int(t.indptr[-1]) - int(t.indptr[0])
+            if len(data):
+                a[DATA].append(data)
+                a[INDICES].append(indices)
+            if len(ends):
+                a[INDPTR].append(ends.astype(POINTER_DTYPE))
+            a[TRACKS].append(table)
+            self.tracks += len(parts)
+            self.rows, self.entries = row, entry
+        if shots:
+            a[SHOTS].append(np.asarray(shots, TABLE_DTYPE).reshape(-1, 2))
+            self.shots += len(shots)
+
+    def set_shot(self, index: int, start: int, end: int) -> None:
+        """Write shot row ``index`` (appending it if it is the next one)."""
+        if index == self.shots:
+            self.append([], [(start, end)])
+        else:
+            self.arrays[SHOTS][index : index + 1] = np.array([[start, end]], TABLE_DTYPE)
+
+    def finish(self) -> None:
+        """Rewrite small uncompressed arrays whose last chunk is mostly padding
+        (engines store whole chunks) with chunks fitted to their length."""
+        if not self.planned:
+            return
+        compact_arrays(self.timeline, self.settings)
+
+
+def compact_arrays(timeline: Group, settings: ArraySettings) -> None:
+    """See :meth:`PackedWriter.finish`."""
+    arrays = _packed_arrays(timeline)
+    for name, arr in arrays.items():
+        enc = arr.encoding
+        if enc is not None and enc.blosc_level is not None:
+            continue  # compressed padding costs next to nothing
+        n = len(arr)
+        chunk = (arr.chunks or (n,))[0]
+        allocated = -(-n // chunk) * chunk if n else chunk
+        if allocated - n <= 0.1 * max(n, 1) or n > 10 * chunk:
+            continue
+        values = arr.read()
+        attrs = dict(arr.attrs)
+        timeline.delete(name)
+        plan = plan_arrays({k: (n if k == name else 0) for k in ARRAY_NAMES})[name]
+        new = plan.create(timeline, settings, 0)
+        if len(values):
+            new.append(values)
+        extra = {k: v for k, v in attrs.items() if k not in new.attrs}
+        if extra:
+            new.attrs.update(extra)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _check_tables(where: str, shots: np.ndarray, tracks: np.ndarray) -> None:
+    """The ordering invariants of the tables (readers check them on open).
+
+    Raises:
+        FormatError: naming the first broken invariant.
+    """
+    if len(shots):
+        s, e = shots[:, 0], shots[:, 1]
+        if (s < 0).any() or (e < s).any():
+            bad = int(np.nonzero((s < 0) | (e < s))[0][0])
+            raise FormatError(f"{where}/shots: row {bad}: bad frame range {shots[bad].tolist()}")
+        if (s[1:] < e[:-1]).any():
+            bad = int(np.nonzero(s[1:] < e[:-1])[0][0]) + 1
+            raise FormatError(f"{where}/shots: shot {bad} starts before shot {bad - 1} ends")
+        if int(e.max()) > 2**31:
+            raise FormatError(f"{where}/shots: frame numbers beyond 2**31")
+    if not len(tracks):
+        return
+    sh, st, en, row = tracks[:, C_SHOT], tracks[:, C_START], tracks[:, C_END], tracks[:, C_ROW]
+    if (sh < 0).any() or (sh >= len(shots)).any():
+        bad = int(np.nonzero((sh < 0) | (sh >= len(shots)))[0][0])
+        raise FormatError(f"{where}/tracks: row {bad}: shot {int(sh[bad])} is not in shots")
+    if (np.diff(sh) < 0).any():
+        bad = int(np.nonzero(np.diff(sh) < 0)[0][0]) + 1
+        raise FormatError(f"{where}/tracks: row {bad}: not sorted by shot")
+    if (en <= st).any() or (st < 0).any():
+        bad = int(np.nonzero((en <= st) | (st < 0))[0][0])
+        raise FormatError(
+            f"{where}/tracks: row {bad}: bad frame range {int(st[bad])}:{int(en[bad])}"
+        )
+    lo, hi = shots[sh, 0], shots[sh, 1]
+    if (st < lo).any() or (en > hi).any():
+        bad = int(np.nonzero((st < lo) | (en > hi))[0][0])
+        raise FormatError(
+            f"{where}/tracks: row {bad}: frames {int(st[bad])}:{int(en[bad])} outside "
+            f"shot {int(sh[bad])} ({int(lo[bad])}:{int(hi[bad])})"
+        )
+    expect = np.concatenate([[0], np.cumsum(en - st)[:-1]])
+    if (row != expect).any():
+        bad = int(np.nonzero(row != expect)[0][0])
+        raise FormatError(
+            f"{where}/tracks: row {bad}: row offset {int(row[bad])}, "
+            f"expected {int(expect[bad])} (rows must be contiguous)"
+        )
+    if (np.diff(tracks[:, C_ENTRY]) < 0).any() or tracks[0, C_ENTRY] != 0:
+        raise FormatError(f"{where}/tracks: entry offsets are not monotone from 0")
+
+
+class PackedTimeline:
+    """A packed timeline opened for reading: its tables in memory, its CSR arrays
+    read in windows on demand.
+
+    While ``root`` is marked in progress, only the first ``skelstore_shots_done``
+    shots (``trackshots``) and their track parts are shown.
+    """
+
+    def __init__(self, root: Group, timeline: Group) -> None:
+        from skelstore.recovery import IN_PROGRESS, intact_shots
+
+        self.root = root
+        self.timeline = timeline
+        self.where = timeline.where()
+        self.arrays = _packed_arrays(timeline)
+        a = self.arrays
+        for name in (SHOTS, TRACKS):
+            if len(a[name]) * a[name].dtype.itemsize * TRAILING[name][0] > 2**31:
+                raise FormatError(f"{self.where}/{name}: {len(a[name])} rows, implausibly many")
+        shots, tracks = timeline.read_many([a[SHOTS], a[TRACKS]])
+        shots = np.asarray(shots).astype(np.int64, copy=False)
+        tracks = np.asarray(tracks).astype(np.int64, copy=False)
+        self.fmt_type = root.attrs.get("fmt_type")
+        self.incomplete = bool(root.attrs.get(IN_PROGRESS))
+        if self.incomplete and self.fmt_type == "trackshots":
+            shots = shots[: intact_shots(root)]
+        if self.incomplete:
+            keep = int(np.searchsorted(tracks[:, C_SHOT], len(shots))) if len(tracks) else 0
+            tracks = tracks[:keep]
+        _check_tables(self.where, shots, tracks)
+        self.shots = shots
+        self.tracks = tracks
+        self.n_rows = int(
+            (tracks[-1, C_ROW] + tracks[-1, C_END] - tracks[-1, C_START]) if len(tracks) else 0
+        )
+        if len(a[INDPTR]) < self.n_rows + 1:
+            raise FormatError(
+                f"{self.where}/indptr: {len(a[INDPTR])} entries for "
+                f"{self.n_rows} rows (need {self.n_rows + 1})"
+            )
+        # parts of shot s are tracks[first[s]:first[s + 1]]
+        self.first = np.searchsorted(tracks[:, C_SHOT], np.arange(len(shots) + 1))
+        limbs = root.attrs.get("limbs")
+        self.limbs = limbs if isinstance(limbs, int) else None
+
+    def __len__(self) -> int:
+        return len(self.shots)
+
+    def shot_range(self, index: int) -> tuple[int, int]:
+        return int(self.shots[index, 0]), int(self.shots[index, 1])
+
+    def entry_end(self, t: int) -> int | None:
+        """Where part ``t``'s entries end, if the tables tell (else ``None``)."""
+        if t + 1 < len(self.tracks):
+            return int(self.tracks[t + 1, C_ENTRY])
+        if not self.incomplete:
+            return len(self.arrays[DATA])
+        return None
+
+    def cache(self, sequential: bool) -> ReadCache:
+        """A window cache over the CSR arrays (``sequential``: read ahead)."""
+        return ReadCache(self, sequential)
+
+    def source(self, t0: int, t1: int, cache: ReadCache, limbs: int) -> PartsSource:
+        """The dense-block source of parts ``t0:t1``."""
+        return PartsSource(self, t0, t1, cache, limbs)
+
+
+def _align_down(x: int, unit: int) -> int:
+    return (x // unit) * unit
+
+
+def _align_up(x: int, unit: int) -> int:
+    return -(-x // unit) * unit
+
+
+#: Sequential readers read ahead this far (entries of data) where the engine has no shards.
+READ_AHEAD_ENTRIES = 2**18  # 3 MiB of data
+#: Reads of a shot whose entries fit this are done in one piece.
+WHOLE_SHOT_ENTRIES = 2**21  # 24 MiB of data
+#: The most the caches hold, in entries (data + indices: 14 bytes each).
+CACHE_ENTRIES = 2**22
+
+
+class ReadCache:
+    """Windows of ``indptr`` and of ``data``/``indices`` (read together), reused by
+    every read they cover.
+
+    A miss reads the span asked for, widened to whole chunks; a *sequential* cache
+    (a reader iterating shot after shot) also reads ahead: to the end of the shard
+    where the engine shards (a whole shard is one request), otherwise
+    :data:`READ_AHEAD_ENTRIES` further. Every miss of one call is read in one
+    :meth:`~skelstore.storage.Group.read_many`.
+    """
+
+    def __init__(self, pt: PackedTimeline, sequential: bool) -> None:
+        self.pt = pt
+        self.sequential = sequential
+        self.rows: list[tuple[int, int, np.ndarray]] = []
+        self.entries: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+        a = pt.arrays
+        self.n_ptr = len(a[INDPTR])
+        self.n_entries = len(a[DATA])
+        if len(a[INDICES]) != self.n_entries and not pt.incomplete:
+            raise FormatError(f"{pt.where}: data and indices lengths differ")
+        self.n_entries = min(self.n_entries, len(a[INDICES]))
+
+    @staticmethod
+    def _find(windows: list, lo: int, hi: int) -> Any:
+        for w in reversed(windows):
+            if w[0] <= lo and hi <= w[1]:
+                return w
+        return None
+
+    def _window(self, arr: Array, lo: int, hi: int, n: int, ahead: int) -> tuple[int, int]:
+        chunk = (arr.chunks or (max(1, n),))[0]
+        shard = (arr.shards or (0,))[0]
+        a = _align_down(lo, chunk)
+        b = hi
+        if self.sequential:
+            if shard:
+                b = max(b, _align_up(lo + 1, shard))
+                if b - a < shard // 2:  # near a shard's end: read the next one too
+                    b = _align_up(b + 1, shard)
+            else:
+                b = max(b, lo + ahead)
+        b = min(n, _align_up(b, chunk))
+        return a, max(b, hi)
+
+    def fetch(
+        self, row_spans: Iterable[tuple[int, int]], entry_spans: Iterable[tuple[int, int]]
+    ) -> None:
+        """Make sure the given ``[lo, hi)`` spans of ``indptr`` and of entries are
+        cached, reading every missing one in one bulk call."""
+        a = self.pt.arrays
+        requests: list[tuple[Array, slice]] = []
+        new_rows, new_entries = [], []
+        for lo, hi in _merge(row_spans, ROW_CHUNK):
+            if hi > self.n_ptr:
+                raise FormatError(
+                    f"{self.pt.where}/indptr: rows up to {hi} asked, {self.n_ptr} stored"
+                )
+            if self._find(self.rows, lo, hi) is None:
+                w = self._window(a[INDPTR], lo, hi, self.n_ptr, 8 * READ_AHEAD_ENTRIES)
+                requests.append((a[INDPTR], slice(*w)))
+                new_rows.append(w)
+        for lo, hi in _merge(entry_spans, ENTRY_CHUNK):
+            if hi > self.n_entries:
+                raise FormatError(
+                    f"{self.pt.where}/data: entries up to {hi} asked, {self.n_entries} stored"
+                )
+            if self._find(self.entries, lo, hi) is None:
+                w = self._window(a[DATA], lo, hi, self.n_entries, READ_AHEAD_ENTRIES)
+                requests += [(a[DATA], slice(*w)), (a[INDICES], slice(*w))]
+                new_entries.append(w)
+        if not requests:
+            return
+        results = iter(self.pt.timeline.read_many(requests))
+        for w in new_rows:
+            self.rows.append((*w, np.asarray(next(results)).astype(np.int64, copy=False)))
+        for w in new_entries:
+            data, indices = next(results), next(results)
+            if len(data) != w[1] - w[0] or len(indices) != w[1] - w[0]:
+                raise FormatError(f"{self.pt.where}: short read of entries {w[0]}:{w[1]}")
+            self.entries.append((*w, data, indices))
+        self._evict()
+
+    def _evict(self) -> None:
+        while len(self.rows) > 4 and sum(w[1] - w[0] for w in self.rows) > 8 * CACHE_ENTRIES:
+            self.rows.pop(0)
+        while len(self.entries) > 1 and sum(w[1] - w[0] for w in self.entries) > CACHE_ENTRIES:
+            self.entries.pop(0)
+
+    def pointers(self, lo: int, hi: int) -> np.ndarray:
+        """``indptr[lo:hi]`` (int64), read if not cached."""
+        w = self._find(self.rows, lo, hi)
+        if w is None:
+            self.fetch([(lo, hi)], [])
+            w = self._find(self.rows, lo, hi)
+        return w[2][lo - w[0] : hi - w[0]]
+
+    def entry_slices(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """``data[lo:hi]`` and ``indices[lo:hi]``, read if not cached."""
+        w = self._find(self.entries, lo, hi)
+        if w is None:
+            self.fetch([], [(lo, hi)])
+            w = self._find(self.entries, lo, hi)
+        return w[2][lo - w[0] : hi - w[0]], w[3][lo - w[0] : hi - w[0]]
+
+
+def _merge(spans: Iterable[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Non-empty spans sorted, with spans closer than ``gap`` merged."""
+    out: list[list[int]] = []
+    for lo, hi in sorted((int(a), int(b)) for a, b in spans if b > a):
+        if out and lo <= out[-1][1] + gap:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(a, b) for a, b in out]
+
+
+class PartsSource:
+    """Dense blocks of frames of a set of track parts (one shot's, usually).
+
+    ``poses`` lists ``(pose_id, start_frame, end_frame, None)`` per track (the
+    union of its parts), as :attr:`skelstore.io.ShotReader.poses` does.
+    """
+
+    def __init__(self, pt: PackedTimeline, t0: int, t1: int, cache: ReadCache, limbs: int) -> None:
+        self.pt = pt
+        self.cache = cache
+        self.limbs = limbs
+        self.t0, self.t1 = t0, t1
+        parts = pt.tracks[t0:t1]
+        self.parts = parts
+        spans: dict[int, list[int]] = {}
+        for p in parts:
+            pid = int(p[C_POSE])
+            s = spans.setdefault(pid, [int(p[C_START]), int(p[C_END])])
+            s[0], s[1] = min(s[0], int(p[C_START])), max(s[1], int(p[C_END]))
+        self.spans = {pid: (s[0], s[1]) for pid, s in sorted(spans.items())}
+        self.poses = [(pid, s, e, None) for pid, (s, e) in self.spans.items()]
+        multi = len(spans) != len(parts)
+        self.multi = multi
+        self._loaded = False
+        if t1 > t0:
+            row_lo = int(parts[0, C_ROW])
+            row_hi = int(parts[-1, C_ROW] + parts[-1, C_END] - parts[-1, C_START]) + 1
+            e_lo, e_hi = int(parts[0, C_ENTRY]), pt.entry_end(t1 - 1)
+            self.row_span = (row_lo, row_hi)
+            if e_hi is not None and e_hi - e_lo <= WHOLE_SHOT_ENTRIES:
+                self.entry_span: tuple[int, int] | None = (e_lo, e_hi)
+            else:
+                self.entry_span = None
+
+    def _load_whole(self) -> None:
+        """Read the parts' rows and entries in one call (they are contiguous)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        if self.t1 > self.t0 and self.entry_span is not None:
+            self.cache.fetch([self.row_span], [self.entry_span])
+
+    def dense(self, f0: int, f1: int) -> dict[int, tuple[int, np.ndarray]]:
+        """``{pose_id: (first_frame, rows)}`` for frames ``f0:f1``, as
+        :func:`skelstore.layout.read_dense_block` gives them."""
+        if self.t1 <= self.t0 or f0 >= f1:
+            return {}
+        self._load_whole()
+        parts = self.parts
+        a = np.maximum(parts[:, C_START], f0)
+        b = np.minimum(parts[:, C_END], f1)
+        hit = np.nonzero(a < b)[0]
+        if not len(hit):
+            return self._fill({}, f0, f1)
+        r0 = parts[hit, C_ROW] + a[hit] - parts[hit, C_START]
+        r1 = parts[hit, C_ROW] + b[hit] - parts[hit, C_START]
+        cache = self.cache
+        if self.entry_span is None:
+            cache.fetch(zip(r0, r1 + 1, strict=True), [])
+        ptrs = [cache.pointers(int(x), int(y) + 1) for x, y in zip(r0, r1, strict=True)]
+        if self.entry_span is None:
+            cache.fetch([], [(int(p[0]), int(p[-1])) for p in ptrs])
+        out: dict[int, tuple[int, np.ndarray]] = {}
+        for i, ip in zip(hit, ptrs, strict=True):
+            p = parts[i]
+            lo, hi = int(ip[0]), int(ip[-1])
+            data, indices = cache.entry_slices(lo, hi)
+            where = f"{self.pt.where} (part {self.t0 + int(i)})"
+            rows = decode_rows(data, indices, ip, self.limbs, where)
+            pid = int(p[C_POSE])
+            first = int(a[i])
+            if not self.multi:
+                out[pid] = (first, rows)
+            else:
+                out.setdefault(pid, []).append((first, rows))  # type: ignore[arg-type]
+        if self.multi:
+            out = {pid: self._join(pid, pieces, f0, f1) for pid, pieces in out.items()}
+        return self._fill(out, f0, f1)
+
+    def _join(self, pid: int, pieces: Any, f0: int, f1: int) -> tuple[int, np.ndarray]:
+        s, e = self.spans[pid]
+        a, b = max(s, f0), min(e, f1)
+        rows = np.zeros((b - a, self.limbs, 3), np.float64)
+        for first, block in pieces:
+            rows[first - a : first - a + len(block)] = block
+        return a, rows
+
+    def _fill(
+        self, out: dict[int, tuple[int, np.ndarray]], f0: int, f1: int
+    ) -> dict[int, tuple[int, np.ndarray]]:
+        """Tracks with several parts cover the frames between them as empty rows."""
+        if not self.multi:
+            return out
+        for pid, (s, e) in self.spans.items():
+            a, b = max(s, f0), min(e, f1)
+            if a < b and pid not in out:
+                out[pid] = (a, np.zeros((b - a, self.limbs, 3), np.float64))
+        return dict(sorted(out.items()))
+
+
+# ---------------------------------------------------------------- whole tracks, either layout
+
+
+@dataclass
+class DumpShot:
+    """A shot's place in the timeline, whatever the layout."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+
+
+def dump_shots(root: Group) -> list[DumpShot]:
+    """Every shot of a ``trackshots`` dump (or the one range of an ``unseg`` one,
+    as shot 0), whatever its layout."""
+    timeline = _timeline_of(root)
+    unseg = root.attrs.get("fmt_type") == "unseg"
+    if is_packed(root):
+        pt = PackedTimeline(root, timeline)
+        if unseg:
+            start, end = frame_attrs(timeline)
+            return [DumpShot(0, start, end)]
+        return [DumpShot(i, *pt.shot_range(i)) for i in range(len(pt))]
+    if unseg:
+        return [DumpShot(0, *frame_attrs(timeline))]
+    return [
+        DumpShot(info.index, info.start_frame, info.end_frame)
+        for info in (shot_info(timeline, i, n) for i, n in shot_names(timeline))
+    ]
+
+
+def _timeline_of(root: Group) -> Group:
+    timeline = root.get(TIMELINE)
+    if not isinstance(timeline, Group):
+        raise FormatError(f"{root.source}: no /timeline group")
+    return timeline
+
+
+def dump_tracks(root: Group) -> Iterator[tuple[int, int, Track]]:
+    """``(shot index, pose id, track)`` of every whole track, in (shot, pose id)
+    order, whatever the layout; each track's ``indptr`` counts from 0 (as in
+    skelshop's layout) and keeps the stored dtype where there is one. For ``unseg``
+    dumps the shot index is 0. Reads one shot's tracks at a time."""
+    timeline = _timeline_of(root)
+    unseg = root.attrs.get("fmt_type") == "unseg"
+    if is_packed(root):
+        yield from _packed_tracks(PackedTimeline(root, timeline))
+        return
+    if unseg:
+        groups = [(0, timeline)]
+    else:
+        groups = [(i, shot_info(timeline, i, n).group) for i, n in shot_names(timeline)]
+    for idx, group in groups:
+        tracks = list_tracks(group)
+        load_tracks(group, tracks)
+        for t in tracks:
+            assert t.indptr is not None
+            if t.loaded is None:
+                data, indices = group.read_many([t.data, t.indices])
+            else:
+                data, indices = t.loaded
+            indptr = t.indptr_array.read()
+            yield idx, t.pose_id, Track(t.start_frame, t.end_frame, data, indices, indptr)
+
+
+def _packed_tracks(pt: PackedTimeline) -> Iterator[tuple[int, int, Track]]:
+    cache = pt.cache(sequential=True)
+    for s in range(len(pt)):
+        t0, t1 = int(pt.first[s]), int(pt.first[s + 1])
+        by_pose: dict[int, list[int]] = {}
+        for t in range(t0, t1):
+            by_pose.setdefault(int(pt.tracks[t, C_POSE]), []).append(t)
+        for pid in sorted(by_pose):
+            yield s, pid, _merged_track(pt, cache, by_pose[pid])
+
+
+def _merged_track(pt: PackedTimeline, cache: ReadCache, parts: list[int]) -> Track:
+    """One track from its parts, frames between parts as empty rows."""
+    tab = pt.tracks
+    spans = []
+    for t in parts:
+        r0 = int(tab[t, C_ROW])
+        spans.append((r0, r0 + int(tab[t, C_END] - tab[t, C_START]) + 1))
+    cache.fetch(spans, [])
+    ptrs = [cache.pointers(lo, hi) for lo, hi in spans]
+    cache.fetch([], [(int(p[0]), int(p[-1])) for p in ptrs])
+    start, end = int(tab[parts[0], C_START]), int(tab[parts[-1], C_END])
+    datas, idxs = [], []
+    counts = np.zeros(end - start, np.int64)
+    for t, ip in zip(parts, ptrs, strict=True):
+        if ip[0] != tab[t, C_ENTRY]:
+            raise FormatError(
+                f"{pt.where}/tracks: row {t}: entry {int(tab[t, C_ENTRY])} "
+                f"but indptr says {int(ip[0])}"
+            )
+        d, i = cache.entry_slices(int(ip[0]), int(ip[-1]))
+        datas.append(d)
+        idxs.append(i)
+        s = int(tab[t, C_START]) - start
+        counts[s : s + len(ip) - 1] = np.diff(ip)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    if indptr[-1] >= 2**32:
+        raise FormatError(f"{pt.where}: a track of over 2**32 keypoints")
+    return Track(
+        start,
+        end,
+        np.concatenate(datas) if len(datas) > 1 else datas[0],
+        np.concatenate(idxs) if len(idxs) > 1 else idxs[0],
+        indptr.astype(np.uint32),
+    )
+
+
+def packed_preset(root: Group) -> str | None:
+    """The compression preset of a packed dump's ``data``/``indices``."""
+    arrays = _packed_arrays(_timeline_of(root))
+    return preset_name(arrays[DATA].encoding, arrays[INDICES].encoding)
+
+
+class PartBuffer:
+    """Poses of growing tracks, appended as track parts one block of frames at a
+    time (for writers that cannot hold whole tracks: unsegmented dumps, streamed
+    imports). Every :meth:`flush` appends a part per track seen since the last one
+    and flushes the root, so an interrupted writer keeps every flushed block."""
+
+    def __init__(
+        self, root: Group, timeline: Group, settings: ArraySettings, shot: int = 0
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.writer = PackedWriter(root, timeline, settings)
+        self.shot = shot
+        self.tracks: dict[int, TrackWriter] = {}
+        self.flushed: dict[int, int] = {}
+        self.block_start: int | None = None
+        #: The largest frame added so far (-1 before any).
+        self.last_frame = -1
+
+    def add(self, frame: int, pose_id: int, pose: Any, block_frames: int) -> None:
+        """Buffer ``pose`` of track ``pose_id`` at ``frame``; frames of one track must
+        increase (a repeated frame replaces the pose, within a block)."""
+        if self.block_start is None:
+            self.block_start = frame
+        elif frame >= self.block_start + block_frames:
+            self.flush()
+            self.block_start = frame
+        tw = self.tracks.get(pose_id)
+        if tw is None:
+            prev = self.flushed.get(pose_id)
+            if prev is not None and frame <= prev:
+                raise FormatError(
+                    f"pose track pose{pose_id}: frame {frame} added after frame {prev}; "
+                    "frames must increase"
+                )
+            tw = self.tracks[pose_id] = TrackWriter(None, f"pose{pose_id}", self.settings)
+        tw.add(frame, pose)
+        self.last_frame = max(self.last_frame, frame)
+
+    def flush(self) -> None:
+        """Append a part per buffered track, then flush the root."""
+        parts = []
+        for pid in sorted(self.tracks):
+            tw = self.tracks[pid]
+            if tw.start_frame is not None and tw.last_frame is not None:
+                self.flushed[pid] = tw.last_frame
+                parts.append((self.shot, pid, tw.take_track()))
+        self.tracks = {}
+        self.block_start = None
+        if parts:
+            self.writer.append(parts)
+            self.root.flush()
