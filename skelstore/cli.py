@@ -221,6 +221,7 @@ def info(
         else:
             rows += [
                 ("format", r.fmt_type),
+                ("layout", r.layout),
                 ("mode", f"{r.mode} ({r.limbs} keypoints)"),
                 ("frames", r.num_frames),
                 ("shots", r.shots),

@@ -38,7 +38,8 @@ from skelstore.engines import get_engine, guess_engine
 from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
 from skelstore.face import FACE_ARRAYS, FACES, face_chunks
-from skelstore.layout import pose_chunks
+from skelstore.layout import TIMELINE, pose_chunks
+from skelstore.packed import PACKED, check_layout_name, is_packed
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
 from skelstore.urls import is_local, is_read_only, local_path, split_suffix, to_fs
@@ -267,6 +268,7 @@ def convert(
     progress: bool = False,
     overwrite: bool = False,
     record: dict[str, Any] | None = None,
+    layout: str | None = None,
 ) -> ConvertReport:
     """Convert the dump at ``src`` into ``dst`` (any engine, any URL).
 
@@ -286,6 +288,9 @@ def convert(
             root attribute :data:`VERIFIED_ATTR`; needs ``verify``. The copy is
             published only once verified, so the attribute is never seen on an
             unverified copy.
+        layout: ``"skelshop"`` or ``"packed"``: the copy's layout (default: the
+            destination engine's, packed for Zarr and skelshop's for HDF5). Both
+            directions are exact; see docs/layout.md.
 
     Returns:
         A :class:`ConvertReport`.
@@ -307,6 +312,7 @@ def convert(
     if is_read_only(dst):
         raise ReadOnlyError(f"{dst}: HTTP(S) URLs are read only; cannot convert into one")
     preset = get_preset(compression) if compression is not None else None
+    check_layout_name(layout)
     dst_engine = get_engine(engine) if engine else guess_engine(dst, "w")
     if _exists(dst, storage_options) and not overwrite:
         raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
@@ -319,7 +325,8 @@ def convert(
             from tqdm.auto import tqdm
 
             with tqdm(
-                total=len(tracks), disable=not progress, unit="track", desc=os.path.basename(src)
+                total=src_info.pose_tracks, disable=not progress, unit="track",
+                desc=os.path.basename(src),
             ) as bar:
                 limbs = src_root.attrs.get("limbs")
                 copier = _Copier(
@@ -332,7 +339,11 @@ def convert(
                 with open_store(
                     stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
                 ) as dst_root:
-                    copier.copy_group(src_root, dst_root)
+                    target = layout or dst_root.default_layout
+                    if TIMELINE in src_root and (target == PACKED or is_packed(src_root)):
+                        _copy_relayout(src_root, dst_root, target, copier, preset, src_info)
+                    else:
+                        copier.copy_group(src_root, dst_root)
                     if record is not None:
                         dst_root.attrs[VERIFIED_ATTR] = json.dumps(record, sort_keys=True)
             with open_store(stage.path, "r", engine=dst_engine.name) as staged:
@@ -352,12 +363,45 @@ def convert(
         dst_engine=dst_engine.name,
         compression=dst_info.compression,
         frames=src_info.num_frames,
-        pose_tracks=len(tracks),
+        pose_tracks=src_info.pose_tracks,
         src_bytes=src_info.bytes_stored,
         dst_bytes=dst_info.bytes_stored,
         seconds=time.perf_counter() - t0,
         verified=verify,
     )
+
+
+def _copy_relayout(
+    src: Group, dst: Group, target: str, copier: _Copier, preset: Preset | None, info: Any
+) -> None:
+    """Copy a dump into another layout (or packed into packed): root attributes
+    (the layout's own as the target needs them), every member other than the
+    timeline as :class:`_Copier` copies them, and the timeline through
+    :mod:`skelstore.packed_ops`."""
+    from skelstore.layout import ArraySettings
+    from skelstore.packed import LAYOUT_ATTR, LAYOUT_VERSION_ATTR
+    from skelstore.packed_ops import pack_timeline, unpack_timeline
+
+    attrs = {k: v for k, v in _content_attrs(src).items()
+             if k not in (LAYOUT_ATTR, LAYOUT_VERSION_ATTR)}
+    if attrs:
+        dst.attrs.update(attrs)
+    for name, child in src.items():
+        if name == TIMELINE:
+            continue
+        if isinstance(child, Group):
+            copier.copy_group(child, dst.create_group(name, dict(child.attrs)), attrs_done=True)
+        else:
+            copier.copy_array(name, child, dst, role=None)
+    src_timeline = src[TIMELINE]
+    assert isinstance(src_timeline, Group)
+    timeline = dst.create_group(TIMELINE, dict(src_timeline.attrs) or None)
+    chosen = preset or get_preset(info.compression or "lossless")
+    settings = ArraySettings.make(copier.num_kps, chosen)
+    if target == PACKED:
+        pack_timeline(src, dst, timeline, settings, copier.tick)
+    else:
+        unpack_timeline(src, timeline, settings, copier.tick)
 
 
 # ---------------------------------------------------------------- verification
@@ -428,7 +472,13 @@ def compare_dumps(a: Group, b: Group) -> str | None:
     """The first difference between two trees (members, attrs, dtypes, values), or
     ``None`` if they hold the same dump. Values are compared exactly, or within
     0.01 where either side uses a lossy encoding. The root attribute
-    :data:`VERIFIED_ATTR` (bookkeeping of conversions) is not compared."""
+    :data:`VERIFIED_ATTR` (bookkeeping of conversions) is not compared. Dumps of
+    which one is packed are compared as dumps, not trees (the same shots and
+    tracks, whatever the arrays; see :func:`skelstore.packed_ops.compare_logical`)."""
+    if a.path == "/" and TIMELINE in a and (is_packed(a) or is_packed(b)):
+        from skelstore.packed_ops import compare_logical
+
+        return compare_logical(a, b, compare_dumps)
     keys_a, keys_b = a.keys(), b.keys()
     if keys_a != keys_b:
         return f"{a.path}: members {keys_a} != {keys_b}"

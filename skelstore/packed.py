@@ -17,22 +17,22 @@ one shot, stored as consecutive global rows from ``row`` and entries from
 shot is one range of every array.
 
 It holds: layout detection and choice (:func:`layout_of`, :func:`writer_layout`),
-the chunking and sharding plan, the crash-safe appending writer
-(:class:`PackedWriter`), the readers' tables and windowed reads
-(:class:`PackedTimeline`), and the layout-independent view of a dump as whole
-tracks that conversion and comparison use (:func:`dump_shots`,
-:func:`dump_tracks`). Nothing here knows h5py or zarr.
+the chunking and sharding plan, the crash-safe appending writers
+(:class:`PackedWriter`, :class:`PartBuffer`) and the readers' tables and windowed
+reads (:class:`PackedTimeline`). Whole-dump operations (conversion's view of a
+dump as whole tracks, repair, validation, summary) are in
+:mod:`skelstore.packed_ops`. Nothing here knows h5py or zarr.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from skelstore.compression import Encoding, Preset, preset_name
+from skelstore.compression import Encoding, Preset
 from skelstore.errors import FormatError
 from skelstore.layout import (
     DATA_DTYPE,
@@ -42,11 +42,6 @@ from skelstore.layout import (
     Track,
     TrackWriter,
     decode_rows,
-    frame_attrs,
-    list_tracks,
-    load_tracks,
-    shot_info,
-    shot_names,
 )
 from skelstore.storage import Array, Group
 
@@ -57,18 +52,14 @@ __all__ = [
     "LAYOUT_VERSION_ATTR",
     "PACKED",
     "SKELSHOP",
-    "DumpShot",
     "PackedTimeline",
     "PackedWriter",
     "PartBuffer",
     "check_layout_name",
     "compact_arrays",
-    "dump_shots",
-    "dump_tracks",
     "fitted_chunks",
     "is_packed",
     "layout_of",
-    "packed_preset",
     "plan_arrays",
     "writer_layout",
 ]
@@ -258,7 +249,7 @@ class ArrayPlan:
             encoding=_encoding(self.name, settings.preset),
             growable=True,
             engine_options=opts or None,
-            shards=(self.shard, *trailing) if self.shard else None,
+            shards=(self.shard or self.chunk, *trailing),  # no shards: one chunk each
             dimension_names=DIMENSIONS[self.name],
         )
         if self.name == SHOTS:
@@ -790,124 +781,6 @@ class PartsSource:
             if a < b and pid not in out:
                 out[pid] = (a, np.zeros((b - a, self.limbs, 3), np.float64))
         return dict(sorted(out.items()))
-
-
-# ---------------------------------------------------------------- whole tracks, either layout
-
-
-@dataclass
-class DumpShot:
-    """A shot's place in the timeline, whatever the layout."""
-
-    index: int
-    start_frame: int
-    end_frame: int
-
-
-def dump_shots(root: Group) -> list[DumpShot]:
-    """Every shot of a ``trackshots`` dump (or the one range of an ``unseg`` one,
-    as shot 0), whatever its layout."""
-    timeline = _timeline_of(root)
-    unseg = root.attrs.get("fmt_type") == "unseg"
-    if is_packed(root):
-        pt = PackedTimeline(root, timeline)
-        if unseg:
-            start, end = frame_attrs(timeline)
-            return [DumpShot(0, start, end)]
-        return [DumpShot(i, *pt.shot_range(i)) for i in range(len(pt))]
-    if unseg:
-        return [DumpShot(0, *frame_attrs(timeline))]
-    return [
-        DumpShot(info.index, info.start_frame, info.end_frame)
-        for info in (shot_info(timeline, i, n) for i, n in shot_names(timeline))
-    ]
-
-
-def _timeline_of(root: Group) -> Group:
-    timeline = root.get(TIMELINE)
-    if not isinstance(timeline, Group):
-        raise FormatError(f"{root.source}: no /timeline group")
-    return timeline
-
-
-def dump_tracks(root: Group) -> Iterator[tuple[int, int, Track]]:
-    """``(shot index, pose id, track)`` of every whole track, in (shot, pose id)
-    order, whatever the layout; each track's ``indptr`` counts from 0 (as in
-    skelshop's layout) and keeps the stored dtype where there is one. For ``unseg``
-    dumps the shot index is 0. Reads one shot's tracks at a time."""
-    timeline = _timeline_of(root)
-    unseg = root.attrs.get("fmt_type") == "unseg"
-    if is_packed(root):
-        yield from _packed_tracks(PackedTimeline(root, timeline))
-        return
-    if unseg:
-        groups = [(0, timeline)]
-    else:
-        groups = [(i, shot_info(timeline, i, n).group) for i, n in shot_names(timeline)]
-    for idx, group in groups:
-        tracks = list_tracks(group)
-        load_tracks(group, tracks)
-        for t in tracks:
-            assert t.indptr is not None
-            if t.loaded is None:
-                data, indices = group.read_many([t.data, t.indices])
-            else:
-                data, indices = t.loaded
-            indptr = t.indptr_array.read()
-            yield idx, t.pose_id, Track(t.start_frame, t.end_frame, data, indices, indptr)
-
-
-def _packed_tracks(pt: PackedTimeline) -> Iterator[tuple[int, int, Track]]:
-    cache = pt.cache(sequential=True)
-    for s in range(len(pt)):
-        t0, t1 = int(pt.first[s]), int(pt.first[s + 1])
-        by_pose: dict[int, list[int]] = {}
-        for t in range(t0, t1):
-            by_pose.setdefault(int(pt.tracks[t, C_POSE]), []).append(t)
-        for pid in sorted(by_pose):
-            yield s, pid, _merged_track(pt, cache, by_pose[pid])
-
-
-def _merged_track(pt: PackedTimeline, cache: ReadCache, parts: list[int]) -> Track:
-    """One track from its parts, frames between parts as empty rows."""
-    tab = pt.tracks
-    spans = []
-    for t in parts:
-        r0 = int(tab[t, C_ROW])
-        spans.append((r0, r0 + int(tab[t, C_END] - tab[t, C_START]) + 1))
-    cache.fetch(spans, [])
-    ptrs = [cache.pointers(lo, hi) for lo, hi in spans]
-    cache.fetch([], [(int(p[0]), int(p[-1])) for p in ptrs])
-    start, end = int(tab[parts[0], C_START]), int(tab[parts[-1], C_END])
-    datas, idxs = [], []
-    counts = np.zeros(end - start, np.int64)
-    for t, ip in zip(parts, ptrs, strict=True):
-        if ip[0] != tab[t, C_ENTRY]:
-            raise FormatError(
-                f"{pt.where}/tracks: row {t}: entry {int(tab[t, C_ENTRY])} "
-                f"but indptr says {int(ip[0])}"
-            )
-        d, i = cache.entry_slices(int(ip[0]), int(ip[-1]))
-        datas.append(d)
-        idxs.append(i)
-        s = int(tab[t, C_START]) - start
-        counts[s : s + len(ip) - 1] = np.diff(ip)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    if indptr[-1] >= 2**32:
-        raise FormatError(f"{pt.where}: a track of over 2**32 keypoints")
-    return Track(
-        start,
-        end,
-        np.concatenate(datas) if len(datas) > 1 else datas[0],
-        np.concatenate(idxs) if len(idxs) > 1 else idxs[0],
-        indptr.astype(np.uint32),
-    )
-
-
-def packed_preset(root: Group) -> str | None:
-    """The compression preset of a packed dump's ``data``/``indices``."""
-    arrays = _packed_arrays(_timeline_of(root))
-    return preset_name(arrays[DATA].encoding, arrays[INDICES].encoding)
 
 
 class PartBuffer:

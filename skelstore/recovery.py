@@ -192,10 +192,19 @@ def repair(root: Group) -> tuple[int, list[str]]:
     fmt_type = root.attrs.get("fmt_type")
     timeline = root.get(TIMELINE)
     if not root.attrs.get(IN_PROGRESS):
+        if isinstance(timeline, Group) and root.attrs.get("layout") == "packed":
+            from skelstore.packed_ops import dump_shots
+
+            return len(dump_shots(root)), []
         return (len(timeline) if isinstance(timeline, Group) else 0), []
     intact = _intact(root)
     deleted: list[str] = []
-    if isinstance(timeline, Group) and fmt_type == "trackshots":
+    from skelstore.packed import is_packed
+    from skelstore.packed_ops import repair_packed
+
+    if isinstance(timeline, Group) and is_packed(root):
+        intact, deleted = repair_packed(root, timeline, intact)
+    elif isinstance(timeline, Group) and fmt_type == "trackshots":
         for name in list(timeline):
             try:
                 idx = parse_index(name, "shot", timeline.where())
