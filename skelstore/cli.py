@@ -293,6 +293,11 @@ def _info_summary(
     help="Recompress pose arrays with this preset (default: keep the source's).",
 )
 @click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option(
+    "--layout",
+    type=click.Choice(["skelshop", "packed"]),
+    help="Layout of the output (default: packed for Zarr, skelshop's for HDF5).",
+)
 @click.option("--verify", is_flag=True, help="Re-read the output and compare it with the source.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing destination.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
@@ -305,6 +310,7 @@ def convert(
     engine: str | None,
     compression: str | None,
     zarr_format: str | None,
+    layout: str | None,
     verify: bool,
     overwrite: bool,
     quiet: bool,
@@ -328,7 +334,7 @@ def convert(
     if to_dir is not None:
         _convert_corpus(
             ctx, _sources(paths, files_from), to_dir, engine, compression, zf, overwrite, quiet,
-            _runner(workers, scheduler, progress),
+            _runner(workers, scheduler, progress), layout,
         )  # fmt: skip
         return
     from skelstore.convert import convert as do_convert
@@ -347,6 +353,7 @@ def convert(
         verify=verify,
         progress=progress,
         overwrite=overwrite,
+        layout=layout,
     )
     if not quiet:
         click.echo(report.summary())
@@ -362,6 +369,7 @@ def _convert_corpus(
     overwrite: bool,
     quiet: bool,
     runner: Any,
+    layout: str | None = None,
 ) -> None:
     from skelstore.corpus import convert_corpus
 
@@ -374,6 +382,7 @@ def _convert_corpus(
         overwrite=overwrite,
         storage_options=ctx.storage_options,
         runner=runner,
+        layout=layout,
     )
     if not quiet:
         for r in report.results:
@@ -589,6 +598,11 @@ def repair(ctx: _Context, url: str) -> None:
 )
 @click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
 @click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option(
+    "--layout",
+    type=click.Choice(["skelshop", "packed"]),
+    help="Layout of the output (default: packed for Zarr, skelshop's for HDF5).",
+)
 @click.option("--video", help="The dump's video attribute (default: the files' base name.mp4).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
@@ -603,6 +617,7 @@ def import_openpose(
     compression: str | None,
     engine: str | None,
     zarr_format: str | None,
+    layout: str | None,
     video: str | None,
     overwrite: bool,
     quiet: bool,
@@ -628,6 +643,7 @@ def import_openpose(
         storage_options=ctx.storage_options,
         overwrite=overwrite,
         progress=not quiet and sys.stderr.isatty(),
+        layout=layout,
     )
     if not quiet:
         click.echo(report.summary())

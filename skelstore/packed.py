@@ -114,6 +114,16 @@ NOMINAL_CHUNK = {
     DATA: ENTRY_CHUNK,
     INDICES: ENTRY_CHUNK,
 }
+#: Chunk lengths on engines without a per-chunk cost (no ``min_chunk_bytes``: HDF5),
+#: which store every chunk whole and cannot give back a deleted array's space: the
+#: padding of a growing array's last chunk stays small.
+SMALL_NOMINAL_CHUNK = {
+    SHOTS: 2**10,
+    TRACKS: 2**10,
+    INDPTR: 2**14,
+    DATA: 2**14,
+    INDICES: 2**14,
+}
 #: Tables are not sharded: they are read whole, at most a few MB.
 SHARDED = {SHOTS: False, TRACKS: False, INDPTR: True, DATA: True, INDICES: True}
 
@@ -259,12 +269,13 @@ class ArrayPlan:
         return arr
 
 
-def plan_arrays(sizes: dict[str, int] | None = None) -> dict[str, ArrayPlan]:
+def plan_arrays(sizes: dict[str, int] | None = None, small: bool = False) -> dict[str, ArrayPlan]:
     """Chunk and shard lengths of every packed array: nominal ones for growing
-    arrays, fitted ones (:func:`fitted_chunks`) where the final ``sizes`` are known."""
+    arrays, fitted ones (:func:`fitted_chunks`) where the final ``sizes`` are known;
+    ``small``: the nominal lengths of :data:`SMALL_NOMINAL_CHUNK`."""
     out = {}
     for name in ARRAY_NAMES:
-        nominal = NOMINAL_CHUNK[name]
+        nominal = (SMALL_NOMINAL_CHUNK if small else NOMINAL_CHUNK)[name]
         per_shard = SHARD_CHUNKS if SHARDED[name] else None
         if sizes is None:
             out[name] = ArrayPlan(name, nominal, nominal * per_shard if per_shard else None)
@@ -324,7 +335,7 @@ class PackedWriter:
             self.arrays = _packed_arrays(timeline)
             self._resume()
         else:
-            plans = plan_arrays(sizes)
+            plans = plan_arrays(sizes, small=timeline.min_chunk_bytes is None)
             self.arrays = {name: plans[name].create(timeline, settings) for name in ARRAY_NAMES}
             self.arrays[INDPTR].append(np.zeros(1, POINTER_DTYPE))
             mark_packed(root)
@@ -401,8 +412,9 @@ class PackedWriter:
 
     def finish(self) -> None:
         """Rewrite small uncompressed arrays whose last chunk is mostly padding
-        (engines store whole chunks) with chunks fitted to their length."""
-        if not self.planned:
+        (engines store whole chunks) with chunks fitted to their length; not on
+        engines with small chunks (HDF5), which could not give the space back."""
+        if not self.planned or self.timeline.min_chunk_bytes is None:
             return
         compact_arrays(self.timeline, self.settings)
 
@@ -665,6 +677,9 @@ class ReadCache:
 
     def entry_slices(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """``data[lo:hi]`` and ``indices[lo:hi]``, read if not cached."""
+        if hi <= lo:
+            a = self.pt.arrays
+            return np.zeros((0, 3), a[DATA].dtype), np.zeros(0, a[INDICES].dtype)
         w = self._find(self.entries, lo, hi)
         if w is None:
             self.fetch([], [(lo, hi)])

@@ -457,7 +457,8 @@ class PackedStream:
 
         n_tracks, rows, entries = sizes
         plans = plan_arrays(
-            {SHOTS: n_shots, TRACKS: n_tracks, INDPTR: rows + 1, DATA: entries, INDICES: entries}
+            {SHOTS: n_shots, TRACKS: n_tracks, INDPTR: rows + 1, DATA: entries, INDICES: entries},
+            small=timeline.min_chunk_bytes is None,
         )
         self.arrays = {name: plans[name].create(timeline, settings) for name in names}
         mark_packed(root)

@@ -87,6 +87,7 @@ def convert_corpus(
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
     runner: Runner | None = None,
+    layout: str | None = None,
 ) -> CorpusReport:
     """Convert every dump of ``sources`` into ``to_dir``, verified; resumable.
 
@@ -106,6 +107,8 @@ def convert_corpus(
         storage_options: fsspec options for sources and destinations (sent to
             the Dask workers with each task).
         runner: where to run (default: :class:`Runner()`: Dask for two files or more).
+        layout: the copies' layout (default: each destination engine's; see
+            :func:`skelstore.convert.convert`).
 
     Raises:
         NotFoundError: a glob matches nothing.
@@ -121,6 +124,7 @@ def convert_corpus(
         "convert", convert_file, jobs, runner,
         engine=engine, compression=compression, zarr_format=zarr_format,
         overwrite=overwrite, storage_options=storage_options,
+        **({"layout": layout} if layout is not None else {}),
     )  # fmt: skip
 
 

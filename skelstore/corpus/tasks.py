@@ -229,6 +229,7 @@ def convert_file(
     zarr_format: int | None = None,
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
+    layout: str | None = None,
 ) -> FileResult:
     """Convert ``job.src`` to ``job.dst``, verified and recorded; idempotent.
 
@@ -253,6 +254,8 @@ def convert_file(
         if dst is None:
             raise ValueError(f"{src}: a conversion job needs a destination")
         options = {"engine": engine, "compression": compression, "zarr_format": zarr_format}
+        if layout is not None:  # recorded only when asked for: older records stay valid
+            options["layout"] = layout
         source = rec.fingerprint(src, storage_options)
         if not overwrite and rec.exists(dst, storage_options):
             report, note = _existing(src, dst, options, source, storage_options)
@@ -270,6 +273,7 @@ def convert_file(
             verify=True,
             overwrite=overwrite,
             record=rec.make_record(src, options, source),
+            layout=layout,
         )
     except Exception as exc:
         return FileResult.from_error(job, exc, time.perf_counter() - t0)
