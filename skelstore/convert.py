@@ -39,7 +39,7 @@ from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
 from skelstore.face import FACE_ARRAYS, FACES, face_chunks
 from skelstore.layout import TIMELINE, pose_chunks
-from skelstore.packed import PACKED, check_layout_name, is_packed
+from skelstore.packed import PACKED, SKELSHOP, check_layout_name, is_packed
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
 from skelstore.urls import is_local, is_read_only, local_path, split_suffix, to_fs
@@ -71,6 +71,8 @@ class ConvertReport:
     dst_bytes: int | None
     seconds: float
     verified: bool
+    #: The copy's layout (``"skelshop"`` or ``"packed"``; ``None``: a face dump).
+    layout: str | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -86,8 +88,9 @@ class ConvertReport:
 
         ratio = f" ({self.ratio:.2f}x)" if self.ratio is not None else ""
         check = ", verified" if self.verified else ""
+        layout = f" {self.layout}" if self.layout else ""
         return (
-            f"{self.src} [{self.src_engine}] -> {self.dst} [{self.dst_engine}, "
+            f"{self.src} [{self.src_engine}] -> {self.dst} [{self.dst_engine}{layout}, "
             f"{self.compression or 'source encoding'}]: {self.pose_tracks} tracks, "
             f"{mb(self.src_bytes)} -> {mb(self.dst_bytes)}{ratio} in {self.seconds:.1f} s{check}"
         )
@@ -288,8 +291,10 @@ def convert(
             root attribute :data:`VERIFIED_ATTR`; needs ``verify``. The copy is
             published only once verified, so the attribute is never seen on an
             unverified copy.
-        layout: ``"skelshop"`` or ``"packed"``: the copy's layout (default: the
-            destination engine's, packed for Zarr and skelshop's for HDF5). Both
+        layout: ``"skelshop"`` or ``"packed"``: the copy's layout. Default: the
+            destination engine's (packed for Zarr, skelshop's for HDF5), except
+            that a skelshop dump the packed layout cannot hold exactly (see
+            :func:`skelstore.packed_ops.check_packable`) keeps skelshop's. Both
             directions are exact; see docs/layout.md.
 
     Returns:
@@ -340,6 +345,8 @@ def convert(
                     stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
                 ) as dst_root:
                     target = layout or dst_root.default_layout
+                    if layout is None and target == PACKED and not _packable(src_root):
+                        target = SKELSHOP
                     if TIMELINE in src_root and (target == PACKED or is_packed(src_root)):
                         _copy_relayout(src_root, dst_root, target, copier, preset, src_info)
                     else:
@@ -368,7 +375,22 @@ def convert(
         dst_bytes=dst_info.bytes_stored,
         seconds=time.perf_counter() - t0,
         verified=verify,
+        layout=dst_info.layout,
     )
+
+
+def _packable(root: Group) -> bool:
+    """True unless ``root`` is a skelshop dump the packed layout cannot hold."""
+    if TIMELINE not in root or is_packed(root):
+        return True
+    from skelstore.errors import FormatError
+    from skelstore.packed_ops import check_packable
+
+    try:
+        check_packable(root)
+    except FormatError:
+        return False
+    return True
 
 
 def _copy_relayout(

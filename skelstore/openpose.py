@@ -380,8 +380,9 @@ class _OneShotWriter:
         track.add(frame, pose)
 
     def flush_idle(self, frame: int) -> None:
-        """Append the buffer of every track not seen at ``frame`` (packed: every
-        block of frames is appended whole anyway)."""
+        """Append the buffer of every track not seen at ``frame``."""
+        if self.packed is not None:
+            self.packed.flush_idle(frame)
         for track in self.tracks.values():
             if track.last_frame is not None and track.last_frame < frame:
                 track.flush()

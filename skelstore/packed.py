@@ -799,10 +799,11 @@ class PartsSource:
 
 
 class PartBuffer:
-    """Poses of growing tracks, appended as track parts one block of frames at a
-    time (for writers that cannot hold whole tracks: unsegmented dumps, streamed
-    imports). Every :meth:`flush` appends a part per track seen since the last one
-    and flushes the root, so an interrupted writer keeps every flushed block."""
+    """Poses of growing tracks, appended as track parts (for writers that cannot
+    hold whole tracks: unsegmented dumps, streamed imports). A track's buffer is
+    appended as one part once it spans ``block_frames`` frames (as skelshop's
+    unsegmented writer appends each track every ``block_frames`` poses), and the
+    root flushed, so an interrupted writer keeps every appended part."""
 
     def __init__(
         self, root: Group, timeline: Group, settings: ArraySettings, shot: int = 0
@@ -813,18 +814,12 @@ class PartBuffer:
         self.shot = shot
         self.tracks: dict[int, TrackWriter] = {}
         self.flushed: dict[int, int] = {}
-        self.block_start: int | None = None
         #: The largest frame added so far (-1 before any).
         self.last_frame = -1
 
     def add(self, frame: int, pose_id: int, pose: Any, block_frames: int) -> None:
         """Buffer ``pose`` of track ``pose_id`` at ``frame``; frames of one track must
-        increase (a repeated frame replaces the pose, within a block)."""
-        if self.block_start is None:
-            self.block_start = frame
-        elif frame >= self.block_start + block_frames:
-            self.flush()
-            self.block_start = frame
+        increase (a repeated frame replaces the pose, before it is appended)."""
         tw = self.tracks.get(pose_id)
         if tw is None:
             prev = self.flushed.get(pose_id)
@@ -836,17 +831,24 @@ class PartBuffer:
             tw = self.tracks[pose_id] = TrackWriter(None, f"pose{pose_id}", self.settings)
         tw.add(frame, pose)
         self.last_frame = max(self.last_frame, frame)
+        if tw.start_frame is not None and frame - tw.start_frame + 1 >= block_frames:
+            self._append([pose_id])
 
     def flush(self) -> None:
         """Append a part per buffered track, then flush the root."""
+        self._append(sorted(self.tracks))
+
+    def flush_idle(self, frame: int) -> None:
+        """Append the buffer of every track not seen at ``frame`` (bounds memory)."""
+        self._append([p for p, tw in sorted(self.tracks.items()) if (tw.last_frame or 0) < frame])
+
+    def _append(self, pose_ids: list[int]) -> None:
         parts = []
-        for pid in sorted(self.tracks):
-            tw = self.tracks[pid]
+        for pid in pose_ids:
+            tw = self.tracks.pop(pid)
             if tw.start_frame is not None and tw.last_frame is not None:
                 self.flushed[pid] = tw.last_frame
                 parts.append((self.shot, pid, tw.take_track()))
-        self.tracks = {}
-        self.block_start = None
         if parts:
             self.writer.append(parts)
             self.root.flush()

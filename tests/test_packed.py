@@ -224,9 +224,11 @@ def test_cli_convert_layout_and_refusals(tmp_path: Path) -> None:
     with h5py.File(odd, "r+") as f:
         f["timeline"].move("shot2", "shot7")
     with pytest.raises(skelstore.FormatError, match=r"without gaps.*layout='skelshop'"):
-        convert(odd, tmp_path / "odd.zarr")
+        convert(odd, tmp_path / "odd.zarr", layout="packed")
     assert not (tmp_path / "odd.zarr").exists()
-    convert(odd, tmp_path / "odd2.zarr", layout="skelshop", verify=True)
+    # without a layout asked for, such a dump keeps skelshop's layout in Zarr too
+    assert convert(odd, tmp_path / "odd2.zarr", verify=True).layout == "skelshop"
+    assert convert(golden, tmp_path / "ok.zarr").layout == "packed"
 
 
 TIMELINES = st.lists(
