@@ -891,6 +891,11 @@ class _Session:
         self.zip_sink = zip_sink
         self.build_dir = build_dir
         self.nodes: dict[str, Any] = {}
+        #: Checks consolidated metadata against the store's listings, once: when a
+        #: group is first listed or a member is missed (see :meth:`check_stale`).
+        self.stale_check: Any = None
+        self.stale = False
+        self._fresh: dict[str, Any] = {}
         self.closed = False
         self._close_lock = threading.Lock()
         self._cleanup = (
@@ -903,6 +908,25 @@ class _Session:
     def check_open(self) -> None:
         if self.closed:
             raise EngineError(f"{self.source}: the store has been closed")
+
+    def check_stale(self) -> bool:
+        """True if the consolidated metadata was found stale (checked once, on first
+        need: reading members by name costs no listing)."""
+        if self.stale_check is not None:
+            check, self.stale_check = self.stale_check, None
+            self.stale = bool(check())
+            if self.stale:
+                self.nodes.clear()
+        return self.stale
+
+    def fresh_group(self, path: str) -> Any:
+        """The group at ``path`` opened without consolidated metadata."""
+        grp = self._fresh.get(path)
+        if grp is None:
+            with _quiet():
+                grp = zarr.open_group(self.store, path=path, mode="r", use_consolidated=False)
+            self._fresh[path] = grp
+        return grp
 
     def close(self) -> None:
         """Consolidate metadata (writable roots), release the store, publish a zip."""
@@ -1132,9 +1156,10 @@ class ZarrGroup(_ZarrNode, Group):
     def _members(self) -> list[tuple[str, Any]]:
         """``(name, zarr object)`` of every child, session objects preferred."""
         self._s.check_open()
+        raw = self._s.fresh_group(self._raw.path) if self._s.check_stale() else self._raw
         try:
             with _quiet():
-                found = list(self._raw.members())
+                found = list(raw.members())
         except FileNotFoundError:
             return []
         except _META_ERRORS as exc:
@@ -1170,10 +1195,15 @@ class ZarrGroup(_ZarrNode, Group):
         if obj is None:
             try:
                 with _quiet():
-                    obj = _consolidated_member(self._raw, name)
-                    if obj is None:
-                        obj = self._raw[name]
+                    if self._s.stale:
+                        obj = self._s.fresh_group(self._raw.path)[name]
+                    else:
+                        obj = _consolidated_member(self._raw, name)
+                        if obj is None:
+                            obj = self._raw[name]
             except (KeyError, FileNotFoundError):
+                if not self._s.stale and self._s.check_stale():
+                    return self._child(name)  # the consolidated metadata is stale
                 return None
             except _META_ERRORS as exc:
                 raise FormatError(
@@ -1786,12 +1816,17 @@ def _open_root(
     zmode = {"x": "w-", "a": "r+" if state == "zarr" else "w-"}.get(mode, mode)
     try:
         with _quiet():
-            raw = zarr.open_group(
-                store,
-                mode=zmode,
-                zarr_format=None if existing else (zarr_format or 3),
-                use_consolidated=None if mode == "r" else False,
-            )
+            raw = None
+            if mode == "r":  # format 3 first: one request, where zarr asks for both formats
+                with contextlib.suppress(FileNotFoundError):
+                    raw = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=None)
+            if raw is None:
+                raw = zarr.open_group(
+                    store,
+                    mode=zmode,
+                    zarr_format=None if existing else (zarr_format or 3),
+                    use_consolidated=None if mode == "r" else False,
+                )
     except SkelstoreError:
         raise
     except (
@@ -1816,9 +1851,6 @@ def _open_root(
     # A zip is written in one go and not changed in place, and fsspec's zip
     # filesystem lists nested prefixes wrongly: its document is trusted as is.
     is_zip = "zip::" in url or url.lower().rstrip("/").endswith(".zip")
-    if mode == "r" and not is_zip and _consolidated_is_stale(raw):
-        with _quiet():  # written by another tool since: read the real tree instead
-            raw = zarr.open_group(store, mode="r", use_consolidated=False)
     writable = mode != "r"
     session = _Session(
         source=url,
@@ -1831,6 +1863,9 @@ def _open_root(
         lock=lock,
     )
     session.nodes[raw.path] = raw
+    if mode == "r" and not is_zip and raw.metadata.consolidated_metadata is not None:
+        # written by another tool since? checked when first listing or missing a member
+        session.stale_check = lambda: _consolidated_is_stale(raw)
     if writable and existing and zip_sink is None:
         _drop_consolidated(raw, session)
     return ZarrGroup(raw, session, root=True)

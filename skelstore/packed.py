@@ -623,6 +623,21 @@ class ReadCache:
         b = min(n, _align_up(b, chunk))
         return a, max(b, hi)
 
+    def _plan(self, windows: list, arr: Array, lo: int, hi: int, n: int, ahead: int) -> Any:
+        """``(keep, read)`` for a missing span: the cached window that already holds
+        its start (only the rest is read, from that window's end: a sequential
+        reader never reads a chunk twice) or ``None``, and the span to read."""
+        keep = None
+        for w in reversed(windows):
+            if w[0] <= lo < w[1]:
+                keep = w
+                break
+        start = keep[1] if keep is not None else lo
+        a, b = self._window(arr, start, max(hi, start + 1), n, ahead)
+        if keep is not None:
+            a = keep[1]
+        return keep, (a, b), lo if keep is not None else a
+
     def fetch(
         self, row_spans: Iterable[tuple[int, int]], entry_spans: Iterable[tuple[int, int]]
     ) -> None:
@@ -637,28 +652,34 @@ class ReadCache:
                     f"{self.pt.where}/indptr: rows up to {hi} asked, {self.n_ptr} stored"
                 )
             if self._find(self.rows, lo, hi) is None:
-                w = self._window(a[INDPTR], lo, hi, self.n_ptr, 8 * READ_AHEAD_ENTRIES)
-                requests.append((a[INDPTR], slice(*w)))
-                new_rows.append(w)
+                plan = self._plan(self.rows, a[INDPTR], lo, hi, self.n_ptr, 8 * READ_AHEAD_ENTRIES)
+                requests.append((a[INDPTR], slice(*plan[1])))
+                new_rows.append(plan)
         for lo, hi in _merge(entry_spans, ENTRY_CHUNK):
             if hi > self.n_entries:
                 raise FormatError(
                     f"{self.pt.where}/data: entries up to {hi} asked, {self.n_entries} stored"
                 )
             if self._find(self.entries, lo, hi) is None:
-                w = self._window(a[DATA], lo, hi, self.n_entries, READ_AHEAD_ENTRIES)
-                requests += [(a[DATA], slice(*w)), (a[INDICES], slice(*w))]
-                new_entries.append(w)
+                plan = self._plan(self.entries, a[DATA], lo, hi, self.n_entries, READ_AHEAD_ENTRIES)
+                requests += [(a[DATA], slice(*plan[1])), (a[INDICES], slice(*plan[1]))]
+                new_entries.append(plan)
         if not requests:
             return
         results = iter(self.pt.timeline.read_many(requests))
-        for w in new_rows:
-            self.rows.append((*w, np.asarray(next(results)).astype(np.int64, copy=False)))
-        for w in new_entries:
+        for keep, (_, r1), start in new_rows:
+            got = np.asarray(next(results)).astype(np.int64, copy=False)
+            if keep is not None:
+                got = np.concatenate([keep[2][start - keep[0] :], got])
+            self.rows.append((start, r1, got))
+        for keep, (e0, e1), start in new_entries:
             data, indices = next(results), next(results)
-            if len(data) != w[1] - w[0] or len(indices) != w[1] - w[0]:
-                raise FormatError(f"{self.pt.where}: short read of entries {w[0]}:{w[1]}")
-            self.entries.append((*w, data, indices))
+            if len(data) != e1 - e0 or len(indices) != e1 - e0:
+                raise FormatError(f"{self.pt.where}: short read of entries {e0}:{e1}")
+            if keep is not None:
+                data = np.concatenate([keep[2][start - keep[0] :], data])
+                indices = np.concatenate([keep[3][start - keep[0] :], indices])
+            self.entries.append((start, e1, data, indices))
         self._evict()
 
     def _evict(self) -> None:
