@@ -322,8 +322,15 @@ def convert(
     if _exists(dst, storage_options) and not overwrite:
         raise EngineError(f"{dst}: already exists (pass overwrite=True / --overwrite)")
     with open_store(src, "r", storage_options=storage_options) as src_root:
-        tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
-        src_info = describe(src_root, with_size=True, storage_options=storage_options)
+        # a skelshop dump's tree is listed once, for every pass below
+        walk = _walk(src_root)
+        if walk is None:
+            tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
+            src_info = _SourceInfo.of(describe(src_root, with_size=True,
+                                               storage_options=storage_options))
+        else:
+            tracks = walk.pose_groups()
+            src_info = _SourceInfo.of_walk(src_root, walk, storage_options)
         unseg = src_root.attrs.get("fmt_type") == "unseg"
         stage = _Stage(dst, storage_options)
         try:
@@ -345,10 +352,12 @@ def convert(
                     stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
                 ) as dst_root:
                     target = layout or dst_root.default_layout
-                    if layout is None and target == PACKED and not _packable(src_root):
+                    if layout is None and target == PACKED and not _packable(src_root, walk):
                         target = SKELSHOP
                     if TIMELINE in src_root and (target == PACKED or is_packed(src_root)):
-                        _copy_relayout(src_root, dst_root, target, copier, preset, src_info)
+                        _copy_relayout(
+                            src_root, dst_root, target, copier, preset, src_info, walk
+                        )
                     else:
                         copier.copy_group(src_root, dst_root)
                     if record is not None:
@@ -379,22 +388,78 @@ def convert(
     )
 
 
-def _packable(root: Group) -> bool:
-    """True unless ``root`` is a skelshop dump the packed layout cannot hold."""
-    if TIMELINE not in root or is_packed(root):
-        return True
-    from skelstore.errors import FormatError
-    from skelstore.packed_ops import check_packable
+@dataclass
+class _SourceInfo:
+    """What a conversion reports of its source."""
 
+    engine: str
+    num_frames: int | None
+    pose_tracks: int
+    bytes_stored: int | None
+    compression: str | None
+
+    @classmethod
+    def of(cls, info: Any) -> _SourceInfo:
+        return cls(info.engine, info.num_frames, info.pose_tracks, info.bytes_stored,
+                   info.compression)  # fmt: skip
+
+    @classmethod
+    def of_walk(cls, root: Group, walk: Any, storage_options: dict[str, Any] | None
+                ) -> _SourceInfo:  # fmt: skip
+        """From a listed skelshop tree: the preset judged on the largest track, as
+        :func:`skelstore.summary.detect_preset` judges it."""
+        from skelstore.compression import preset_name
+        from skelstore.summary import _bytes_stored, size_on_storage
+
+        tracks = [(p, t) for _, p, ts in walk.parents for t in ts]
+        preset = None
+        if tracks:
+            path, big = max(tracks, key=lambda pt: pt[1].entries)
+            grp = root[f"{path.rstrip('/')}/{big.name}"]
+            assert isinstance(grp, Group)
+            data, indices = grp["data"], grp["indices"]
+            assert isinstance(data, Array) and isinstance(indices, Array)
+            preset = preset_name(data.encoding, indices.encoding)
+        n = root.attrs.get("num_frames")
+        return cls(
+            root.engine_name,
+            n if isinstance(n, int) and not isinstance(n, bool) else None,
+            len(tracks),
+            size_on_storage(root.source, storage_options) or _bytes_stored(root),
+            preset,
+        )
+
+
+def _walk(root: Group) -> Any:
+    """A skelshop dump's listed tree (:class:`skelstore.packed_ops.SkelshopWalk`),
+    or ``None`` for other trees (packed dumps, face dumps, non-dumps)."""
+    from skelstore.errors import FormatError
+    from skelstore.layout import FMT_TYPES
+    from skelstore.packed_ops import SkelshopWalk, check_packable
+
+    if root.attrs.get("fmt_type") not in FMT_TYPES or TIMELINE not in root or is_packed(root):
+        return None
     try:
-        check_packable(root)
-    except FormatError:
-        return False
-    return True
+        return check_packable(root)
+    except FormatError as exc:
+        if "packed layout cannot hold" not in str(exc):
+            raise
+        return SkelshopWalk.of(root)  # not packable: listed without the checks
+
+
+def _packable(root: Group, walk: Any) -> bool:
+    """True unless ``root`` is a skelshop dump the packed layout cannot hold."""
+    return walk is None or getattr(walk, "checked", False)
 
 
 def _copy_relayout(
-    src: Group, dst: Group, target: str, copier: _Copier, preset: Preset | None, info: Any
+    src: Group,
+    dst: Group,
+    target: str,
+    copier: _Copier,
+    preset: Preset | None,
+    info: Any,
+    walk: Any = None,
 ) -> None:
     """Copy a dump into another layout (or packed into packed): root attributes
     (the layout's own as the target needs them), every member other than the
@@ -421,7 +486,7 @@ def _copy_relayout(
     chosen = preset or get_preset(info.compression or "lossless")
     settings = ArraySettings.make(copier.num_kps, chosen)
     if target == PACKED:
-        pack_timeline(src, dst, timeline, settings, copier.tick)
+        pack_timeline(src, dst, timeline, settings, copier.tick, walk)
     else:
         unpack_timeline(src, timeline, settings, copier.tick)
 

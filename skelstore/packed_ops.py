@@ -20,7 +20,6 @@ from skelstore.layout import (
     Track,
     frame_attrs,
     list_tracks,
-    load_tracks,
     shot_info,
     shot_names,
 )
@@ -53,6 +52,8 @@ __all__ = [
     "DumpShot",
     "PackedStream",
     "PackedSummary",
+    "SkelshopWalk",
+    "TrackRecord",
     "check_packable",
     "compare_logical",
     "describe_packed",
@@ -105,31 +106,105 @@ def _timeline_of(root: Group) -> Group:
     return timeline
 
 
-def dump_tracks(root: Group) -> Iterator[tuple[int, int, Track]]:
+def dump_tracks(root: Group, walk: SkelshopWalk | None = None) -> Iterator[tuple[int, int, Track]]:
     """``(shot index, pose id, track)`` of every whole track, in (shot, pose id)
     order, whatever the layout; each track's ``indptr`` counts from 0 (as in
-    skelshop's layout) and keeps the stored dtype where there is one. For ``unseg``
-    dumps the shot index is 0. Reads one shot's tracks at a time."""
-    timeline = _timeline_of(root)
-    unseg = root.attrs.get("fmt_type") == "unseg"
+    skelshop's layout; int64). For ``unseg`` dumps the shot index is 0. Reads one
+    shot's tracks at a time (``walk``: a skelshop dump's tree, already listed)."""
     if is_packed(root):
-        yield from _packed_tracks(PackedTimeline(root, timeline))
+        yield from _packed_tracks(PackedTimeline(root, _timeline_of(root)))
         return
-    if unseg:
-        groups = [(0, timeline)]
-    else:
-        groups = [(i, shot_info(timeline, i, n).group) for i, n in shot_names(timeline)]
-    for idx, group in groups:
-        tracks = list_tracks(group)
-        load_tracks(group, tracks)
-        for t in tracks:
-            assert t.indptr is not None
-            if t.loaded is None:
-                data, indices = group.read_many([t.data, t.indices])
-            else:
-                data, indices = t.loaded
-            indptr = t.indptr_array.read()
-            yield idx, t.pose_id, Track(t.start_frame, t.end_frame, data, indices, indptr)
+    yield from (walk or SkelshopWalk.of(root)).tracks()
+
+
+@dataclass
+class TrackRecord:
+    """What a :class:`SkelshopWalk` keeps of a track: no open arrays (an engine's
+    open array can cost ~100 KB: HDF5's caches), only what conversion needs."""
+
+    pose_id: int
+    name: str
+    start_frame: int
+    end_frame: int
+    entries: int
+
+
+@dataclass
+class SkelshopWalk:
+    """A skelshop-layout dump's tree, listed once: every shot (or the unsegmented
+    timeline) with its tracks' frame ranges and sizes, for the passes a conversion
+    makes over it; :func:`check_packable` fills it and checks it in one go."""
+
+    root: Group
+    unseg: bool
+    shots: list[DumpShot]
+    #: ``(shot index, parent path, tracks)``; the unsegmented timeline is shot 0.
+    parents: list[tuple[int, str, list[TrackRecord]]]
+    #: Made by :func:`check_packable`, which found nothing the packed layout lacks.
+    checked: bool = False
+
+    @classmethod
+    def of(cls, root: Group, check: Any = None) -> SkelshopWalk:
+        """List ``root``'s tree; ``check(parent, track_source)`` is called on every
+        track while its arrays are open."""
+        timeline = _timeline_of(root)
+        unseg = root.attrs.get("fmt_type") == "unseg"
+        if unseg:
+            shots = [DumpShot(0, *frame_attrs(timeline))]
+            groups = [(0, timeline)]
+        else:
+            shots, groups = [], []
+            for i, n in shot_names(timeline):
+                info = shot_info(timeline, i, n)
+                shots.append(DumpShot(i, info.start_frame, info.end_frame))
+                groups.append((i, info.group))
+        parents = []
+        for idx, group in groups:
+            records = []
+            for t in list_tracks(group):
+                if check is not None:
+                    check(group, t)
+                records.append(
+                    TrackRecord(t.pose_id, t.group.name, t.start_frame, t.end_frame, len(t.data))
+                )
+            parents.append((idx, group.path, records))
+        return cls(root, unseg, shots, parents)
+
+    def sizes(self) -> tuple[int, int, int]:
+        """``(tracks, rows, entries)``."""
+        tracks = [t for _, _, ts in self.parents for t in ts]
+        rows = sum(t.end_frame - t.start_frame for t in tracks)
+        return len(tracks), rows, sum(t.entries for t in tracks)
+
+    def pose_groups(self) -> list[tuple[str, Group | None]]:
+        """``(path, None)`` of every pose group (what :func:`iter_tracks` lists)."""
+        return [(f"{p.rstrip('/')}/{t.name}", None) for _, p, ts in self.parents for t in ts]
+
+    def tracks(self) -> Iterator[tuple[int, int, Track]]:
+        """Every track, read one shot at a time (its arrays in one bulk call),
+        with the checks readers make on a track's arrays."""
+        for idx, path, records in self.parents:
+            group = self.root[path] if path != "/" else self.root
+            assert isinstance(group, Group)
+            requests: list[Array] = []
+            for r in records:
+                pose = group[r.name]
+                arrays = [pose[role] for role in ("data", "indices", "indptr")]
+                if not all(isinstance(a, Array) for a in arrays) or not isinstance(pose, Group):
+                    raise FormatError(f"{pose.where()}: changed while being converted")
+                requests += arrays  # type: ignore[arg-type]
+            got = group.read_many(requests)
+            for k, r in enumerate(records):
+                data, indices, indptr = got[3 * k : 3 * k + 3]
+                where = f"{group.where().rstrip('/')}/{r.name}"
+                ip = np.asarray(indptr).astype(np.int64)
+                rows = r.end_frame - r.start_frame
+                if len(ip) != rows + 1 or ip[0] != 0 or (np.diff(ip) < 0).any():
+                    raise FormatError(f"{where}/indptr: not {rows + 1} monotone offsets from 0")
+                if int(ip[-1]) != len(data) or len(indices) != len(data):
+                    raise FormatError(f"{where}: indptr does not match data/indices lengths")
+                yield idx, r.pose_id, Track(r.start_frame, r.end_frame, data, indices, ip)
+            del got, requests
 
 
 def _packed_tracks(pt: PackedTimeline) -> Iterator[tuple[int, int, Track]]:
@@ -377,8 +452,10 @@ SKELSHOP_DTYPES = {
 }
 
 
-def check_packable(root: Group) -> None:
-    """Refuse a skelshop-layout dump that the packed layout cannot hold exactly.
+def check_packable(root: Group, walk: SkelshopWalk | None = None) -> SkelshopWalk:
+    """Refuse a skelshop-layout dump that the packed layout cannot hold exactly;
+    returns its :class:`SkelshopWalk`, listed while checking (``walk``, if given,
+    was made by this function already and is returned as is).
 
     Raises:
         FormatError: shots not numbered ``shot0 .. shotN`` without gaps, shot or
@@ -386,60 +463,51 @@ def check_packable(root: Group) -> None:
             pose arrays of other dtypes than skelshop's; the message suggests
             keeping skelshop's layout.
     """
-    timeline = _timeline_of(root)
+    if walk is not None and walk.checked:
+        return walk
     hint = " (the packed layout cannot hold it: convert with layout='skelshop')"
-    unseg = root.attrs.get("fmt_type") == "unseg"
-    if unseg:
-        parents = [timeline]
-    else:
-        names = shot_names(timeline)
-        for pos, (idx, name) in enumerate(names):
-            if idx != pos:
-                raise FormatError(
-                    f"{timeline.where()}: shots are not numbered shot0..shot"
-                    f"{len(names) - 1} without gaps ({name}){hint}"
-                )
-        parents = [shot_info(timeline, i, n).group for i, n in names]
-        for shot in parents:
-            extra = set(shot.attrs) - FRAME_ATTRS
+    checked: set[str] = set()
+
+    def check(parent: Group, t: Any) -> None:
+        if parent.path not in checked and parent.name.startswith("shot"):
+            checked.add(parent.path)
+            extra = set(parent.attrs) - FRAME_ATTRS
             if extra:
-                raise FormatError(f"{shot.where()}: attributes {sorted(extra)}{hint}")
-    for parent in parents:
-        for t in list_tracks(parent):
-            extra = set(t.group.attrs) - FRAME_ATTRS
-            members = set(t.group.keys()) - set(SKELSHOP_DTYPES)
-            if extra or members:
-                what = f"attributes {sorted(extra)}" if extra else f"members {sorted(members)}"
-                raise FormatError(f"{t.where}: {what}{hint}")
-            for arr in (t.data, t.indices, t.indptr_array):
-                if arr.dtype != SKELSHOP_DTYPES[arr.name] or dict(arr.attrs):
-                    raise FormatError(f"{arr.where()}: dtype {arr.dtype} or attributes{hint}")
+                raise FormatError(f"{parent.where()}: attributes {sorted(extra)}{hint}")
+        extra = set(t.group.attrs) - FRAME_ATTRS
+        members = set(t.group.keys()) - set(SKELSHOP_DTYPES)
+        if extra or members:
+            what = f"attributes {sorted(extra)}" if extra else f"members {sorted(members)}"
+            raise FormatError(f"{t.where}: {what}{hint}")
+        for arr in (t.data, t.indices, t.indptr_array):
+            if arr.dtype != SKELSHOP_DTYPES[arr.name] or len(arr.attrs):
+                raise FormatError(f"{arr.where()}: dtype {arr.dtype} or attributes{hint}")
+
+    walk = SkelshopWalk.of(root, check)
+    walk.checked = True
+    if not walk.unseg:
+        for pos, shot in enumerate(walk.shots):
+            if shot.index != pos:
+                raise FormatError(
+                    f"{root.source}:/{TIMELINE}: shots are not numbered shot0..shot"
+                    f"{len(walk.shots) - 1} without gaps (shot{shot.index}){hint}"
+                )
+    return walk
 
 
-def packed_sizes(root: Group) -> tuple[int, int, int]:
+def packed_sizes(root: Group, walk: SkelshopWalk | None = None) -> tuple[int, int, int]:
     """``(tracks, rows, entries)`` the packed copy of ``root`` will hold (one part
     per whole track), from metadata and tables only."""
-    timeline = _timeline_of(root)
-    if is_packed(root):
-        pt = PackedTimeline(root, timeline)
-        spans: dict[tuple[int, int], list[int]] = {}
-        for shot, pid, s, e in pt.tracks[:, :4].tolist():
-            span = spans.setdefault((shot, pid), [s, e])
-            span[0], span[1] = min(span[0], s), max(span[1], e)
-        rows = sum(e - s for s, e in spans.values())
-        entries = int(pt.cache(False).pointers(pt.n_rows, pt.n_rows + 1)[0]) if pt.n_rows else 0
-        return len(spans), rows, entries
-    unseg = root.attrs.get("fmt_type") == "unseg"
-    parents = (
-        [timeline] if unseg else [shot_info(timeline, i, n).group for i, n in shot_names(timeline)]
-    )
-    n = rows = entries = 0
-    for parent in parents:
-        for t in list_tracks(parent):
-            n += 1
-            rows += t.rows
-            entries += len(t.data)
-    return n, rows, entries
+    if not is_packed(root):
+        return (walk or SkelshopWalk.of(root)).sizes()
+    pt = PackedTimeline(root, _timeline_of(root))
+    spans: dict[tuple[int, int], list[int]] = {}
+    for shot, pid, s, e in pt.tracks[:, :4].tolist():
+        span = spans.setdefault((shot, pid), [s, e])
+        span[0], span[1] = min(span[0], s), max(span[1], e)
+    rows = sum(e - s for s, e in spans.values())
+    entries = int(pt.cache(False).pointers(pt.n_rows, pt.n_rows + 1)[0]) if pt.n_rows else 0
+    return len(spans), rows, entries
 
 
 class PackedStream:
@@ -462,34 +530,37 @@ class PackedStream:
         )
         self.arrays = {name: plans[name].create(timeline, settings) for name in names}
         mark_packed(root)
-        self.units = {name: (plans[name].shard or plans[name].chunk * 16) for name in names}
-        self.buffers: dict[str, list[np.ndarray]] = {name: [] for name in names}
-        self.buffered = dict.fromkeys(names, 0)
+        sizes_of = {INDPTR: rows + 1, DATA: entries, INDICES: entries}
+        #: Appended in units of whole shards (or 16 chunks), through one reused buffer
+        #: per array: each stored object is written once, from one copy of its values.
+        self.units = {
+            name: min(plans[name].shard or plans[name].chunk * 16, max(1, sizes_of[name]))
+            for name in (INDPTR, DATA, INDICES)
+        }
+        self.buffers = {
+            name: np.empty((self.units[name], *TRAILING[name]), DTYPES[name])
+            for name in (INDPTR, DATA, INDICES)
+        }
+        self.buffered = dict.fromkeys((INDPTR, DATA, INDICES), 0)
         self.table: list[tuple[int, int, int, int, int, int]] = []
         self.rows = self.entries = 0
         self._put(INDPTR, np.zeros(1, POINTER_DTYPE))
 
     def _put(self, name: str, values: np.ndarray) -> None:
-        self.buffers[name].append(values)
-        self.buffered[name] += len(values)
-        if self.buffered[name] >= self.units[name]:
-            self._flush(name, whole_units=True)
+        buf, unit = self.buffers[name], self.units[name]
+        while len(values):
+            at = self.buffered[name]
+            take = min(len(values), unit - at)
+            buf[at : at + take] = values[:take]
+            self.buffered[name] = at + take
+            values = values[take:]
+            if self.buffered[name] == unit:
+                self._flush(name)
 
-    def _flush(self, name: str, whole_units: bool) -> None:
-        parts = self.buffers[name]
-        if not parts:
-            return
-        block = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        n = len(block)
-        if whole_units:
-            # the array's end sits on a unit boundary after every flush
-            start = len(self.arrays[name])
-            n = ((start + n) // self.units[name]) * self.units[name] - start
-        if n > 0:
-            self.arrays[name].append(block[:n])
-        rest = block[n:]
-        self.buffers[name] = [rest] if len(rest) else []
-        self.buffered[name] = len(rest)
+    def _flush(self, name: str) -> None:
+        if self.buffered[name]:
+            self.arrays[name].append(self.buffers[name][: self.buffered[name]])
+            self.buffered[name] = 0
 
     def add(self, shot: int, pose_id: int, track: Track) -> None:
         indptr = np.asarray(track.indptr, np.int64)
@@ -506,7 +577,8 @@ class PackedStream:
 
     def close(self, shots: list[tuple[int, int]]) -> None:
         for name in (DATA, INDICES, INDPTR):
-            self._flush(name, whole_units=False)
+            self._flush(name)
+        self.buffers.clear()
         if self.table:
             self.arrays[TRACKS].append(np.asarray(self.table, TABLE_DTYPE))
         if shots:
@@ -514,15 +586,21 @@ class PackedStream:
 
 
 def pack_timeline(
-    src: Group, dst: Group, dst_timeline: Group, settings: Any, tick: Any = None
+    src: Group,
+    dst: Group,
+    dst_timeline: Group,
+    settings: Any,
+    tick: Any = None,
+    walk: SkelshopWalk | None = None,
 ) -> None:
     """Write ``src``'s timeline (either layout) into ``dst_timeline`` in the packed
-    layout, one shot's tracks at a time."""
+    layout, one shot's tracks at a time; ``walk``: a skelshop source's tree, listed
+    and checked by :func:`check_packable` already."""
     if not is_packed(src):
-        check_packable(src)
-    shots = dump_shots(src)
-    stream = PackedStream(dst, dst_timeline, settings, packed_sizes(src), len(shots))
-    for shot, pid, track in dump_tracks(src):
+        walk = check_packable(src, walk)
+    shots = walk.shots if walk is not None else dump_shots(src)
+    stream = PackedStream(dst, dst_timeline, settings, packed_sizes(src, walk), len(shots))
+    for shot, pid, track in dump_tracks(src, walk):
         stream.add(shot, pid, track)
         if tick is not None:
             tick()
