@@ -1445,6 +1445,70 @@ class ZarrGroup(_ZarrNode, Group):
                 engine_options=spec.engine_options,
             )
 
+    def append_many(self, items: Sequence[tuple[Array, np.ndarray]]) -> None:
+        """Append to every array concurrently in one event-loop call (zarr's async
+        ``append``: resize, then write); arrays of other engines one by one."""
+        self._check_writable()
+        batch = []
+        for arr, values in items:
+            values = np.asarray(values)
+            async_arr = None
+            if isinstance(arr, ZarrArray) and _zarr_sync is not None:
+                async_arr = getattr(arr.raw, "async_array", None) or getattr(
+                    arr.raw, "_async_array", None
+                )
+            shape = arr.shape
+            if not shape or values.ndim != len(shape) or values.shape[1:] != shape[1:]:
+                raise FormatError(f"{arr.where()}: cannot append shape {values.shape} to {shape}")
+            if async_arr is None:
+                arr.append(values)
+            elif len(values):
+                batch.append((async_arr, values.astype(arr.dtype, copy=False)))
+        if not batch:
+            return
+
+        async def append_all() -> None:
+            await asyncio.gather(*(a.append(v, axis=0) for a, v in batch))
+
+        try:
+            with _quiet():
+                _zarr_sync(append_all())
+        except SkelstoreError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"{self.where()}: appending to arrays failed ({exc})") from exc
+
+    def set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> None:
+        """Write every slice concurrently in one event-loop call (zarr's async
+        ``setitem``); arrays of other engines one by one."""
+        self._check_writable()
+        batch = []
+        for arr, start, values in items:
+            values = np.asarray(values)
+            async_arr = None
+            if isinstance(arr, ZarrArray) and _zarr_sync is not None:
+                async_arr = getattr(arr.raw, "async_array", None) or getattr(
+                    arr.raw, "_async_array", None
+                )
+            if async_arr is None:
+                arr[start : start + len(values)] = values
+            elif len(values):
+                sel = slice(start, start + len(values))
+                batch.append((async_arr, sel, values.astype(arr.dtype, copy=False)))
+        if not batch:
+            return
+
+        async def set_all() -> None:
+            await asyncio.gather(*(a.setitem(sel, v) for a, sel, v in batch))
+
+        try:
+            with _quiet():
+                _zarr_sync(set_all())
+        except SkelstoreError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"{self.where()}: writing to arrays failed ({exc})") from exc
+
     # -- bulk reading ----------------------------------------------------
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read every request concurrently in one event-loop call (zarr's async API).

@@ -114,16 +114,19 @@ NOMINAL_CHUNK = {
     DATA: ENTRY_CHUNK,
     INDICES: ENTRY_CHUNK,
 }
-#: Chunk lengths on engines without a per-chunk cost (no ``min_chunk_bytes``: HDF5),
-#: which store every chunk whole and cannot give back a deleted array's space: the
-#: padding of a growing array's last chunk stays small.
-SMALL_NOMINAL_CHUNK = {
+#: Chunk lengths of growing arrays (writers that append shot by shot): every
+#: append re-encodes the last chunk of each array, so they are small; and on
+#: engines without a per-chunk cost (no ``min_chunk_bytes``: HDF5), which store
+#: every chunk whole, for conversions too.
+GROWING_CHUNK = {
     SHOTS: 2**10,
     TRACKS: 2**10,
     INDPTR: 2**14,
     DATA: 2**14,
     INDICES: 2**14,
 }
+#: Chunks per shard of growing arrays (Zarr 3): shards of about the converted ones' size.
+GROWING_SHARD_CHUNKS = 12
 #: Tables are not sharded: they are read whole, at most a few MB.
 SHARDED = {SHOTS: False, TRACKS: False, INDPTR: True, DATA: True, INDICES: True}
 
@@ -270,17 +273,20 @@ class ArrayPlan:
 
 
 def plan_arrays(sizes: dict[str, int] | None = None, small: bool = False) -> dict[str, ArrayPlan]:
-    """Chunk and shard lengths of every packed array: nominal ones for growing
-    arrays, fitted ones (:func:`fitted_chunks`) where the final ``sizes`` are known;
-    ``small``: the nominal lengths of :data:`SMALL_NOMINAL_CHUNK`."""
+    """Chunk and shard lengths of every packed array: for growing arrays, the
+    :data:`GROWING_CHUNK` chunks in shards of :data:`GROWING_SHARD_CHUNKS`; fitted
+    ones (:func:`fitted_chunks`) where the final ``sizes`` are known, from
+    :data:`NOMINAL_CHUNK` (``small``: from :data:`GROWING_CHUNK`, for engines
+    without a per-chunk cost)."""
     out = {}
     for name in ARRAY_NAMES:
-        nominal = (SMALL_NOMINAL_CHUNK if small else NOMINAL_CHUNK)[name]
-        per_shard = SHARD_CHUNKS if SHARDED[name] else None
         if sizes is None:
-            out[name] = ArrayPlan(name, nominal, nominal * per_shard if per_shard else None)
-        else:
-            out[name] = ArrayPlan(name, *fitted_chunks(sizes[name], nominal, per_shard))
+            chunk = GROWING_CHUNK[name]
+            out[name] = ArrayPlan(name, chunk, chunk * GROWING_SHARD_CHUNKS)
+            continue
+        nominal = (GROWING_CHUNK if small else NOMINAL_CHUNK)[name]
+        per_shard = SHARD_CHUNKS if SHARDED[name] else None
+        out[name] = ArrayPlan(name, *fitted_chunks(sizes[name], nominal, per_shard))
     return out
 
 
@@ -331,6 +337,12 @@ class PackedWriter:
         self.root = root
         self.timeline = timeline
         self.settings = settings
+        # Zarr writes an array's metadata document on every resize: arrays of roots
+        # that close (and so finish, see finish()) grow ahead of what is appended,
+        # and are cut to their length when the writer finishes; readers go by the
+        # tables, never by the arrays' lengths, until then (an interrupted writer's
+        # dump is cut by repair).
+        self.reserve = root.owns_file and timeline.min_chunk_bytes is not None
         if DATA in timeline:
             self.arrays = _packed_arrays(timeline)
             self._resume()
@@ -341,6 +353,11 @@ class PackedWriter:
             mark_packed(root)
             self.shots = self.tracks = self.rows = self.entries = 0
             self.planned = sizes is None
+        #: How much of each array is written (its length, past the reserve).
+        self.length = {
+            SHOTS: self.shots, TRACKS: self.tracks, INDPTR: self.rows + 1,
+            DATA: self.entries, INDICES: self.entries,
+        }  # fmt: skip
 
     def _resume(self) -> None:
         """Position after the committed table rows of an existing timeline."""
@@ -351,6 +368,8 @@ class PackedWriter:
         n_shots = len(shots)
         if self.root.attrs.get(IN_PROGRESS) and self.root.attrs.get("fmt_type") == "trackshots":
             n_shots = min(n_shots, intact_shots(self.root))
+        if self.root.attrs.get(IN_PROGRESS):
+            tracks = tracks[: written_parts(tracks)]
         keep = int(np.searchsorted(tracks[:, C_SHOT], n_shots)) if len(tracks) else 0
         if self.root.attrs.get("fmt_type") == "unseg":
             keep = len(tracks)
@@ -378,7 +397,7 @@ class PackedWriter:
     ) -> None:
         """Append track parts ``(shot, pose_id, track)`` (in the layout's order) and
         then ``shots`` rows ``(start_frame, end_frame)``; not flushed here."""
-        a = self.arrays
+        then: list[tuple[str, np.ndarray]] = []
         if parts:
             datas = [np.asarray(t.data, DATA_DTYPE).reshape(-1, 3) for _, _, t in parts]
             counts = [np.diff(np.asarray(t.indptr, np.int64)) for _, _, t in parts]
@@ -391,29 +410,57 @@ class PackedWriter:
                 table[i] = (shot, pid, t.start_frame, t.end_frame, row, entry)
                 row += len(c)
                 entry += int(t.indptr[-1]) - int(t.indptr[0])
-            if len(data):
-                a[DATA].append(data)
-                a[INDICES].append(indices)
+            # bytes first, then the rows pointing at them: a reader never sees a
+            # table row whose bytes are not all there
+            first = [(DATA, data), (INDICES, indices)] if len(data) else []
             if len(ends):
-                a[INDPTR].append(ends.astype(POINTER_DTYPE))
-            a[TRACKS].append(table)
+                first.append((INDPTR, ends.astype(POINTER_DTYPE)))
+            self._write(first)
+            then.append((TRACKS, table))
             self.tracks += len(parts)
             self.rows, self.entries = row, entry
         if shots:
-            a[SHOTS].append(np.asarray(shots, TABLE_DTYPE).reshape(-1, 2))
+            # a shots row commits nothing by itself: trackshots writers commit with
+            # skelstore_shots_done, after this call; unsegmented ones append it last
+            then.append((SHOTS, np.asarray(shots, TABLE_DTYPE).reshape(-1, 2)))
             self.shots += len(shots)
+        self._write(then)
+
+    def _write(self, items: list[tuple[str, np.ndarray]]) -> None:
+        """Append ``items`` to the arrays, in one call to the engine."""
+        a = self.arrays
+        if not self.reserve:
+            self.timeline.append_many([(a[name], values) for name, values in items])
+            for name, values in items:
+                self.length[name] += len(values)
+            return
+        grow = []
+        for name, values in items:
+            need = self.length[name] + len(values) - len(a[name])
+            if need > 0:  # half as much again, at least a shard
+                extra = max(need, len(a[name]) // 2, (a[name].shards or a[name].chunks or (1,))[0])
+                grow.append((a[name], np.zeros((extra, *TRAILING[name]), DTYPES[name])))
+        if grow:
+            self.timeline.append_many(grow)  # zero chunks are not stored
+        self.timeline.set_many([(a[name], self.length[name], v) for name, v in items])
+        for name, values in items:
+            self.length[name] += len(values)
 
     def set_shot(self, index: int, start: int, end: int) -> None:
         """Write shot row ``index`` (appending it if it is the next one)."""
-        if index == self.shots:
+        if index >= self.shots:
             self.append([], [(start, end)])
         else:
             self.arrays[SHOTS][index : index + 1] = np.array([[start, end]], TABLE_DTYPE)
 
     def finish(self) -> None:
-        """Rewrite small uncompressed arrays whose last chunk is mostly padding
-        (engines store whole chunks) with chunks fitted to their length; not on
-        engines with small chunks (HDF5), which could not give the space back."""
+        """Cut the arrays to their length; rewrite small uncompressed arrays whose
+        last chunk is mostly padding (engines store whole chunks) with chunks
+        fitted to their length (not on engines with small chunks: HDF5, which
+        could not give the space back)."""
+        for name, arr in self.arrays.items():
+            if len(arr) > self.length[name]:
+                arr.truncate(self.length[name])
         if not self.planned or self.timeline.min_chunk_bytes is None:
             return
         compact_arrays(self.timeline, self.settings)
@@ -444,6 +491,16 @@ def compact_arrays(timeline: Group, settings: ArraySettings) -> None:
 
 
 # ---------------------------------------------------------------- reading
+
+
+def written_parts(tracks: np.ndarray) -> int:
+    """How many leading rows of a ``tracks`` table were written: a writer's
+    reserve (see :class:`PackedWriter`) is all zeros, and a written part ends
+    after frame 0."""
+    if not len(tracks):
+        return 0
+    unwritten = np.nonzero(tracks[:, C_END] <= 0)[0]
+    return int(unwritten[0]) if len(unwritten) else len(tracks)
 
 
 def _check_tables(where: str, shots: np.ndarray, tracks: np.ndarray) -> None:
@@ -521,6 +578,7 @@ class PackedTimeline:
         if self.incomplete and self.fmt_type == "trackshots":
             shots = shots[: intact_shots(root)]
         if self.incomplete:
+            tracks = tracks[: written_parts(tracks)]
             keep = int(np.searchsorted(tracks[:, C_SHOT], len(shots))) if len(tracks) else 0
             tracks = tracks[:keep]
         _check_tables(self.where, shots, tracks)

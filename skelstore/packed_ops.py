@@ -45,6 +45,7 @@ from skelstore.packed import (
     _check_tables,
     _packed_arrays,
     is_packed,
+    written_parts,
 )
 from skelstore.storage import Array, Group, GroupSpec
 
@@ -271,6 +272,7 @@ def repair_packed(root: Group, timeline: Group, intact: int) -> tuple[int, list[
     shots, tracks = timeline.read_many([arrays[SHOTS], arrays[TRACKS]])
     shots = np.asarray(shots, np.int64)
     tracks = np.asarray(tracks, np.int64)
+    tracks = tracks[: written_parts(tracks)]  # not a writer's reserve
     unseg = root.attrs.get("fmt_type") == "unseg"
     n_ptr, n_entries = len(arrays[INDPTR]), min(len(arrays[DATA]), len(arrays[INDICES]))
     if unseg:
@@ -287,7 +289,11 @@ def repair_packed(root: Group, timeline: Group, intact: int) -> tuple[int, list[
     else:
         n_shots = min(intact, len(shots))
         keep = int(np.searchsorted(tracks[:, C_SHOT], n_shots)) if len(tracks) else 0
-        removed = [f"/{TIMELINE}/shot{i}" for i in range(n_shots, max(len(shots), n_shots))]
+        # shots written past the intact ones (not a writer's zero reserve)
+        m = max(n_shots, int(tracks[:, C_SHOT].max()) + 1 if len(tracks) else 0)
+        while m < len(shots) and shots[m, 1] > 0 and (m == 0 or shots[m, 0] >= shots[m - 1, 1]):
+            m += 1
+        removed = [f"/{TIMELINE}/shot{i}" for i in range(n_shots, m)]
     tracks = tracks[:keep]
     rows = int(tracks[-1, C_ROW] + tracks[-1, C_END] - tracks[-1, C_START]) if keep else 0
     entries = int(arrays[INDPTR][rows]) if n_ptr > rows else 0

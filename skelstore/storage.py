@@ -476,6 +476,21 @@ class Group(Node):
                     engine_options=node.engine_options,
                 )
 
+    def append_many(self, items: Sequence[tuple[Array, np.ndarray]]) -> None:
+        """Append ``values`` to each growable array of ``(array, values)`` (as
+        :meth:`Array.append`), in one call that engines may serve concurrently
+        (Zarr: one round of store writes). Nothing is promised about the order in
+        which the arrays change: a writer that needs an order makes two calls."""
+        for arr, values in items:
+            arr.append(values)
+
+    def set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> None:
+        """Write each ``values`` into its array from row ``start`` on (first axis,
+        within the array's shape), as ``array[start:start + len(values)] = values``,
+        in one call that engines may serve concurrently."""
+        for arr, start, values in items:
+            arr[start : start + len(values)] = values
+
     # -- bulk reading ----------------------------------------------------
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read several arrays (or ``(array, selection)`` pairs) in one call.
