@@ -36,7 +36,13 @@ import numpy as np
 from skelstore.compression import Encoding, Preset, get_preset
 from skelstore.engines import get_engine, guess_engine
 from skelstore.engines import open as open_store
-from skelstore.errors import EngineError, ReadOnlyError, SkelstoreError, VerificationError
+from skelstore.errors import (
+    EngineError,
+    FormatError,
+    ReadOnlyError,
+    SkelstoreError,
+    VerificationError,
+)
 from skelstore.face import FACE_ARRAYS, FACES, face_chunks
 from skelstore.layout import TIMELINE, pose_chunks
 from skelstore.packed import PACKED, SKELSHOP, check_layout_name, is_packed
@@ -348,20 +354,36 @@ def convert(
                     lambda: bar.update(1),
                     num_kps=limbs if isinstance(limbs, int) else None,
                 )
-                with open_store(
-                    stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
-                ) as dst_root:
-                    target = layout or dst_root.default_layout
-                    if layout is None and target == PACKED and not _packable(src_root, walk):
-                        target = SKELSHOP
-                    if TIMELINE in src_root and (target == PACKED or is_packed(src_root)):
-                        _copy_relayout(
-                            src_root, dst_root, target, copier, preset, src_info, walk
-                        )
-                    else:
-                        copier.copy_group(src_root, dst_root)
-                    if record is not None:
-                        dst_root.attrs[VERIFIED_ATTR] = json.dumps(record, sort_keys=True)
+                packing = False
+                for attempt in ("chosen", "skelshop's"):
+                    try:
+                        with open_store(
+                            stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
+                        ) as dst_root:
+                            target = layout or dst_root.default_layout
+                            if layout is None and target == PACKED and (
+                                attempt != "chosen" or not _packable(src_root, walk)
+                            ):
+                                target = SKELSHOP
+                            packing = target == PACKED and not is_packed(src_root)
+                            if TIMELINE in src_root and (target == PACKED or is_packed(src_root)):
+                                _copy_relayout(
+                                    src_root, dst_root, target, copier, preset, src_info, walk
+                                )
+                            else:
+                                copier.copy_group(src_root, dst_root)
+                            if record is not None:
+                                dst_root.attrs[VERIFIED_ATTR] = json.dumps(
+                                    record, sort_keys=True
+                                )
+                        break
+                    except FormatError:
+                        # arrays the packed layout cannot hold (a damaged indptr): a
+                        # copy in skelshop's layout keeps them as they are, unless
+                        # the packed layout was asked for
+                        if not packing or layout is not None or walk is None:
+                            raise
+                        walk = None  # its records are spent
             with open_store(stage.path, "r", engine=dst_engine.name) as staged:
                 if verify:
                     diff = compare_dumps(src_root, staged)
@@ -433,7 +455,6 @@ class _SourceInfo:
 def _walk(root: Group) -> Any:
     """A skelshop dump's listed tree (:class:`skelstore.packed_ops.SkelshopWalk`),
     or ``None`` for other trees (packed dumps, face dumps, non-dumps)."""
-    from skelstore.errors import FormatError
     from skelstore.layout import FMT_TYPES
     from skelstore.packed_ops import SkelshopWalk, check_packable
 

@@ -457,3 +457,22 @@ def test_tracked_expectation_through_packed_writers(tmp_path: Path) -> None:
                for pid, _ in b]  # fmt: skip
     assert sorted(got) == sorted(zip(expected.frame.tolist(), expected.pose_id.tolist(),
                                      strict=True))  # fmt: skip
+
+
+def test_damaged_arrays_keep_skelshops_layout_unless_packed_is_asked(tmp_path: Path) -> None:
+    """A readable skelshop dump whose indptr is not monotone cannot be packed: the
+    default conversion to Zarr copies it as it is, in skelshop's layout."""
+    src = tmp_path / "bad.h5"
+    convert(GOLDEN_DIR / "trackshots_offset_face.h5", src)
+    import h5py
+
+    with h5py.File(src, "r+") as f:
+        ip = f["timeline/shot2/pose1/indptr"]
+        values = ip[()]
+        values[1] = values[-1] + 5
+        ip[...] = values
+    with pytest.raises(skelstore.FormatError, match="monotone"):
+        convert(src, tmp_path / "p.zarr", layout="packed")
+    assert not (tmp_path / "p.zarr").exists()
+    report = convert(src, tmp_path / "s.zarr", verify=True)
+    assert report.layout == "skelshop"
