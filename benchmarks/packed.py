@@ -134,14 +134,15 @@ def bench_reads(tmp: str, frames: int, repeat: int) -> list[dict]:
 # ---------------------------------------------------------------- 2. conversion
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import skelstore
 from skelstore.convert import convert
 t = time.perf_counter()
 convert({src!r}, {dst!r})
 dt = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"seconds": dt, "maxrss_kb": rss}}))
+# VmHWM, not ru_maxrss: the latter carries the forking parent's size across exec
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({{"seconds": dt, "maxrss_kb": hwm}}))
 """
 
 

@@ -24,7 +24,8 @@ from skelstore.layout import (
     shot_info,
     shot_names,
 )
-from skelstore.packed import C_END, C_POSE, C_ROW, C_START, PackedTimeline, is_packed
+from skelstore.packed import C_END, C_POSE, C_ROW, C_START, is_packed
+from skelstore.packed_read import PackedTimeline
 from skelstore.pose import LIMBS
 from skelstore.storage import Group
 

@@ -45,8 +45,9 @@ from skelstore.layout import (
     shot_names,
     track_specs,
 )
-from skelstore.packed import PACKED, PackedTimeline, PackedWriter, is_packed, writer_layout
+from skelstore.packed import PACKED, PackedWriter, is_packed, writer_layout
 from skelstore.packed import PartBuffer as _PackedParts
+from skelstore.packed_read import PackedTimeline
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
 from skelstore.recovery import mark_in_progress, shot_done
 from skelstore.storage import ArraySpec, Group, GroupSpec
@@ -396,7 +397,7 @@ class ShotReader:
     ) -> None:
         """``source``, given instead of ``bundles``, supplies the dense blocks (an
         object with ``poses`` and ``dense(f0, f1)``, as
-        :class:`skelstore.packed.PartsSource`)."""
+        :class:`skelstore.packed_read.PartsSource`)."""
         self.num_limbs = num_limbs
         #: The N of the stored ``shotN`` (``None`` when not read from a shot group).
         self.index = index

@@ -40,13 +40,12 @@ from skelstore.packed import (
     TABLE_DTYPE,
     TRACKS,
     TRAILING,
-    PackedTimeline,
-    ReadCache,
     _check_tables,
     _packed_arrays,
     is_packed,
     written_parts,
 )
+from skelstore.packed_read import PackedTimeline, ReadCache
 from skelstore.storage import Array, Group, GroupSpec
 
 __all__ = [

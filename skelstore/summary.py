@@ -17,7 +17,8 @@ from skelstore.compression import preset_name
 from skelstore.errors import FormatError
 from skelstore.face import FACES, FaceInfo, describe_faces, has_faces
 from skelstore.layout import FMT_TYPES, TIMELINE, list_shots, list_tracks
-from skelstore.packed import PACKED, PackedTimeline, is_packed, layout_of
+from skelstore.packed import PACKED, is_packed, layout_of
+from skelstore.packed_read import PackedTimeline
 from skelstore.storage import Array, Group
 
 __all__ = [

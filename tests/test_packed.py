@@ -31,11 +31,11 @@ from skelstore.packed import (
     C_ENTRY,
     C_ROW,
     LAYOUT_VERSION,
-    PackedTimeline,
     fitted_chunks,
     layout_of,
 )
 from skelstore.packed_ops import dump_shots
+from skelstore.packed_read import PackedTimeline
 from skelstore.summary import describe
 from skelstore.validate import validate
 
@@ -237,8 +237,9 @@ TIMELINES = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(timeline=TIMELINES, seed=st.integers(0, 2**16), preset=st.sampled_from(
     ["none", "lossless", "lossless9"]))  # fmt: skip
 def test_random_dumps_round_trip_through_packed(tmp_path: Path, timeline, seed, preset) -> None:
