@@ -477,3 +477,13 @@ def test_damaged_arrays_keep_skelshops_layout_unless_packed_is_asked(tmp_path: P
     assert not (tmp_path / "p.zarr").exists()
     report = convert(src, tmp_path / "s.zarr", verify=True)
     assert report.layout == "skelshop"
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".zarr"])
+def test_untrusted_open_reads_packed_dumps(tmp_path: Path, suffix: str) -> None:
+    """``untrusted=True`` walks a packed dump's metadata in the watchdog child first."""
+    url = tmp_path / f"d{suffix}"
+    write_sample(url, layout="packed")
+    with skelstore.open(url, untrusted=True) as root:
+        assert describe(root).layout == "packed"
+        assert [s.index for s in ShotSegmentedReader(root)] == [-1, 0, 1, 2, 3]  # from frame 2
