@@ -129,8 +129,8 @@ class UnsegmentedWriter:
             lossless_kwargs: skelshop's raw h5py filter settings for ``data`` and
                 ``indices`` (dropped for tracks of fewer than 24 keypoints).
             lossy_kwargs: skelshop's raw h5py filter settings for ``data`` only.
-            block_frames: frames buffered per track between appends (packed layout:
-                frames buffered for all tracks between appends).
+            block_frames: poses buffered per track between appends (in the packed
+                layout each append is a part of the track).
             layout: ``"skelshop"`` or ``"packed"``; see
                 :func:`skelstore.packed.writer_layout` for what decides when omitted.
         """

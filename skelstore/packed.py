@@ -552,9 +552,9 @@ def _check_tables(where: str, shots: np.ndarray, tracks: np.ndarray) -> None:
 class PartBuffer:
     """Poses of growing tracks, appended as track parts (for writers that cannot
     hold whole tracks: unsegmented dumps, streamed imports). A track's buffer is
-    appended as one part once it spans ``block_frames`` frames (as skelshop's
-    unsegmented writer appends each track every ``block_frames`` poses), and the
-    root flushed, so an interrupted writer keeps every appended part."""
+    appended as one part once it holds ``block_frames`` poses (as skelshop's
+    unsegmented writer appends each track), and the root flushed, so an
+    interrupted writer keeps every appended part."""
 
     def __init__(
         self, root: Group, timeline: Group, settings: ArraySettings, shot: int = 0
@@ -582,7 +582,7 @@ class PartBuffer:
             tw = self.tracks[pose_id] = TrackWriter(None, f"pose{pose_id}", self.settings)
         tw.add(frame, pose)
         self.last_frame = max(self.last_frame, frame)
-        if tw.start_frame is not None and frame - tw.start_frame + 1 >= block_frames:
+        if tw.buffered >= block_frames:
             self._append([pose_id])
 
     def flush(self) -> None:
