@@ -795,9 +795,12 @@ class HDF5Group(Group):
         growable: bool = False,
         engine_options: dict[str, Any] | None = None,
         may_exist: bool = True,
+        shards: tuple[int, ...] | None = None,
+        dimension_names: tuple[str, ...] | None = None,
     ) -> HDF5Array:
         """As :meth:`Group.create_array`; ``may_exist=False`` skips the lookup of
-        ``name`` (for :meth:`write_many`, whose parent groups are new)."""
+        ``name`` (for :meth:`write_many`, whose parent groups are new). HDF5 has no
+        shards and the dump layouts keep no dimension scales: both are ignored."""
         self._check_writable()
         self._check_new_name(name, may_exist)
         if data is not None:

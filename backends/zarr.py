@@ -909,6 +909,11 @@ class _Session:
         self.zip_sink = zip_sink
         self.build = build
         self.nodes: dict[str, Any] = {}
+        #: Checks consolidated metadata against the store's listings, once: when a
+        #: group is first listed or a member is missed (see :meth:`check_stale`).
+        self.stale_check: Any = None
+        self.stale = False
+        self._fresh: dict[str, Any] = {}
         self.closed = False
         self.failed: WriteError | None = None
         self._close_lock = threading.Lock()
@@ -957,6 +962,25 @@ class _Session:
                 raise
             self.failed = self.failed or err
             raise err from exc
+
+    def check_stale(self) -> bool:
+        """True if the consolidated metadata was found stale (checked once, on first
+        need: reading members by name costs no listing)."""
+        if self.stale_check is not None:
+            check, self.stale_check = self.stale_check, None
+            self.stale = bool(check())
+            if self.stale:
+                self.nodes.clear()
+        return self.stale
+
+    def fresh_group(self, path: str) -> Any:
+        """The group at ``path`` opened without consolidated metadata."""
+        grp = self._fresh.get(path)
+        if grp is None:
+            with _quiet():
+                grp = zarr.open_group(self.store, path=path, mode="r", use_consolidated=False)
+            self._fresh[path] = grp
+        return grp
 
     def close(self, ok: bool = True, *, finish: bool = True) -> None:
         """Consolidate metadata (writable roots), release the store, publish a zip.
@@ -1085,6 +1109,14 @@ class ZarrArray(_ZarrNode, Array):
         return True
 
     @property
+    def shards(self) -> tuple[int, ...] | None:
+        try:
+            found = getattr(self._raw, "shards", None)
+            return tuple(int(c) for c in found) if found else None
+        except (NotImplementedError, TypeError, ValueError):  # pragma: no cover
+            return None
+
+    @property
     def nbytes_stored(self) -> int | None:
         try:
             return int(self._raw.nbytes_stored())
@@ -1163,6 +1195,7 @@ class ZarrGroup(_ZarrNode, Group):
     """
 
     engine_name = "zarr"
+    default_layout = "packed"
 
     def __init__(self, raw: Any, session: _Session, *, root: bool = False) -> None:
         self._raw = raw
@@ -1197,9 +1230,10 @@ class ZarrGroup(_ZarrNode, Group):
     def _members(self) -> list[tuple[str, Any]]:
         """``(name, zarr object)`` of every child, session objects preferred."""
         self._s.check_open()
+        raw = self._s.fresh_group(self._raw.path) if self._s.check_stale() else self._raw
         try:
             with _quiet():
-                found = list(self._raw.members())
+                found = list(raw.members())
         except FileNotFoundError:
             return []
         except _META_ERRORS as exc:
@@ -1235,12 +1269,17 @@ class ZarrGroup(_ZarrNode, Group):
         if obj is None:
             try:
                 with _quiet():
-                    obj = None
-                    if compat.has_consolidated_lookup():
-                        obj = compat.consolidated_member(self._raw, name)
-                    if obj is None:
-                        obj = self._raw[name]
+                    if self._s.stale:
+                        obj = self._s.fresh_group(self._raw.path)[name]
+                    else:
+                        obj = None
+                        if compat.has_consolidated_lookup():
+                            obj = compat.consolidated_member(self._raw, name)
+                        if obj is None:
+                            obj = self._raw[name]
             except (KeyError, FileNotFoundError):
+                if not self._s.stale and self._s.check_stale():
+                    return self._child(name)  # the consolidated metadata is stale
                 return None
             except _META_ERRORS as exc:
                 raise FormatError(
@@ -1305,8 +1344,14 @@ class ZarrGroup(_ZarrNode, Group):
         encoding: Encoding | None = None,
         growable: bool = False,
         engine_options: dict[str, Any] | None = None,
+        shards: tuple[int, ...] | None = None,
+        dimension_names: tuple[str, ...] | None = None,
     ) -> ZarrArray:
         """Create an array (see :meth:`Group.create_array`).
+
+        ``shards`` is honoured in Zarr 3 (ignored in Zarr 2, which has no sharding);
+        ``dimension_names`` go in the array metadata in Zarr 3 and in the
+        ``_ARRAY_DIMENSIONS`` attribute (xarray's convention) in Zarr 2.
 
         ``engine_options`` are h5py ``create_dataset`` keywords: those that map
         exactly onto an :class:`Encoding` (Blosc zstd + bit-shuffle, ``scaleoffset``)
@@ -1326,6 +1371,8 @@ class ZarrGroup(_ZarrNode, Group):
                 encoding=encoding,
                 growable=growable,
                 engine_options=engine_options,
+                shards=shards,
+                dimension_names=dimension_names,
             )
         where = f"{self.source}:{_join(self.path.rstrip('/'), leaf)}"
         if data is not None:
@@ -1361,13 +1408,23 @@ class ZarrGroup(_ZarrNode, Group):
         else:
             chunk_shape = _default_chunks(shape, np_dtype, growable)
 
-        shards = None
-        names = _new_dimension_names(_join(self._raw.path, leaf), len(shape))
+        names = tuple(dimension_names) if dimension_names is not None else (
+            _new_dimension_names(_join(self._raw.path, leaf), len(shape))
+        )
         dims: dict[str, Any] = {"dimension_names": names}
-        if self._s.zarr_format == 3:
+        if self._s.zarr_format != 3:  # zarr-python refuses dimension_names for format 2
+            shards = None
+            dims = {"attributes": {V2_DIMENSIONS_ATTR: list(names)}}  # xarray's attribute
+        elif shards is not None:
+            shards = tuple(int(x) for x in shards)
+            if not isinstance(chunk_shape, tuple) or len(shards) != len(chunk_shape) or any(
+                sh % c for sh, c in zip(shards, chunk_shape, strict=True)
+            ):
+                raise FormatError(f"{where}: shards {shards} are not a multiple of {chunk_shape}")
+            if shards == chunk_shape:
+                shards = None
+        else:
             shards = _shard_shape(shape, chunk_shape, np_dtype, growable)
-        else:  # zarr-python refuses dimension_names for format 2: xarray's attribute
-            dims = {"attributes": {V2_DIMENSIONS_ATTR: list(names)}}
         try:
             with _quiet(), self._s.writing():
                 raw = self._raw.create_array(
@@ -1450,6 +1507,68 @@ class ZarrGroup(_ZarrNode, Group):
                 encoding=spec.encoding,
                 engine_options=spec.engine_options,
             )
+
+    def append_many(self, items: Sequence[tuple[Array, np.ndarray]]) -> None:
+        """Append to every array concurrently in one event-loop call (zarr's async
+        ``append``: resize, then write); arrays of other engines one by one."""
+        self._check_writable()
+        batch = []
+        for arr, values in items:
+            values = np.asarray(values)
+            async_arr = None
+            if isinstance(arr, ZarrArray) and compat.has_sync():
+                arr._check_values(values)
+                async_arr = arr.raw.async_array
+            shape = arr.shape
+            if not shape or values.ndim != len(shape) or values.shape[1:] != shape[1:]:
+                raise FormatError(f"{arr.where()}: cannot append shape {values.shape} to {shape}")
+            if async_arr is None:
+                arr.append(values)
+            elif len(values):
+                batch.append((async_arr, values.astype(arr.dtype, copy=False)))
+        if not batch:
+            return
+
+        async def append_all() -> None:
+            await asyncio.gather(*(a.append(v, axis=0) for a, v in batch))
+
+        try:
+            with _quiet(), self._s.writing():
+                compat.run(append_all())
+        except SkelstoreError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"{self.where()}: appending to arrays failed ({exc})") from exc
+
+    def set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> None:
+        """Write every slice concurrently in one event-loop call (zarr's async
+        ``setitem``); arrays of other engines one by one."""
+        self._check_writable()
+        batch = []
+        for arr, start, values in items:
+            values = np.asarray(values)
+            async_arr = None
+            if isinstance(arr, ZarrArray) and compat.has_sync():
+                arr._check_values(values)
+                async_arr = arr.raw.async_array
+            if async_arr is None:
+                arr[start : start + len(values)] = values
+            elif len(values):
+                sel = slice(start, start + len(values))
+                batch.append((async_arr, sel, values.astype(arr.dtype, copy=False)))
+        if not batch:
+            return
+
+        async def set_all() -> None:
+            await asyncio.gather(*(a.setitem(sel, v) for a, sel, v in batch))
+
+        try:
+            with _quiet(), self._s.writing():
+                compat.run(set_all())
+        except SkelstoreError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"{self.where()}: writing to arrays failed ({exc})") from exc
 
     # -- bulk reading ----------------------------------------------------
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
@@ -1841,12 +1960,17 @@ def _open_root(
     zmode = {"x": "w-", "a": "r+" if state == "zarr" else "w-"}.get(mode, mode)
     try:
         with _quiet():
-            raw = zarr.open_group(
-                store,
-                mode=zmode,
-                zarr_format=None if existing else (zarr_format or 3),
-                use_consolidated=None if mode == "r" else False,
-            )
+            raw = None
+            if mode == "r":  # format 3 first: one request, where zarr asks for both formats
+                with contextlib.suppress(FileNotFoundError):
+                    raw = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=None)
+            if raw is None:
+                raw = zarr.open_group(
+                    store,
+                    mode=zmode,
+                    zarr_format=None if existing else (zarr_format or 3),
+                    use_consolidated=None if mode == "r" else False,
+                )
     except SkelstoreError:
         raise
     except (
@@ -1871,9 +1995,6 @@ def _open_root(
     # A zip is written in one go and not changed in place, and fsspec's zip
     # filesystem lists nested prefixes wrongly: its document is trusted as is.
     is_zip = _is_zip_url(url)
-    if mode == "r" and not is_zip and _consolidated_is_stale(raw):
-        with _quiet():  # written by another tool since: read the real tree instead
-            raw = zarr.open_group(store, mode="r", use_consolidated=False)
     writable = mode != "r"
     # an existing store is left as it is until the first write (a refused or idle
     # writer changes nothing); a new or emptied one has been written already
@@ -1890,6 +2011,9 @@ def _open_root(
         dirty=not untouched,
     )
     session.nodes[raw.path] = raw
+    if mode == "r" and not is_zip and raw.metadata.consolidated_metadata is not None:
+        # written by another tool since? checked when first listing or missing a member
+        session.stale_check = lambda: _consolidated_is_stale(raw)
     if writable and untouched and zip_sink is None:
         session.set_first_write(lambda: _drop_consolidated(raw, session))
     return ZarrGroup(raw, session, root=True)

@@ -22,14 +22,19 @@ def _pose(rng: np.random.Generator, limbs: int, centre: np.ndarray) -> np.ndarra
 
 
 def tracked_frames(
-    frames: int, limbs: int, seed: int = 0, people: float = 1.0
+    frames: int,
+    limbs: int,
+    seed: int = 0,
+    people: float = 1.0,
+    shot_frames: tuple[int, int] = (100, 2000),
 ) -> Iterator[Any]:
-    """Frames for write_shots: shots of 100-2000 frames, ~``people`` tracks per frame."""
+    """Frames for write_shots: shots of ``shot_frames`` frames (100-2000), ~``people``
+    tracks per shot, each over a random part of its shot."""
     rng = np.random.default_rng(seed)
     done = 0
     next_id = 0
     while done < frames:
-        length = min(int(rng.integers(100, 2000)), frames - done)
+        length = min(int(rng.integers(*shot_frames)), frames - done)
         if done:
             yield SHOT_CHANGE
         n = max(1, int(rng.poisson(people)))
@@ -60,6 +65,7 @@ def make_dump(
     compression: str = "lossless",
     seed: int = 0,
     people: float = 1.0,
+    shot_frames: tuple[int, int] = (100, 2000),
     **open_kwargs: Any,
 ) -> None:
     """Write a synthetic dump of ``frames`` frames to ``url``."""
@@ -68,7 +74,7 @@ def make_dump(
         add_fmt_metadata(root, "trackshots" if tracked else "unseg")
         add_metadata(root, "synthetic.mp4", frames, mode, limbs)
         if tracked:
-            it = tracked_frames(frames, limbs, seed, people=people)
+            it = tracked_frames(frames, limbs, seed, people=people, shot_frames=shot_frames)
         else:
             it = untracked_frames(frames, limbs, seed=seed)
         write_shots(

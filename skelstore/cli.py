@@ -369,6 +369,7 @@ def _print_info(r: Any) -> None:
     else:
         rows += [
             ("format", r.fmt_type),
+            ("layout", r.layout),
             ("mode", f"{r.mode} ({r.limbs} keypoints)"),
             ("frames", r.num_frames),
             ("shots", r.shots),
@@ -446,6 +447,11 @@ def _info_summary(
     help="Recompress pose arrays with this preset (default: keep the source's).",
 )
 @click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option(
+    "--layout",
+    type=click.Choice(["skelshop", "packed"]),
+    help="Layout of the output (default: packed for Zarr, skelshop's for HDF5).",
+)
 @click.option("--verify", is_flag=True, help="Re-read the output and compare it with the source.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing destination.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
@@ -460,6 +466,7 @@ def convert(
     src_engine: str | None,
     compression: str | None,
     zarr_format: str | None,
+    layout: str | None,
     verify: bool,
     overwrite: bool,
     quiet: bool,
@@ -483,7 +490,7 @@ def convert(
     if to_dir is not None:
         _convert_corpus(
             ctx, _sources(paths, files_from), to_dir, engine, compression, zf, overwrite, quiet,
-            _runner(workers, scheduler, progress), src_engine,
+            _runner(workers, scheduler, progress), src_engine, layout,
         )  # fmt: skip
         return
     from skelstore.conversion import convert as do_convert
@@ -503,6 +510,7 @@ def convert(
         progress=progress,
         overwrite=overwrite,
         src_engine=src_engine,
+        layout=layout,
     )
     if not quiet:
         click.echo(report.summary())
@@ -519,6 +527,7 @@ def _convert_corpus(
     quiet: bool,
     runner: Any,
     src_engine: str | None = None,
+    layout: str | None = None,
 ) -> None:
     from skelstore.corpus import convert_corpus
 
@@ -532,6 +541,7 @@ def _convert_corpus(
         storage_options=ctx.storage_options,
         runner=runner,
         src_engine=src_engine,
+        layout=layout,
     )
     if not quiet:
         for r in report.results:
@@ -768,6 +778,11 @@ def repair(ctx: _Context, url: str, engine: str | None) -> None:
 )
 @click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
 @click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@click.option(
+    "--layout",
+    type=click.Choice(["skelshop", "packed"]),
+    help="Layout of the output (default: packed for Zarr, skelshop's for HDF5).",
+)
 @click.option("--video", help="The dump's video attribute (default: the files' base name.mp4).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
@@ -783,6 +798,7 @@ def import_openpose(
     compression: str | None,
     engine: str | None,
     zarr_format: str | None,
+    layout: str | None,
     video: str | None,
     overwrite: bool,
     quiet: bool,
@@ -808,6 +824,7 @@ def import_openpose(
         storage_options=ctx.storage_options,
         overwrite=overwrite,
         progress=not quiet and sys.stderr.isatty(),
+        layout=layout,
     )
     if not quiet:
         click.echo(report.summary())

@@ -45,7 +45,8 @@ from skelstore.errors import (
     VerificationError,
 )
 from skelstore.face import FACE_ARRAYS, FACES, face_chunks
-from skelstore.layout import pose_chunks
+from skelstore.layout import TIMELINE, pose_chunks
+from skelstore.packed import PACKED, SKELSHOP, check_layout_name, is_packed
 from skelstore.staging import Destination
 from skelstore.storage import Array, Group
 from skelstore.summary import describe, iter_tracks
@@ -76,6 +77,8 @@ class ConvertReport:
     dst_bytes: int | None
     seconds: float
     verified: bool
+    #: The copy's layout (``"skelshop"`` or ``"packed"``; ``None``: a face dump).
+    layout: str | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -91,8 +94,9 @@ class ConvertReport:
 
         ratio = f" ({self.ratio:.2f}x)" if self.ratio is not None else ""
         check = ", verified" if self.verified else ""
+        layout = f" {self.layout}" if self.layout else ""
         return (
-            f"{self.src} [{self.src_engine}] -> {self.dst} [{self.dst_engine}, "
+            f"{self.src} [{self.src_engine}] -> {self.dst} [{self.dst_engine}{layout}, "
             f"{self.compression or 'source encoding'}]: {self.pose_tracks} tracks, "
             f"{mb(self.src_bytes)} -> {mb(self.dst_bytes)}{ratio} in {self.seconds:.1f} s{check}"
         )
@@ -236,6 +240,7 @@ def convert(
     overwrite: bool = False,
     record: dict[str, Any] | None = None,
     src_engine: str | None = None,
+    layout: str | None = None,
 ) -> ConvertReport:
     """Convert the dump at ``src`` into ``dst`` (any engine, any URL).
 
@@ -258,6 +263,11 @@ def convert(
             unverified copy.
         src_engine: the engine of ``src`` (guessed from its name or contents if
             omitted).
+        layout: ``"skelshop"`` or ``"packed"``: the copy's layout. Default: the
+            destination engine's (packed for Zarr, skelshop's for HDF5), except
+            that a skelshop dump the packed layout cannot hold exactly (see
+            :func:`skelstore.packed_ops.check_packable`) keeps skelshop's. Both
+            directions are exact; see docs/layout.md.
 
     Returns:
         A :class:`ConvertReport`.
@@ -283,19 +293,28 @@ def convert(
     if is_read_only(dst):
         raise ReadOnlyError(f"{dst}: HTTP(S) URLs are read only; cannot convert into one")
     preset = get_preset(compression) if compression is not None else None
+    check_layout_name(layout)
     dst_engine = get_engine(engine) if engine else guess_engine(dst, "w", hint="engine=...")
     stage = Destination(dst, storage_options, overwrite=overwrite)
     if src_engine is None:
         src_engine = guess_engine(src, "r", storage_options, hint="src_engine=...").name
     with open_store(src, "r", engine=src_engine, storage_options=storage_options) as src_root:
-        tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
-        src_info = describe(src_root, with_size=True, storage_options=storage_options)
+        # a skelshop dump's tree is listed once, for every pass below
+        walk = _walk(src_root)
+        if walk is None:
+            tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
+            src_info = _SourceInfo.of(describe(src_root, with_size=True,
+                                               storage_options=storage_options))
+        else:
+            tracks = walk.pose_groups()
+            src_info = _SourceInfo.of_walk(src_root, walk, storage_options)
         unseg = src_root.attrs.get("fmt_type") == "unseg"
         with stage:
             from tqdm.auto import tqdm
 
             with tqdm(
-                total=len(tracks), disable=not progress, unit="track", desc=os.path.basename(src)
+                total=src_info.pose_tracks, disable=not progress, unit="track",
+                desc=os.path.basename(src),
             ) as bar:
                 limbs = src_root.attrs.get("limbs")
                 copier = _Copier(
@@ -305,12 +324,36 @@ def convert(
                     lambda: bar.update(1),
                     num_kps=limbs if isinstance(limbs, int) else None,
                 )
-                with open_store(
-                    stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
-                ) as dst_root:
-                    copier.copy_group(src_root, dst_root)
-                    if record is not None:
-                        dst_root.attrs[VERIFIED_ATTR] = json.dumps(record, sort_keys=True)
+                packing = False
+                for attempt in ("chosen", "skelshop's"):
+                    try:
+                        with open_store(
+                            stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
+                        ) as dst_root:
+                            target = layout or dst_root.default_layout
+                            if layout is None and target == PACKED and (
+                                attempt != "chosen" or not _packable(src_root, walk)
+                            ):
+                                target = SKELSHOP
+                            packing = target == PACKED and not is_packed(src_root)
+                            if TIMELINE in src_root and (target == PACKED or is_packed(src_root)):
+                                _copy_relayout(
+                                    src_root, dst_root, target, copier, preset, src_info, walk
+                                )
+                            else:
+                                copier.copy_group(src_root, dst_root)
+                            if record is not None:
+                                dst_root.attrs[VERIFIED_ATTR] = json.dumps(
+                                    record, sort_keys=True
+                                )
+                        break
+                    except FormatError:
+                        # arrays the packed layout cannot hold (a damaged indptr): a
+                        # copy in skelshop's layout keeps them as they are, unless
+                        # the packed layout was asked for
+                        if not packing or layout is not None or walk is None:
+                            raise
+                        walk = None  # its records are spent
             with open_store(stage.path, "r", engine=dst_engine.name) as staged:
                 if verify:
                     diff = compare_dumps(src_root, staged)
@@ -325,12 +368,115 @@ def convert(
         dst_engine=dst_engine.name,
         compression=dst_info.compression,
         frames=src_info.num_frames,
-        pose_tracks=len(tracks),
+        pose_tracks=src_info.pose_tracks,
         src_bytes=src_info.bytes_stored,
         dst_bytes=dst_info.bytes_stored,
         seconds=time.perf_counter() - t0,
         verified=verify,
+        layout=dst_info.layout,
     )
+
+
+@dataclass
+class _SourceInfo:
+    """What a conversion reports of its source."""
+
+    engine: str
+    num_frames: int | None
+    pose_tracks: int
+    bytes_stored: int | None
+    compression: str | None
+
+    @classmethod
+    def of(cls, info: Any) -> _SourceInfo:
+        return cls(info.engine, info.num_frames, info.pose_tracks, info.bytes_stored,
+                   info.compression)  # fmt: skip
+
+    @classmethod
+    def of_walk(cls, root: Group, walk: Any, storage_options: dict[str, Any] | None
+                ) -> _SourceInfo:  # fmt: skip
+        """From a listed skelshop tree: the preset judged on the largest track, as
+        :func:`skelstore.summary.detect_preset` judges it."""
+        from skelstore.compression import preset_name
+        from skelstore.summary import _bytes_stored, size_on_storage
+
+        tracks = [(p, t) for _, p, ts in walk.parents for t in ts]
+        preset = None
+        if tracks:
+            path, big = max(tracks, key=lambda pt: pt[1].entries)
+            grp = root[f"{path.rstrip('/')}/{big.name}"]
+            assert isinstance(grp, Group)
+            data, indices = grp["data"], grp["indices"]
+            assert isinstance(data, Array) and isinstance(indices, Array)
+            preset = preset_name(data.encoding, indices.encoding)
+        n = root.attrs.get("num_frames")
+        return cls(
+            root.engine_name,
+            n if isinstance(n, int) and not isinstance(n, bool) else None,
+            len(tracks),
+            size_on_storage(root.source, storage_options) or _bytes_stored(root),
+            preset,
+        )
+
+
+def _walk(root: Group) -> Any:
+    """A skelshop dump's listed tree (:class:`skelstore.packed_ops.SkelshopWalk`),
+    or ``None`` for other trees (packed dumps, face dumps, non-dumps)."""
+    from skelstore.layout import FMT_TYPES
+    from skelstore.packed_ops import SkelshopWalk, check_packable
+
+    if root.attrs.get("fmt_type") not in FMT_TYPES or TIMELINE not in root or is_packed(root):
+        return None
+    try:
+        return check_packable(root)
+    except FormatError as exc:
+        if "packed layout cannot hold" not in str(exc):
+            raise
+        return SkelshopWalk.of(root)  # not packable: listed without the checks
+
+
+def _packable(root: Group, walk: Any) -> bool:
+    """True unless ``root`` is a skelshop dump the packed layout cannot hold."""
+    return walk is None or getattr(walk, "checked", False)
+
+
+def _copy_relayout(
+    src: Group,
+    dst: Group,
+    target: str,
+    copier: _Copier,
+    preset: Preset | None,
+    info: Any,
+    walk: Any = None,
+) -> None:
+    """Copy a dump into another layout (or packed into packed): root attributes
+    (the layout's own as the target needs them), every member other than the
+    timeline as :class:`_Copier` copies them, and the timeline through
+    :mod:`skelstore.packed_ops`."""
+    from skelstore.layout import ArraySettings
+    from skelstore.packed import LAYOUT_ATTR, LAYOUT_VERSION_ATTR
+    from skelstore.packed_ops import pack_timeline, unpack_timeline
+
+    attrs = {k: v for k, v in _content_attrs(src).items()
+             if k not in (LAYOUT_ATTR, LAYOUT_VERSION_ATTR)}
+    if attrs:
+        dst.attrs.update(attrs)
+    for name, child in src.items():
+        if name == TIMELINE:
+            continue
+        if isinstance(child, Group):
+            copier.copy_group(child, dst.create_group(name, dict(child.attrs)), attrs_done=True)
+        else:
+            copier.copy_array(name, child, dst, role=None)
+    src_timeline = src[TIMELINE]
+    assert isinstance(src_timeline, Group)
+    timeline = dst.create_group(TIMELINE, dict(src_timeline.attrs) or None)
+    chosen = preset or get_preset(info.compression or "lossless")
+    settings = ArraySettings.make(copier.num_kps, chosen)
+    if target == PACKED:
+        pack_timeline(src, dst, timeline, settings, copier.tick, walk)
+    else:
+        unpack_timeline(src, timeline, settings, copier.tick)
 
 
 # ---------------------------------------------------------------- verification
@@ -401,7 +547,13 @@ def compare_dumps(a: Group, b: Group) -> str | None:
     """The first difference between two trees (members, attrs, dtypes, values), or
     ``None`` if they hold the same dump. Values are compared exactly, or within
     0.01 where either side uses a lossy encoding. The root attribute
-    :data:`VERIFIED_ATTR` (bookkeeping of conversions) is not compared."""
+    :data:`VERIFIED_ATTR` (bookkeeping of conversions) is not compared. Dumps of
+    which one is packed are compared as dumps, not trees (the same shots and
+    tracks, whatever the arrays; see :func:`skelstore.packed_ops.compare_logical`)."""
+    if a.path == "/" and TIMELINE in a and (is_packed(a) or is_packed(b)):
+        from skelstore.packed_ops import compare_logical
+
+        return compare_logical(a, b, compare_dumps)
     keys_a, keys_b = a.keys(), b.keys()
     if keys_a != keys_b:
         return f"{a.path}: members {keys_a} != {keys_b}"

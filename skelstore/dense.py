@@ -30,6 +30,8 @@ from skelstore.layout import (
     shot_info,
     shot_names,
 )
+from skelstore.packed import C_END, C_POSE, C_ROW, C_START, is_packed
+from skelstore.packed_read import PackedTimeline
 from skelstore.pose import LIMBS, SKELETONS, keypoint_names
 from skelstore.storage import Group
 
@@ -85,9 +87,14 @@ def _frame_span(
     timeline = root.get(TIMELINE)
     if not isinstance(timeline, Group):
         raise FormatError(f"{root.source}: no /timeline group")
+    packed = PackedTimeline(root, timeline) if is_packed(root) else None
     if fmt_type == "unseg":
         start, end = frame_attrs(timeline)
-        parents = [(0, start, end, timeline)]
+        parents = [(0, start, end, packed or timeline)]
+    elif fmt_type == "trackshots" and packed is not None:
+        parents = [(i, *packed.shot_range(i), packed) for i in range(len(packed))]
+        start = 0
+        end = max((p[2] for p in parents), default=0)
     elif fmt_type == "trackshots":
         parents = []
         for idx, name in shot_names(timeline):
@@ -162,13 +169,25 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
         )
     shots = np.full(n, -1, dtype=np.int64)
     chosen: list[tuple[int, TrackSource]] = []
+    parts: list[int] = []
     for idx, start, end, group in parents:
         a, b = max(start, f0), min(end, f1)
         if a >= b:
             continue
         shots[a - f0 : b - f0] = idx
-        chosen += [(idx, t) for t in list_tracks(group) if t.start_frame < f1 and t.end_frame > f0]
-    pose_ids = np.array(sorted({t.pose_id for _, t in chosen}), dtype=np.int64)
+        if isinstance(group, PackedTimeline):
+            t0, t1 = int(group.first[idx]), int(group.first[idx + 1])
+            tab = group.tracks
+            parts += [t for t in range(t0, t1) if tab[t, C_START] < f1 and tab[t, C_END] > f0]
+        else:
+            chosen += [
+                (idx, t) for t in list_tracks(group) if t.start_frame < f1 and t.end_frame > f0
+            ]
+    if parents and isinstance(parents[0][3], PackedTimeline):
+        items = _packed_items(parents[0][3], parts, limbs)
+    else:
+        items = _skelshop_items(root, [t for _, t in chosen])
+    pose_ids = np.array(sorted({it[0] for it in items}), dtype=np.int64)
     if n * (16 + len(pose_ids) * (limbs * 12 + 1)) > MAX_DENSE_BYTES:
         raise FormatError(
             f"{root.source}: frames {f0}:{f1} of {len(pose_ids)} pose ids would need over "
@@ -179,26 +198,22 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
     out_kp = out.view(KEYPOINT_ELEMENT).reshape(-1)  # one element per keypoint
     row_len = len(pose_ids) * limbs
     present = np.zeros((n, len(pose_ids)), dtype=bool)
-    tracks = [t for _, t in chosen]
-    reqs = [a for t in tracks for a in (t.indptr_array, t.data, t.indices)]
-    arrays = root.read_many(reqs) if reqs else []
-    for i, t in enumerate(tracks):
-        indptr, data, indices = arrays[3 * i : 3 * i + 3]
-        t.set_indptr(indptr)
-        assert t.indptr is not None
-        slot = slot_of[t.pose_id]
-        a, b = max(t.start_frame, f0), min(t.end_frame, f1)
+    for pose_id, t_start, t_end, indptr, data, indices, base, where in items:
+        slot = slot_of[pose_id]
+        a, b = max(t_start, f0), min(t_end, f1)
+        if a >= b:
+            continue
         present[a - f0 : b - f0, slot] = True
-        r0, r1 = a - t.start_frame, b - t.start_frame
-        lo, hi = int(t.indptr[r0]), int(t.indptr[r1])
+        r0, r1 = a - t_start, b - t_start
+        lo, hi = int(indptr[r0]) - base, int(indptr[r1]) - base
         if hi <= lo:
             continue
-        counts = np.diff(t.indptr[r0 : r1 + 1])
+        counts = np.diff(indptr[r0 : r1 + 1])
         idx = np.asarray(indices[lo:hi])
-        if len(idx) != hi - lo or len(data) < hi:
-            raise FormatError(f"{t.where}: indptr does not match data/indices lengths")
+        if len(idx) != hi - lo or len(data) < hi or lo < 0:
+            raise FormatError(f"{where}: indptr does not match data/indices lengths")
         if idx.size and int(idx.max()) >= limbs:
-            raise FormatError(f"{t.where}: keypoint index {int(idx.max())} >= limbs {limbs}")
+            raise FormatError(f"{where}: keypoint index {int(idx.max())} >= limbs {limbs}")
         # flat index of (frame, slot, keypoint) in out; whole 12-byte keypoints are
         # scattered at once (3x faster than a three-array fancy-index assignment)
         flat = np.repeat(np.arange(a - f0, b - f0, dtype=np.int64) * row_len + slot * limbs,
@@ -206,6 +221,12 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
         flat += idx
         np.put(out_kp, flat, np.ascontiguousarray(data[lo:hi], dtype=np.float32)
                .view(KEYPOINT_ELEMENT).reshape(-1))
+    if parents and isinstance(parents[0][3], PackedTimeline):
+        # frames between two parts of a track are empty rows of it: present
+        for pid, lo_f, hi_f in _packed_spans(parents[0][3], parts):
+            a, b = max(lo_f, f0), min(hi_f, f1)
+            if a < b:
+                present[a - f0 : b - f0, slot_of[pid]] = True
     return Poses(
         keypoints=out,
         present=present,
@@ -215,6 +236,60 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
         mode=mode,
         keypoint_names=keypoint_names(mode, limbs, attrs.get("keypoint_names")),
     )
+
+
+Item = tuple[int, int, int, np.ndarray, Any, Any, int, str]
+
+
+def _skelshop_items(root: Group, tracks: list[TrackSource]) -> list[Item]:
+    """``(pose_id, start, end, indptr, data, indices, base, where)`` per track,
+    every track's arrays read whole in one bulk call."""
+    reqs = [a for t in tracks for a in (t.indptr_array, t.data, t.indices)]
+    arrays = root.read_many(reqs) if reqs else []
+    items: list[Item] = []
+    for i, t in enumerate(tracks):
+        indptr, data, indices = arrays[3 * i : 3 * i + 3]
+        t.set_indptr(indptr)
+        assert t.indptr is not None
+        items.append((t.pose_id, t.start_frame, t.end_frame, t.indptr, data, indices, 0, t.where))
+    return items
+
+
+def _packed_items(pt: PackedTimeline, parts: list[int], limbs: int) -> list[Item]:
+    """The same per track part of a packed timeline: the parts are read as one
+    span of rows and one of entries (they are contiguous but for other shots'
+    parts in between), in one bulk call."""
+    if not parts:
+        return []
+    tab = pt.tracks
+    first, last = parts[0], parts[-1]
+    row_lo = int(tab[first, C_ROW])
+    row_hi = int(tab[last, C_ROW] + tab[last, C_END] - tab[last, C_START]) + 1
+    cache = pt.cache(sequential=False)
+    cache.fetch([(row_lo, row_hi)], [])
+    ptr = cache.pointers(row_lo, row_hi)
+    e_lo, e_hi = int(ptr[0]), int(ptr[-1])
+    if (e_hi - e_lo) * 14 > MAX_DENSE_BYTES:
+        raise FormatError(f"{pt.where}: frames asked for need over {MAX_DENSE_BYTES} bytes read")
+    data, indices = cache.entry_slices(e_lo, e_hi)
+    items: list[Item] = []
+    for t in parts:
+        r0 = int(tab[t, C_ROW]) - row_lo
+        rows = int(tab[t, C_END] - tab[t, C_START])
+        items.append((int(tab[t, C_POSE]), int(tab[t, C_START]), int(tab[t, C_END]),
+                      ptr[r0 : r0 + rows + 1], data, indices, e_lo, f"{pt.where} part {t}"))
+    return items
+
+
+def _packed_spans(pt: PackedTimeline, parts: list[int]) -> list[tuple[int, int, int]]:
+    """``(pose_id, start, end)`` per track (per shot and pose id) of the chosen
+    parts: the union of its parts' frames."""
+    spans: dict[tuple[int, int], list[int]] = {}
+    for t in parts:
+        shot, pid, s, e = (int(x) for x in pt.tracks[t, :4])
+        span = spans.setdefault((shot, pid), [s, e])
+        span[0], span[1] = min(span[0], s), max(span[1], e)
+    return [(pid, s, e) for (_, pid), (s, e) in spans.items()]
 
 
 def to_xarray(

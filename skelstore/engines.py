@@ -210,6 +210,7 @@ def open(
     allow_incomplete: bool = False,
     allow_external: bool = False,
     untrusted: bool | None = None,
+    layout: str | None = None,
 ) -> Group:
     """Open a skeleton dump (or any HDF5/Zarr hierarchy) and return its root group.
 
@@ -239,6 +240,10 @@ def open(
             gigabytes on some damaged structures). Costs a process start (about
             half a second). ``None`` (default): on if the environment variable
             ``SKELSTORE_UNTRUSTED=1`` is set. Reading only.
+        layout: ``"skelshop"`` or ``"packed"``: the layout writers use in this root
+            when they are not given one (a writer's own ``layout=`` wins; a dump that
+            already has a timeline keeps its own; without either, Zarr stores are
+            packed and HDF5 files skelshop's). Reading detects the layout.
 
     Returns:
         The root :class:`~skelstore.storage.Group`; use it as a context manager.
@@ -256,8 +261,14 @@ def open(
     """
     if mode not in MODES:
         raise EngineError(f"{target}: invalid mode {mode!r}; use one of {', '.join(MODES)}")
+    from skelstore.packed import check_layout_name
+
+    check_layout_name(layout)
     if not isinstance(target, (str, os.PathLike)):
-        return as_group(target)
+        group = as_group(target)
+        if layout is not None:
+            group.requested_layout = layout
+        return group
     url = os.fspath(target)
     if mode != "r" and is_read_only(url):
         raise ReadOnlyError(f"{url}: HTTP(S) URLs are read only; cannot open with mode {mode!r}")
@@ -274,6 +285,8 @@ def open(
         )
     extra = {"allow_external": True} if allow_external else {}
     root = eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format, **extra)
+    if layout is not None and mode != "r":
+        root.requested_layout = layout
     if mode in ("w", "w-", "x"):
         return root
     from skelstore.recovery import check_complete

@@ -48,6 +48,9 @@ from skelstore.layout import (
     shot_names,
     track_specs,
 )
+from skelstore.packed import PACKED, PackedWriter, is_packed, writer_layout
+from skelstore.packed import PartBuffer as _PackedParts
+from skelstore.packed_read import PackedTimeline
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
 from skelstore.recovery import check_resumable, mark_in_progress, shot_done
 from skelstore.storage import ArraySpec, Group, GroupSpec
@@ -128,6 +131,7 @@ class UnsegmentedWriter:
         lossless_kwargs: dict[str, Any] | None = None,
         lossy_kwargs: dict[str, Any] | None = None,
         block_frames: int = 4096,
+        layout: str | None = None,
     ) -> None:
         """
         Args:
@@ -138,13 +142,17 @@ class UnsegmentedWriter:
             lossless_kwargs: skelshop's raw h5py filter settings for ``data`` and
                 ``indices`` (dropped for tracks of fewer than 24 keypoints).
             lossy_kwargs: skelshop's raw h5py filter settings for ``data`` only.
-            block_frames: frames buffered per track between appends.
+            block_frames: poses buffered per track between appends (in the packed
+                layout each append is a part of the track).
+            layout: ``"skelshop"`` or ``"packed"``; see
+                :func:`skelstore.packed.writer_layout` for what decides when omitted.
         """
         self.h5f = as_group(h5f)
         check_resumable(self.h5f)
         self._where = f"{self.h5f.source}: "
         num_kps = check_num_kps(num_kps, self._where)
         self.num_kps = num_kps
+        self.layout = writer_layout(self.h5f, layout)
         self.settings = ArraySettings.make(num_kps, compression, lossless_kwargs, lossy_kwargs)
         _prepare_root(self.h5f, "unseg", num_kps)
         self.max_kps = _max_kps(self.h5f, num_kps)
@@ -153,6 +161,9 @@ class UnsegmentedWriter:
         self.tracks: dict[int, TrackWriter] = {}
         self.start_frame = 0
         self._ended = False
+        self._packed: _PackedParts | None = None
+        if self.layout == PACKED:
+            self._packed = _PackedParts(self.h5f, self.timeline_grp, self.settings)
         mark_in_progress(self.h5f)
 
     def add_pose(self, frame_num: int, pose_id: int, pose: Any) -> None:
@@ -166,6 +177,11 @@ class UnsegmentedWriter:
         """
         if self._ended or frame_num.__class__ is not int or frame_num < self.start_frame:
             frame_num = self._check_frame(frame_num)
+        if self._packed is not None:
+            if pose_id.__class__ is not int or pose_id < 0:
+                pose_name(pose_id, self._where)  # raises InputError
+            self._packed.add(frame_num, pose_id, pose, self.block_frames)
+            return
         track = self.tracks.get(pose_id)
         if track is None or pose_id.__class__ is not int:
             track = self._track(pose_id)
@@ -216,6 +232,15 @@ class UnsegmentedWriter:
 
     def end_shot(self) -> None:
         """End the (only) shot: flush every track and set the timeline's frame range."""
+        if self._packed is not None:
+            self._packed.flush()
+            last = max(self.start_frame - 1, self._packed.last_frame)
+            end = last + 1
+            self._packed.writer.set_shot(0, self.start_frame, max(end, self.start_frame))
+            self.timeline_grp.attrs.update({"start_frame": self.start_frame, "end_frame": end})
+            shot_done(self.h5f, 1)
+            self._packed.writer.finish()
+            return
         last = self.start_frame - 1
         for track in self.tracks.values():
             track.finish()
@@ -243,6 +268,7 @@ class ShotSegmentedWriter:
         compression: str | Preset | None = None,
         lossless_kwargs: dict[str, Any] | None = None,
         lossy_kwargs: dict[str, Any] | None = None,
+        layout: str | None = None,
     ) -> None:
         """Arguments as for :class:`UnsegmentedWriter`.
 
@@ -259,6 +285,7 @@ class ShotSegmentedWriter:
         self._where = f"{self.h5f.source}: "
         num_kps = check_num_kps(num_kps, self._where)
         self.num_kps = num_kps
+        self.layout = writer_layout(self.h5f, layout)
         self.settings = ArraySettings.make(num_kps, compression, lossless_kwargs, lossy_kwargs)
         _prepare_root(self.h5f, "trackshots", num_kps)
         self.max_kps = _max_kps(self.h5f, num_kps)
@@ -267,12 +294,21 @@ class ShotSegmentedWriter:
         self.shot_idx = 0
         self.shot_start = 0
         self.last_frame = 0
-        names = shot_names(self.timeline_grp)
-        if names:  # appending to a dump that already has shots
-            last = shot_info(self.timeline_grp, *names[-1])
-            self.shot_idx = last.index + 1
-            self.shot_start = last.end_frame
-            self.last_frame = last.end_frame - 1
+        self._packed: PackedWriter | None = None
+        if self.layout == PACKED:
+            self._packed = PackedWriter(self.h5f, self.timeline_grp, self.settings)
+            self.h5f.add_close_hook(lambda ok: ok and self._finish_packed())
+            if self._packed.shots:  # appending to a dump that already has shots
+                self.shot_idx = self._packed.shots
+                end = int(self._packed.arrays["shots"][self.shot_idx - 1][1])
+                self.shot_start, self.last_frame = end, end - 1
+        else:
+            names = shot_names(self.timeline_grp)
+            if names:  # appending to a dump that already has shots
+                last = shot_info(self.timeline_grp, *names[-1])
+                self.shot_idx = last.index + 1
+                self.shot_start = last.end_frame
+                self.last_frame = last.end_frame - 1
         #: The first frame the next start_shot may name (where the last shot ended).
         self._next_start = self.shot_start
         #: The smallest frame accepted now (no frame may go backwards in a shot).
@@ -280,6 +316,10 @@ class ShotSegmentedWriter:
         self._open = True  # between start_shot (or the start) and end_shot
         self._seen = False  # a frame was registered or a pose added in this shot
         mark_in_progress(self.h5f, shots_done=self.shot_idx)
+
+    def _finish_packed(self) -> None:
+        if self._packed is not None and self.h5f.writable:
+            self._packed.finish()
 
     def start_shot(self, start_frame: int | None = None) -> None:
         """Start a new shot (at ``start_frame``, or right after the previous one).
@@ -367,6 +407,25 @@ class ShotSegmentedWriter:
     def end_shot(self) -> None:
         """Write the current shot: its group, attributes and every pose track."""
         end = max(self.last_frame + 1, self.shot_start)
+        if self._packed is not None:
+            parts = []
+            for pose_id in sorted(self.tracks):
+                writer = self.tracks[pose_id]
+                if writer.start_frame is not None:
+                    track = writer.take_track()
+                    if track.start_frame < self.shot_start or track.end_frame > end:
+                        raise FormatError(
+                            f"{self.h5f.source}: pose {pose_id} has frames "
+                            f"{track.start_frame}:{track.end_frame} outside its shot "
+                            f"{self.shot_start}:{end}"
+                        )
+                    parts.append((self.shot_idx, pose_id, track))
+            self._packed.append(parts, [(self.shot_start, end)])
+            self.tracks = {}
+            self.shot_idx += 1
+            self.shot_start = self.last_frame + 1
+            shot_done(self.h5f, self.shot_idx)
+            return
         name = f"shot{self.shot_idx}"
         # the shot and all its tracks in one batch: one round of writes on Zarr
         nodes: list[GroupSpec | ArraySpec] = [
@@ -483,7 +542,11 @@ class ShotReader:
         *,
         io_group: Group | None = None,
         index: int | None = None,
+        source: Any = None,
     ) -> None:
+        """``source``, given instead of ``bundles``, supplies the dense blocks (an
+        object with ``poses`` and ``dense(f0, f1)``, as
+        :class:`skelstore.packed_read.PartsSource`)."""
         self.num_limbs = num_limbs
         #: The N of the stored ``shotN`` (``None`` when not read from a shot group).
         self.index = index
@@ -495,13 +558,20 @@ class ShotReader:
             for b in bundles
         ]
         self._tracks = tracks
+        self._source = source
+        self._block: tuple[int, int, dict[int, tuple[int, np.ndarray]]] | None = None
+        if source is not None:
+            self.poses = list(source.poses)
+            self._io = None
+            return
         self.poses = [(t.pose_id, t.start_frame, t.end_frame, t) for t in tracks]
         self._io = io_group or (tracks[0].group if tracks else None)
         if self._io is not None:
             load_tracks(self._io, tracks)
-        self._block: tuple[int, int, dict[int, tuple[int, np.ndarray]]] | None = None
 
     def _dense(self, f0: int, f1: int) -> dict[int, tuple[int, np.ndarray]]:
+        if self._source is not None:
+            return self._source.dense(f0, f1) if f0 < f1 else {}
         if self._io is None or f0 >= f1:
             return {}
         return read_dense_block(self._io, self._tracks, f0, f1, self.num_limbs)
@@ -571,14 +641,23 @@ class ShotSegmentedReader:
         self.empty_bundle = self.mk_bundle({})
         self.infinite = infinite
         self._timeline = _timeline(self.h5f)
-        self._names = shot_names(self._timeline)
+        self._packed: PackedTimeline | None = None
+        if is_packed(self.h5f):
+            self._packed = PackedTimeline(self.h5f, self._timeline)
+            self._names = [(i, f"shot{i}") for i in range(len(self._packed))]
+        else:
+            self._names = shot_names(self._timeline)
         self._infos: dict[int, ShotInfo] = {}
 
     def _shot(self, pos: int) -> ShotInfo:
         """The ``pos``-th stored shot, its attributes read on first use only."""
         info = self._infos.get(pos)
         if info is None:
-            info = shot_info(self._timeline, *self._names[pos])
+            if self._packed is not None:
+                start, end = self._packed.shot_range(pos)
+                info = ShotInfo(pos, self._names[pos][1], start, end, self._timeline)
+            else:
+                info = shot_info(self._timeline, *self._names[pos])
             _check_span(self.h5f, info.group.where(), info.start_frame, info.end_frame, pos == 0)
             self._infos[pos] = info
         return info
@@ -588,7 +667,19 @@ class ShotSegmentedReader:
         """Every shot's index, name and frame range (reads every shot's attributes)."""
         return [self._shot(pos) for pos in range(len(self._names))]
 
-    def _mk_reader(self, shot: ShotInfo) -> ShotReader:
+    def _mk_reader(self, shot: ShotInfo, cache: Any = None) -> ShotReader:
+        if self._packed is not None:
+            pt = self._packed
+            t0, t1 = int(pt.first[shot.index]), int(pt.first[shot.index + 1])
+            return ShotReader(
+                shot.start_frame,
+                shot.end_frame,
+                (),
+                self.limbs,
+                self.mk_bundle,
+                index=shot.index,
+                source=pt.source(t0, t1, cache or pt.cache(sequential=False), self.limbs),
+            )
         return ShotReader(
             shot.start_frame,
             shot.end_frame,
@@ -614,6 +705,7 @@ class ShotSegmentedReader:
     ) -> Iterator[tuple[int, int, int | None, Any]]:
         """``(shot_idx, start, end, make_shot)`` from the ``first``-th stored shot on."""
         # What skelshop's loop variables hold after skipping shots before ``first``.
+        cache = self._packed.cache(sequential=True) if self._packed is not None else None
         prev = self._shot(first - 1) if first else None
         end_frame: int = prev.end_frame if prev else req_start
         shot_idx = prev.index if prev else -1
@@ -630,7 +722,7 @@ class ShotSegmentedReader:
                     -1, req_start, start_frame,
                     partial(EmptyShot, req_start, start_frame, self.empty_bundle),
                 )
-            yield shot_idx, start_frame, end_frame, partial(self._mk_reader, shot)
+            yield shot_idx, start_frame, end_frame, partial(self._mk_reader, shot, cache)
         if self.infinite:
             yield (
                 shot_idx + 1, end_frame, None,
@@ -693,6 +785,11 @@ class UnsegmentedReader:
         timeline = _timeline(self.h5f)
         start, end = frame_attrs(timeline)
         _check_span(self.h5f, timeline.where(), start, end)
+        if is_packed(self.h5f):
+            pt = PackedTimeline(self.h5f, timeline)
+            source = pt.source(0, len(pt.tracks), pt.cache(sequential=True), self.limbs)
+            self.shot_reader = ShotReader(start, end, (), self.limbs, mk_bundle, source=source)
+            return
         self.shot_reader = ShotReader(
             start, end, list_tracks(timeline), self.limbs, mk_bundle, io_group=timeline
         )

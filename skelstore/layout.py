@@ -515,6 +515,11 @@ class TrackWriter:
         if self.growable and len(self._frames) >= self.block:
             self._append(upto=frame)
 
+    @property
+    def buffered(self) -> int:
+        """Poses added and not yet written."""
+        return len(self._frames)
+
     def _create_growable(self) -> None:
         assert self.parent is not None, "growable tracks need their parent group"
         grp = self.parent.create_group(self.name, {"start_frame": self.start_frame})

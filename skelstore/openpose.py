@@ -355,18 +355,30 @@ class _OneShotWriter:
     """A ``trackshots`` dump of one shot, written track by track in appended blocks
     (tracks idle for a block of frames are flushed, so memory stays bounded)."""
 
-    def __init__(self, root: Group, limbs: int, compression: str | None, start: int) -> None:
+    def __init__(
+        self, root: Group, limbs: int, compression: str | None, start: int,
+        layout: str | None = None,
+    ) -> None:
+        from skelstore.packed import PACKED, PartBuffer, writer_layout
         from skelstore.recovery import mark_in_progress
 
         self.root = root
         self.settings = ArraySettings.make(limbs, compression)
         self.start = start
-        timeline = root.require_group(TIMELINE)
-        self.shot = timeline.create_group("shot0", {"start_frame": start})
         self.tracks: dict[int, TrackWriter] = {}
+        self.packed: PartBuffer | None = None
+        chosen = writer_layout(root, layout)
+        timeline = root.require_group(TIMELINE)
+        if chosen == PACKED:  # the one shot's tracks in parts of a block of frames each
+            self.packed = PartBuffer(root, timeline, self.settings, shot=0)
+        else:
+            self.shot = timeline.create_group("shot0", {"start_frame": start})
         mark_in_progress(root)
 
     def add_pose(self, frame: int, pose_id: int, pose: np.ndarray) -> None:
+        if self.packed is not None:
+            self.packed.add(frame, pose_id, pose, IMPORT_BLOCK_FRAMES)
+            return
         track = self.tracks.get(pose_id)
         if track is None:
             track = self.tracks[pose_id] = TrackWriter(
@@ -377,6 +389,8 @@ class _OneShotWriter:
 
     def flush_idle(self, frame: int) -> None:
         """Append the buffer of every track not seen at ``frame``."""
+        if self.packed is not None:
+            self.packed.flush_idle(frame)
         for track in self.tracks.values():
             if track.last_frame is not None and track.last_frame < frame:
                 track.flush()
@@ -384,6 +398,12 @@ class _OneShotWriter:
     def finish(self, end: int) -> None:
         from skelstore.recovery import shot_done
 
+        if self.packed is not None:
+            self.packed.flush()
+            self.packed.writer.set_shot(0, self.start, max(end, self.start))
+            shot_done(self.root, 1)
+            self.packed.writer.finish()
+            return
         for track in self.tracks.values():
             track.finish()
         self.shot.attrs["end_frame"] = end
@@ -404,6 +424,7 @@ def import_openpose(
     storage_options: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    layout: str | None = None,
 ) -> ImportReport:
     """Import OpenPose's JSON files (a directory or ``.zip``) into a new dump at ``dst``.
 
@@ -425,6 +446,8 @@ def import_openpose(
         overwrite: replace an existing ``dst``, if it is a dump (see
             :func:`skelstore.staging.check_replaceable`).
         progress: show a progress bar (tqdm) over frames.
+        layout: ``"skelshop"`` or ``"packed"`` (default: the destination engine's,
+            see :func:`skelstore.packed.writer_layout`).
 
     Returns:
         An :class:`ImportReport`.
@@ -465,6 +488,7 @@ def import_openpose(
             )
         first, last = files.frames[0], files.frames[-1]
         present = set(files.frames)
+        pose_ids: set[int] = set()
         version: Any = None
         with stage:
             with open_store(
@@ -474,11 +498,11 @@ def import_openpose(
                 add_fmt_metadata(root, fmt_type)
                 writer: Any
                 if tracked:
-                    writer = _OneShotWriter(root, limbs, compression, first)
+                    writer = _OneShotWriter(root, limbs, compression, first, layout)
                 else:
                     writer = UnsegmentedWriter(
                         root, num_kps=limbs, compression=compression,
-                        block_frames=IMPORT_BLOCK_FRAMES,
+                        block_frames=IMPORT_BLOCK_FRAMES, layout=layout,
                     )
                     writer.start_shot(first)
                 with tqdm(total=last - first + 1, disable=not progress, unit="frame",
@@ -493,6 +517,7 @@ def import_openpose(
                                 version = ver
                             for pose_id, kps in people:
                                 writer.add_pose(frame, pose_id, kps)
+                                pose_ids.add(pose_id)
                             poses += len(people)
                         if tracked and (frame - first) % IMPORT_BLOCK_FRAMES == 0:
                             writer.flush_idle(frame)
@@ -508,7 +533,7 @@ def import_openpose(
                 if gaps:
                     extra["openpose_missing_frames"] = len(gaps)
                 root.attrs.update(extra)
-                tracks = len(writer.tracks)
+                tracks = len(pose_ids)
             stage.publish()
     return ImportReport(
         src=src,
@@ -638,7 +663,13 @@ def _timeline_range(root: Group) -> tuple[int, int, bool]:
     timeline = root.get(TIMELINE)
     if not isinstance(timeline, Group) or fmt_type not in ("unseg", "trackshots"):
         raise FormatError(f"{root.source}: not a skeleton dump (fmt_type={fmt_type!r})")
-    if fmt_type == "unseg":
+    if root.attrs.get("layout") is not None:
+        from skelstore.packed_ops import dump_shots
+
+        shots = dump_shots(root)
+        start = shots[0].start_frame if shots else 0
+        end = shots[-1].end_frame if shots else 0
+    elif fmt_type == "unseg":
         start, end = frame_attrs(timeline)
     else:
         names = shot_names(timeline)

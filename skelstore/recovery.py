@@ -46,6 +46,7 @@ __all__ = [
     "IncompleteView",
     "check_complete",
     "check_resumable",
+    "intact_shots",
     "mark_in_progress",
     "repair",
     "shot_done",
@@ -102,6 +103,11 @@ def shot_done(root: Group, shots_done: int) -> None:
 def _intact(root: Group) -> int:
     done = root.attrs.get(SHOTS_DONE, 0)
     return int(done) if isinstance(done, int) and not isinstance(done, bool) else 0
+
+
+def intact_shots(root: Group) -> int:
+    """The number of shots a marked dump records as complete (0 if it records none)."""
+    return _intact(root)
 
 
 def check_complete(root: Group, *, allow_incomplete: bool = False, mode: str = "r") -> Group:
@@ -373,10 +379,19 @@ def repair(root: Group) -> tuple[int, list[str]]:
     fmt_type = root.attrs.get("fmt_type")
     timeline = root.get(TIMELINE)
     if not root.attrs.get(IN_PROGRESS):
+        if isinstance(timeline, Group) and root.attrs.get("layout") == "packed":
+            from skelstore.packed_ops import dump_shots
+
+            return len(dump_shots(root)), []
         return (len(timeline) if isinstance(timeline, Group) else 0), []
     intact = _intact(root)
     deleted: list[str] = []
-    if isinstance(timeline, Group) and fmt_type == "trackshots":
+    from skelstore.packed import is_packed
+    from skelstore.packed_ops import repair_packed
+
+    if isinstance(timeline, Group) and is_packed(root):
+        intact, deleted = repair_packed(root, timeline, intact)
+    elif isinstance(timeline, Group) and fmt_type == "trackshots":
         for name in list(timeline):
             try:
                 idx = parse_index(name, "shot", timeline.where())

@@ -268,6 +268,13 @@ class Array(Node):
         """Bytes the array takes on storage, if the engine can tell cheaply."""
         return None
 
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        """Shard shape (a multiple of :attr:`chunks`) where the engine stores several
+        chunks in one object (Zarr 3 sharding), else ``None``. Reading a whole shard
+        costs one request; part of one, a request for its index and one per chunk."""
+        return None
+
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 0
 
@@ -314,6 +321,11 @@ class Group(Node):
 
     #: Engine name, as in the registry (``"hdf5"``, ``"zarr"``).
     engine_name: ClassVar[str] = ""
+    #: The dump layout writers use on this engine when nothing else chooses one
+    #: (``"skelshop"`` or ``"packed"``; see :func:`skelstore.packed.writer_layout`).
+    default_layout: ClassVar[str] = "skelshop"
+    #: The layout asked for with ``skelstore.open(..., layout=...)`` (``None``: not asked).
+    requested_layout: str | None = None
 
     @property
     @abstractmethod
@@ -439,6 +451,8 @@ class Group(Node):
         encoding: Encoding | None = None,
         growable: bool = False,
         engine_options: dict[str, Any] | None = None,
+        shards: tuple[int, ...] | None = None,
+        dimension_names: tuple[str, ...] | None = None,
     ) -> Array:
         """Create a child array, from ``data`` or empty with ``shape``/``dtype``.
 
@@ -452,6 +466,10 @@ class Group(Node):
             engine_options: settings only one engine understands (h5py's
                 ``create_dataset`` keywords for HDF5). An engine that cannot honour
                 one raises :class:`~skelstore.errors.EngineError` naming it.
+            shards: a shard shape (a multiple of ``chunks``) for engines that store
+                several chunks per object (Zarr 3); the others ignore it.
+            dimension_names: a name per dimension, for engines that record them
+                (Zarr: what xarray reads); the others ignore them.
         """
 
     def write_many(self, nodes: Sequence[GroupSpec | ArraySpec]) -> None:
@@ -478,6 +496,21 @@ class Group(Node):
                     encoding=node.encoding,
                     engine_options=node.engine_options,
                 )
+
+    def append_many(self, items: Sequence[tuple[Array, np.ndarray]]) -> None:
+        """Append ``values`` to each growable array of ``(array, values)`` (as
+        :meth:`Array.append`), in one call that engines may serve concurrently
+        (Zarr: one round of store writes). Nothing is promised about the order in
+        which the arrays change: a writer that needs an order makes two calls."""
+        for arr, values in items:
+            arr.append(values)
+
+    def set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> None:
+        """Write each ``values`` into its array from row ``start`` on (first axis,
+        within the array's shape), as ``array[start:start + len(values)] = values``,
+        in one call that engines may serve concurrently."""
+        for arr, start, values in items:
+            arr[start : start + len(values)] = values
 
     # -- bulk reading ----------------------------------------------------
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:

@@ -17,6 +17,8 @@ from skelstore.compression import preset_name
 from skelstore.errors import FormatError
 from skelstore.face import FACES, FaceInfo, describe_faces, has_faces
 from skelstore.layout import FMT_TYPES, TIMELINE, list_shots, list_tracks
+from skelstore.packed import PACKED, is_packed, layout_of
+from skelstore.packed_read import PackedTimeline
 from skelstore.storage import Array, Group
 
 __all__ = [
@@ -48,6 +50,8 @@ class DumpInfo:
     format_info: dict[str, Any] = field(default_factory=dict)
     extra_groups: list[str] = field(default_factory=list)
     faces: FaceInfo | None = None
+    #: ``"skelshop"`` or ``"packed"`` (see docs/layout.md); ``None`` for a face dump.
+    layout: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +59,8 @@ class DumpInfo:
 
 def iter_tracks(root: Group) -> list[tuple[str, Group]]:
     """``(path, pose group)`` of every pose track, in timeline order (none for a
-    face dump without skeletons).
+    face dump without skeletons, nor for a packed dump, which has no pose groups:
+    see :func:`skelstore.packed_ops.dump_tracks`).
 
     Raises:
         FormatError: ``root`` is neither a skeleton dump nor a face dump.
@@ -68,6 +73,9 @@ def iter_tracks(root: Group) -> list[tuple[str, Group]]:
     timeline = root.get(TIMELINE)
     if not isinstance(timeline, Group):
         raise FormatError(f"{root.source}: no /timeline group")
+    if is_packed(root):
+        PackedTimeline(root, timeline)  # raises FormatError for a damaged one
+        return []
     parents = [timeline] if fmt_type == "unseg" else [s.group for s in list_shots(timeline)]
     return [(t.group.path, t.group) for p in parents for t in list_tracks(p)]
 
@@ -148,12 +156,23 @@ def describe(
     attrs = dict(root.attrs)
     tracks = iter_tracks(root)
     faces = describe_faces(root)
-    indptr_arrays = [a["indptr"] for a in (pose_arrays(g) for _, g in tracks) if "indptr" in a]
-    indptrs = root.read_many(indptr_arrays)
-    poses = sum(int(np.count_nonzero(np.diff(ip.astype(np.int64)))) for ip in indptrs)
-    kps = sum(int(ip[-1]) for ip in indptrs if len(ip))
     fmt_type = attrs.get("fmt_type")
-    shots = len(root[TIMELINE]) if fmt_type == "trackshots" else int(fmt_type == "unseg")
+    layout = None if fmt_type is None and TIMELINE not in root else layout_of(root)
+    if layout == PACKED:
+        from skelstore.packed_ops import describe_packed
+
+        packed = describe_packed(root, root[TIMELINE])  # type: ignore[arg-type]
+        shots, n_tracks = packed.shots, packed.pose_tracks
+        poses, kps, compression = packed.poses_stored, packed.keypoints_stored, packed.compression
+    else:
+        indptr_arrays = [
+            a["indptr"] for a in (pose_arrays(g) for _, g in tracks) if "indptr" in a
+        ]
+        indptrs = root.read_many(indptr_arrays)
+        poses = sum(int(np.count_nonzero(np.diff(ip.astype(np.int64)))) for ip in indptrs)
+        kps = sum(int(ip[-1]) for ip in indptrs if len(ip))
+        shots = len(root[TIMELINE]) if fmt_type == "trackshots" else int(fmt_type == "unseg")
+        n_tracks, compression = len(tracks), detect_preset(tracks)
     num_frames = attrs.get("num_frames")
     limbs = attrs.get("limbs")
     return DumpInfo(
@@ -164,14 +183,15 @@ def describe(
         limbs=int(limbs) if isinstance(limbs, int) else None,
         num_frames=int(num_frames) if isinstance(num_frames, int) else None,
         shots=shots,
-        pose_tracks=len(tracks),
+        pose_tracks=n_tracks,
         poses_stored=poses,
         keypoints_stored=kps,
-        compression=detect_preset(tracks),
+        compression=compression,
         bytes_stored=(size_on_storage(root.source, storage_options) or _bytes_stored(root))
         if with_size
         else None,
         format_info=root.format_info,
         extra_groups=[k for k in root if k not in (TIMELINE, FACES)],
         faces=faces,
+        layout=layout,
     )

@@ -24,6 +24,8 @@ from skelstore.layout import (
     frame_attrs,
     parse_index,
 )
+from skelstore.packed import is_packed
+from skelstore.packed_ops import validate_packed
 from skelstore.pose import CUSTOM_MODE, LIMBS, MODES
 from skelstore.storage import Array, Group
 
@@ -187,6 +189,15 @@ def validate(root: Group, *, deep: bool = False) -> ValidationReport:
     timeline = root.get(TIMELINE)
     if not isinstance(timeline, Group):
         rep.problems.append("/: no /timeline group")
+        return rep
+    try:
+        packed = is_packed(root)
+    except SkelstoreError as exc:
+        rep.problems.append(str(exc))
+        return rep
+    if packed:
+        problems, rep.shots, rep.tracks = validate_packed(root, timeline, limbs, deep)
+        rep.problems.extend(problems)
         return rep
     if fmt_type == "unseg":
         rep.shots = 1  # the whole timeline, as readers and describe() take it

@@ -24,10 +24,15 @@ GOLDEN_FILES = sorted(p.name for p in GOLDEN_DIR.glob("*.h5"))
 TRACKSHOTS_GOLDEN = [n for n in GOLDEN_FILES if n.startswith("trackshots")]
 UNSEG_GOLDEN = [n for n in GOLDEN_FILES if n.startswith("unseg")]
 
-#: Every storage kind a dump can be written to.
-STORAGE_KINDS = ("hdf5", "zarr3", "zarr2", "zarrzip", "memory-zarr", "memory-hdf5")
+#: Every storage kind a dump can be written to: Zarr kinds get the packed layout (Zarr's
+#: default) and HDF5 kinds skelshop's (HDF5's default), except ``hdf5-packed`` and
+#: ``zarr3-skelshop``, which ask for the other layout (``layout=`` in the open kwargs).
+STORAGE_KINDS = (
+    "hdf5", "zarr3", "zarr2", "zarrzip", "memory-zarr", "memory-hdf5", "hdf5-packed",
+    "zarr3-skelshop",
+)  # fmt: skip
 #: The kinds served by the HDF5 engine.
-HDF5_KINDS = ("hdf5", "memory-hdf5")
+HDF5_KINDS = ("hdf5", "memory-hdf5", "hdf5-packed")
 
 _counter = itertools.count()
 
@@ -38,6 +43,10 @@ def make_target(kind: str, tmp_path: Path, name: str | None = None) -> tuple[str
     stem = f"{name or 'x'}{n}"
     if kind == "hdf5":
         return str(tmp_path / f"{stem}.h5"), {}
+    if kind == "hdf5-packed":
+        return str(tmp_path / f"{stem}.h5"), {"layout": "packed"}
+    if kind == "zarr3-skelshop":
+        return str(tmp_path / f"{stem}.zarr"), {"zarr_format": 3, "layout": "skelshop"}
     if kind == "zarr3":
         return str(tmp_path / f"{stem}.zarr"), {"zarr_format": 3}
     if kind == "zarr2":
@@ -139,6 +148,13 @@ def golden_shot_ranges(name: str) -> dict[int, tuple[int, int]]:
             int(k[4:]): (int(g.attrs["start_frame"]), int(g.attrs["end_frame"]))
             for k, g in f["timeline"].items()
         }
+
+
+def stored_shot_ranges(root: Any) -> dict[int, tuple[int, int]]:
+    """``{N: (start_frame, end_frame)}`` of every stored shot, whatever the layout."""
+    from skelstore.packed_ops import dump_shots
+
+    return {s.index: (s.start_frame, s.end_frame) for s in dump_shots(root)}
 
 
 # ---------------------------------------------------------------- decoding

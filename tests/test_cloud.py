@@ -51,6 +51,7 @@ from dumputil import (
     golden_shot_ranges,
     load_expected,
     rows_from_list,
+    stored_shot_ranges,
 )
 from servers import HTTPServer
 from test_face import EXTRAS, check_dense, check_sparse, make_frames, write_with_skelstore
@@ -169,16 +170,17 @@ EVERYWHERE = ["s3", "gs", "http"]
 
 
 @pytest.fixture(scope="session")
-def golden_zarr(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, int], Path]:
-    """``get(name, zarr_format)``: a local Zarr copy of golden dump ``name`` (made once)."""
+def golden_zarr(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``get(name, zarr_format, layout=None)``: a local Zarr copy of golden dump
+    ``name`` (made once; packed unless ``layout="skelshop"``)."""
     root = tmp_path_factory.mktemp("golden-zarr")
-    made: dict[tuple[str, int], Path] = {}
+    made: dict[tuple[str, int, str | None], Path] = {}
 
-    def get(name: str, zarr_format: int) -> Path:
-        key = (name, zarr_format)
+    def get(name: str, zarr_format: int, layout: str | None = None) -> Path:
+        key = (name, zarr_format, layout)
         if key not in made:
-            dst = root / f"v{zarr_format}" / name.replace(".h5", ".zarr")
-            convert(GOLDEN_DIR / name, dst, zarr_format=zarr_format)
+            dst = root / f"v{zarr_format}-{layout}" / name.replace(".h5", ".zarr")
+            convert(GOLDEN_DIR / name, dst, zarr_format=zarr_format, layout=layout)
             made[key] = dst
         return made[key]
 
@@ -253,13 +255,16 @@ def _strip_consolidated(store: Path, fmt: int) -> None:
 @pytest.mark.parametrize("fmt", [3, 2])
 def test_http_zarr_needs_only_consolidated_metadata(tmp_path, golden_zarr, fmt):
     """On a server that cannot list directories (403), a consolidated store reads in
-    full; the same store without its consolidated metadata cannot be read, with a
-    skelstore error rather than the HTTP client's."""
+    full; the same store in skelshop's layout without its consolidated metadata
+    cannot be read, with a skelstore error rather than the HTTP client's. A packed
+    store names all its arrays itself: it reads without listing too."""
     name = "trackshots_offset_face.h5"
     served = tmp_path / "served"
-    shutil.copytree(golden_zarr(name, fmt), served / "with.zarr")
-    shutil.copytree(golden_zarr(name, fmt), served / "without.zarr")
+    shutil.copytree(golden_zarr(name, fmt, "skelshop"), served / "with.zarr")
+    shutil.copytree(golden_zarr(name, fmt, "skelshop"), served / "without.zarr")
+    shutil.copytree(golden_zarr(name, fmt), served / "packed.zarr")
     _strip_consolidated(served / "without.zarr", fmt)
+    _strip_consolidated(served / "packed.zarr", fmt)
     with HTTPServer(served, show_index=False) as server:
         fs = fsspec.filesystem("http", skip_instance_cache=True)
         with pytest.raises(Exception, match="403"):
@@ -271,6 +276,9 @@ def test_http_zarr_needs_only_consolidated_metadata(tmp_path, golden_zarr, fmt):
             skelstore.open(server.url_for("without.zarr")) as root,
         ):
             decode_golden(root, name)
+        with skelstore.open(server.url_for("packed.zarr")) as root:
+            assert root.attrs["layout"] == "packed"
+            assert_rows_equal(decode_golden(root, name), load_expected(name))
 
 
 # ---------------------------------------------------------------- writing to buckets
@@ -314,7 +322,8 @@ def test_write_shots_to_bucket_reads_back(place: Place, kind: str):
         if kind != "hdf5":
             assert root.format_info == {"zarr_format": kwargs["zarr_format"]}
         assert root.attrs["num_frames"] == total
-        assert root["timeline"].keys() == [f"shot{n}" for n in range(len(shots))]
+        assert root.attrs.get("layout") == (None if kind == "hdf5" else "packed")
+        assert stored_shot_ranges(root) == ranges
         got, _ = decode_shots(ShotSegmentedReader(root), ranges, limbs)
     assert_rows_equal(got, expected)
 
@@ -457,8 +466,8 @@ def test_zarr_on_s3_is_consolidated_on_close(place: Place, fmt: int):
     nodes = _consolidated_nodes(place, "c.zarr", fmt)
     stored = _stored_nodes(place, "c.zarr", fmt)
     assert set(nodes) == stored
-    assert {"timeline/shot0/pose0/data", "timeline/shot0/pose0/indptr"} <= stored
-    assert nodes["timeline/shot0"] == {"start_frame": 0, "end_frame": 4}
+    assert {"timeline/data", "timeline/indptr", "timeline/shots", "timeline/tracks"} <= stored
+    assert nodes["timeline/shots"]["columns"] == ["start_frame", "end_frame"]
     # zarr itself reads the store through the consolidated metadata
     group = zarr.open_consolidated(
         place.url("c.zarr"), zarr_format=fmt, storage_options=place.storage_options

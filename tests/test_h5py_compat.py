@@ -414,11 +414,11 @@ def test_skelshop_kwargs_on_zarr_translate_or_refuse(tmp_path, kind):
     """h5py filter settings on the Zarr engine: translated to the lossy preset's
     codecs, or refused with EngineError; nothing else."""
     url_preset, kw = make_target(kind, tmp_path)
-    with skelstore.open(url_preset, "w", **kw) as root:
+    with skelstore.open(url_preset, "w", layout="skelshop", **kw) as root:
         standard_tracked(root, compression="lossy")
     url, kw = make_target(kind, tmp_path)
     try:
-        with skelstore.open(url, "w", **kw) as root:
+        with skelstore.open(url, "w", layout="skelshop", **kw) as root:
             standard_tracked(root, lossless_kwargs=SKELSHOP_LOSSLESS, lossy_kwargs=SKELSHOP_LOSSY)
     except skelstore.EngineError as exc:
         assert isinstance(exc, skelstore.SkelstoreError)
@@ -459,9 +459,10 @@ def walk(group, prefix: str = "") -> dict[str, tuple]:
 @pytest.mark.parametrize("kind", ["zarr3", "zarr2", "zarrzip"])
 @pytest.mark.parametrize("writer", [standard_tracked, standard_unseg])
 def test_zarr_tree_mirrors_hdf5(tmp_path, kind, writer):
+    """In skelshop's layout (asked for: Zarr's default is packed)."""
     h5 = write_h5(tmp_path, writer, compression="lossless")
     url, kw = make_target(kind, tmp_path)
-    with skelstore.open(url, "w", **kw) as root:
+    with skelstore.open(url, "w", layout="skelshop", **kw) as root:
         writer(root, compression="lossless")
     with skelstore.open(h5) as a, skelstore.open(url) as b:
         assert a.engine_name == "hdf5" and b.engine_name == "zarr"

@@ -27,7 +27,7 @@ CHILD = textwrap.dedent(
     from skelstore.dump import add_fmt_metadata, add_metadata
     from skelstore.io import ShotSegmentedWriter, UnsegmentedWriter
 
-    path, kind = sys.argv[1], sys.argv[2]
+    path, kind, layout = sys.argv[1], sys.argv[2], sys.argv[3]
 
     def pose(frame, pid):
         rng = np.random.default_rng(frame * 100 + pid)
@@ -35,7 +35,7 @@ CHILD = textwrap.dedent(
         kps[rng.random(25) < 0.2] = 0
         return kps
 
-    root = skelstore.open(path, "w")
+    root = skelstore.open(path, "w", layout=None if layout == "default" else layout)
     add_fmt_metadata(root, "trackshots" if kind == "shots" else "unseg")
     add_metadata(root, "v.mp4", 100000, "BODY_25", 25)
     if kind == "shots":
@@ -71,12 +71,12 @@ def expected_pose(frame: int, pid: int) -> np.ndarray:
     return kps
 
 
-def kill_writer(tmp_path: Path, target: str, kind: str, after: int) -> int:
+def kill_writer(tmp_path: Path, target: str, kind: str, after: int, layout: str) -> int:
     """Run the writer, SIGKILL it once it reported ``after`` units done."""
     script = tmp_path / "writer.py"
     script.write_text(CHILD)
     proc = subprocess.Popen(
-        [sys.executable, str(script), target, kind], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), target, kind, layout], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     done = 0
@@ -91,13 +91,22 @@ def kill_writer(tmp_path: Path, target: str, kind: str, after: int) -> int:
     return done
 
 
-@pytest.mark.parametrize("suffix", [".h5", ".zarr"])
-def test_killed_shot_writer_keeps_every_finished_shot(tmp_path: Path, suffix: str) -> None:
+#: (suffix, layout): each engine in its default layout (HDF5: skelshop's, Zarr: packed)
+#: and in the other one.
+CRASH_CASES = [(".h5", "default"), (".h5", "packed"), (".zarr", "default"), (".zarr", "skelshop")]
+
+
+@pytest.mark.parametrize(("suffix", "layout"), CRASH_CASES)
+def test_killed_shot_writer_keeps_every_finished_shot(
+    tmp_path: Path, suffix: str, layout: str
+) -> None:
     target = str(tmp_path / f"dump{suffix}")
-    done = kill_writer(tmp_path, target, "shots", after=3)
+    done = kill_writer(tmp_path, target, "shots", after=3, layout=layout)
     with pytest.raises(skelstore.IncompleteDumpError, match=r"complete shot\(s\) are intact"):
         skelstore.open(target)
     with skelstore.open(target, allow_incomplete=True) as root:
+        expect = "packed" if (suffix, layout) in ((".h5", "packed"), (".zarr", "default")) else None
+        assert root.attrs.get("layout") == expect
         intact = int(root.attrs[SHOTS_DONE])
         assert intact >= done >= 3
         reader = ShotSegmentedReader(root)
@@ -118,10 +127,12 @@ def test_killed_shot_writer_keeps_every_finished_shot(tmp_path: Path, suffix: st
         assert validate(root, deep=True).ok
 
 
-@pytest.mark.parametrize("suffix", [".h5", ".zarr"])
-def test_killed_unsegmented_writer_keeps_complete_rows(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize(("suffix", "layout"), CRASH_CASES)
+def test_killed_unsegmented_writer_keeps_complete_rows(
+    tmp_path: Path, suffix: str, layout: str
+) -> None:
     target = str(tmp_path / f"dump{suffix}")
-    done = kill_writer(tmp_path, target, "unseg", after=64)
+    done = kill_writer(tmp_path, target, "unseg", after=64, layout=layout)
     with pytest.raises(skelstore.IncompleteDumpError):
         skelstore.open(target)
     with pytest.raises(skelstore.IncompleteDumpError):  # writing would adopt the partial rows

@@ -24,6 +24,7 @@ from dumputil import (
     decode_unseg,
     make_target,
     rows_from_list,
+    stored_shot_ranges,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -138,11 +139,7 @@ def check_tracked(url, mode, start_frame, shots, preset):
     limbs = LIMBS[mode]
     expected, ranges = tracked_expectation(start_frame, shots, limbs)
     with skelstore.open(url, "r") as root:
-        timeline = root["timeline"]
-        assert timeline.keys() == [f"shot{n}" for n in range(len(shots))]
-        for n, (start, end) in ranges.items():
-            attrs = timeline[f"shot{n}"].attrs
-            assert (attrs["start_frame"], attrs["end_frame"]) == (start, end)
+        assert stored_shot_ranges(root) == ranges
         reader = ShotSegmentedReader(root)
         assert len(reader) == len(shots)
         got, yielded = decode_shots(reader, ranges, limbs)

@@ -94,6 +94,7 @@ def convert_corpus(
     storage_options: dict[str, Any] | None = None,
     runner: Runner | None = None,
     src_engine: str | None = None,
+    layout: str | None = None,
 ) -> CorpusReport:
     """Convert every dump of ``sources`` into ``to_dir``, verified; resumable.
 
@@ -114,6 +115,8 @@ def convert_corpus(
             the Dask workers with each task).
         runner: where to run (default: :class:`Runner()`: Dask for two files or more).
         src_engine: the engine of every source (default: guessed per file).
+        layout: the copies' layout (default: each destination engine's; see
+            :func:`skelstore.convert`).
 
     Raises:
         NotFoundError: a glob matches nothing.
@@ -131,6 +134,7 @@ def convert_corpus(
         "convert", convert_file, jobs, runner,
         engine=engine, compression=compression, zarr_format=zarr_format,
         overwrite=overwrite, storage_options=storage_options, src_engine=src_engine,
+        **({"layout": layout} if layout is not None else {}),
     )  # fmt: skip
 
 

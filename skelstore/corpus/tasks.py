@@ -239,6 +239,7 @@ def convert_file(
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
     src_engine: str | None = None,
+    layout: str | None = None,
 ) -> FileResult:
     """Convert ``job.src`` (of engine ``src_engine``, default: guessed) to
     ``job.dst``, verified and recorded; idempotent.
@@ -264,6 +265,8 @@ def convert_file(
         if dst is None:
             raise ValueError(f"{src}: a conversion job needs a destination")
         options = {"engine": engine, "compression": compression, "zarr_format": zarr_format}
+        if layout is not None:  # recorded only when asked for: older records stay valid
+            options["layout"] = layout
         source = rec.fingerprint(src, storage_options)
         if not overwrite and rec.exists(dst, storage_options):
             report, note = _existing(src, dst, options, source, storage_options, src_engine)
@@ -282,6 +285,7 @@ def convert_file(
             overwrite=overwrite,
             record=rec.make_record(src, options, source),
             src_engine=src_engine,
+            layout=layout,
         )
     except Exception as exc:
         return FileResult.from_error(job, exc, time.perf_counter() - t0)

@@ -1,0 +1,742 @@
+"""Operations on whole packed dumps: the layout-independent view of a dump as whole
+tracks (what conversion and comparison use), repair, validation and summary.
+
+See :mod:`skelstore.packed` for the layout itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import zip_longest
+from typing import Any
+
+import numpy as np
+
+from skelstore.compression import preset_name
+from skelstore.errors import FormatError
+from skelstore.layout import (
+    TIMELINE,
+    Track,
+    frame_attrs,
+    list_tracks,
+    shot_info,
+    shot_names,
+)
+from skelstore.packed import (
+    ARRAY_NAMES,
+    C_END,
+    C_ENTRY,
+    C_POSE,
+    C_ROW,
+    C_SHOT,
+    C_START,
+    DATA,
+    DTYPES,
+    INDICES,
+    INDPTR,
+    POINTER_DTYPE,
+    SHOTS,
+    TABLE_DTYPE,
+    TRACKS,
+    TRAILING,
+    _check_tables,
+    _packed_arrays,
+    is_packed,
+    written_parts,
+)
+from skelstore.packed_read import PackedTimeline, ReadCache
+from skelstore.storage import Array, Group, GroupSpec
+
+__all__ = [
+    "DumpShot",
+    "PackedStream",
+    "PackedSummary",
+    "SkelshopWalk",
+    "TrackRecord",
+    "check_packable",
+    "compare_logical",
+    "describe_packed",
+    "dump_shots",
+    "dump_tracks",
+    "pack_timeline",
+    "packed_preset",
+    "packed_sizes",
+    "repair_packed",
+    "unpack_timeline",
+    "validate_packed",
+]
+
+
+# ---------------------------------------------------------------- whole tracks, either layout
+
+
+@dataclass
+class DumpShot:
+    """A shot's place in the timeline, whatever the layout."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+
+
+def dump_shots(root: Group) -> list[DumpShot]:
+    """Every shot of a ``trackshots`` dump (or the one range of an ``unseg`` one,
+    as shot 0), whatever its layout."""
+    timeline = _timeline_of(root)
+    unseg = root.attrs.get("fmt_type") == "unseg"
+    if is_packed(root):
+        pt = PackedTimeline(root, timeline)
+        if unseg:
+            start, end = frame_attrs(timeline)
+            return [DumpShot(0, start, end)]
+        return [DumpShot(i, *pt.shot_range(i)) for i in range(len(pt))]
+    if unseg:
+        return [DumpShot(0, *frame_attrs(timeline))]
+    return [
+        DumpShot(info.index, info.start_frame, info.end_frame)
+        for info in (shot_info(timeline, i, n) for i, n in shot_names(timeline))
+    ]
+
+
+def _timeline_of(root: Group) -> Group:
+    timeline = root.get(TIMELINE)
+    if not isinstance(timeline, Group):
+        raise FormatError(f"{root.source}: no /timeline group")
+    return timeline
+
+
+def dump_tracks(root: Group, walk: SkelshopWalk | None = None) -> Iterator[tuple[int, int, Track]]:
+    """``(shot index, pose id, track)`` of every whole track, in (shot, pose id)
+    order, whatever the layout; each track's ``indptr`` counts from 0 (as in
+    skelshop's layout; int64). For ``unseg`` dumps the shot index is 0. Reads one
+    shot's tracks at a time (``walk``: a skelshop dump's tree, already listed)."""
+    if is_packed(root):
+        yield from _packed_tracks(PackedTimeline(root, _timeline_of(root)))
+        return
+    yield from (walk or SkelshopWalk.of(root)).tracks()
+
+
+@dataclass
+class TrackRecord:
+    """What a :class:`SkelshopWalk` keeps of a track: no open arrays (an engine's
+    open array can cost ~100 KB: HDF5's caches), only what conversion needs."""
+
+    pose_id: int
+    name: str
+    start_frame: int
+    end_frame: int
+    entries: int
+
+
+@dataclass
+class SkelshopWalk:
+    """A skelshop-layout dump's tree, listed once: every shot (or the unsegmented
+    timeline) with its tracks' frame ranges and sizes, for the passes a conversion
+    makes over it; :func:`check_packable` fills it and checks it in one go."""
+
+    root: Group
+    unseg: bool
+    shots: list[DumpShot]
+    #: ``(shot index, parent path, tracks)``; the unsegmented timeline is shot 0.
+    parents: list[tuple[int, str, list[TrackRecord]]]
+    #: Made by :func:`check_packable`, which found nothing the packed layout lacks.
+    checked: bool = False
+
+    @classmethod
+    def of(cls, root: Group, check: Any = None) -> SkelshopWalk:
+        """List ``root``'s tree; ``check(parent, track_source)`` is called on every
+        track while its arrays are open."""
+        timeline = _timeline_of(root)
+        unseg = root.attrs.get("fmt_type") == "unseg"
+        if unseg:
+            shots = [DumpShot(0, *frame_attrs(timeline))]
+            groups = [(0, timeline)]
+        else:
+            shots, groups = [], []
+            for i, n in shot_names(timeline):
+                info = shot_info(timeline, i, n)
+                shots.append(DumpShot(i, info.start_frame, info.end_frame))
+                groups.append((i, info.group))
+        parents = []
+        for idx, group in groups:
+            records = []
+            for t in list_tracks(group):
+                if check is not None:
+                    check(group, t)
+                records.append(
+                    TrackRecord(t.pose_id, t.group.name, t.start_frame, t.end_frame, len(t.data))
+                )
+            parents.append((idx, group.path, records))
+        return cls(root, unseg, shots, parents)
+
+    def sizes(self) -> tuple[int, int, int]:
+        """``(tracks, rows, entries)``."""
+        tracks = [t for _, _, ts in self.parents for t in ts]
+        rows = sum(t.end_frame - t.start_frame for t in tracks)
+        return len(tracks), rows, sum(t.entries for t in tracks)
+
+    def pose_groups(self) -> list[tuple[str, Group | None]]:
+        """``(path, None)`` of every pose group (what :func:`iter_tracks` lists)."""
+        return [(f"{p.rstrip('/')}/{t.name}", None) for _, p, ts in self.parents for t in ts]
+
+    def tracks(self) -> Iterator[tuple[int, int, Track]]:
+        """Every track, read one shot at a time (its arrays in one bulk call),
+        with the checks readers make on a track's arrays."""
+        for idx, path, records in self.parents:
+            group = self.root[path] if path != "/" else self.root
+            assert isinstance(group, Group)
+            requests: list[Array] = []
+            for r in records:
+                pose = group[r.name]
+                arrays = [pose[role] for role in ("data", "indices", "indptr")]
+                if not all(isinstance(a, Array) for a in arrays) or not isinstance(pose, Group):
+                    raise FormatError(f"{pose.where()}: changed while being converted")
+                requests += arrays  # type: ignore[arg-type]
+            got = group.read_many(requests)
+            for k, r in enumerate(records):
+                data, indices, indptr = got[3 * k : 3 * k + 3]
+                where = f"{group.where().rstrip('/')}/{r.name}"
+                ip = np.asarray(indptr).astype(np.int64)
+                rows = r.end_frame - r.start_frame
+                if len(ip) != rows + 1 or ip[0] != 0 or (np.diff(ip) < 0).any():
+                    raise FormatError(f"{where}/indptr: not {rows + 1} monotone offsets from 0")
+                if int(ip[-1]) != len(data) or len(indices) != len(data):
+                    raise FormatError(f"{where}: indptr does not match data/indices lengths")
+                yield idx, r.pose_id, Track(r.start_frame, r.end_frame, data, indices, ip)
+            del got, requests
+
+
+def _packed_tracks(pt: PackedTimeline) -> Iterator[tuple[int, int, Track]]:
+    cache = pt.cache(sequential=True)
+    for s in range(len(pt)):
+        t0, t1 = int(pt.first[s]), int(pt.first[s + 1])
+        by_pose: dict[int, list[int]] = {}
+        for t in range(t0, t1):
+            by_pose.setdefault(int(pt.tracks[t, C_POSE]), []).append(t)
+        for pid in sorted(by_pose):
+            yield s, pid, _merged_track(pt, cache, by_pose[pid])
+
+
+def _merged_track(pt: PackedTimeline, cache: ReadCache, parts: list[int]) -> Track:
+    """One track from its parts, frames between parts as empty rows."""
+    tab = pt.tracks
+    spans = []
+    for t in parts:
+        r0 = int(tab[t, C_ROW])
+        spans.append((r0, r0 + int(tab[t, C_END] - tab[t, C_START]) + 1))
+    cache.fetch(spans, [])
+    ptrs = [cache.pointers(lo, hi) for lo, hi in spans]
+    cache.fetch([], [(int(p[0]), int(p[-1])) for p in ptrs])
+    start, end = int(tab[parts[0], C_START]), int(tab[parts[-1], C_END])
+    datas, idxs = [], []
+    counts = np.zeros(end - start, np.int64)
+    for t, ip in zip(parts, ptrs, strict=True):
+        if ip[0] != tab[t, C_ENTRY]:
+            raise FormatError(
+                f"{pt.where}/tracks: row {t}: entry {int(tab[t, C_ENTRY])} "
+                f"but indptr says {int(ip[0])}"
+            )
+        d, i = cache.entry_slices(int(ip[0]), int(ip[-1]))
+        datas.append(d)
+        idxs.append(i)
+        s = int(tab[t, C_START]) - start
+        counts[s : s + len(ip) - 1] = np.diff(ip)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    if indptr[-1] >= 2**32:
+        raise FormatError(f"{pt.where}: a track of over 2**32 keypoints")
+    return Track(
+        start,
+        end,
+        np.concatenate(datas) if len(datas) > 1 else datas[0],
+        np.concatenate(idxs) if len(idxs) > 1 else idxs[0],
+        indptr.astype(np.uint32),
+    )
+
+
+def packed_preset(root: Group) -> str | None:
+    """The compression preset of a packed dump's ``data``/``indices``."""
+    arrays = _packed_arrays(_timeline_of(root))
+    return preset_name(arrays[DATA].encoding, arrays[INDICES].encoding)
+
+
+# ---------------------------------------------------------------- repair, validation, summary
+
+
+def repair_packed(root: Group, timeline: Group, intact: int) -> tuple[int, list[str]]:
+    """Cut a marked packed timeline back to what is complete (see
+    :func:`skelstore.recovery.repair`); returns ``(intact shots, removed)``, the
+    removed shots named as skelshop's layout names them."""
+    arrays = _packed_arrays(timeline)
+    shots, tracks = timeline.read_many([arrays[SHOTS], arrays[TRACKS]])
+    shots = np.asarray(shots, np.int64)
+    tracks = np.asarray(tracks, np.int64)
+    tracks = tracks[: written_parts(tracks)]  # not a writer's reserve
+    unseg = root.attrs.get("fmt_type") == "unseg"
+    n_ptr, n_entries = len(arrays[INDPTR]), min(len(arrays[DATA]), len(arrays[INDICES]))
+    if unseg:
+        # every tracks row was appended after its bytes: keep those whose bytes are there
+        keep = len(tracks)
+        ptr = arrays[INDPTR].read().astype(np.int64) if keep else np.zeros(1, np.int64)
+        while keep:
+            t = tracks[keep - 1]
+            end_row = int(t[C_ROW] + t[C_END] - t[C_START])
+            if end_row < len(ptr) and int(ptr[end_row]) <= n_entries:
+                break
+            keep -= 1
+        n_shots, removed = 1, []
+    else:
+        n_shots = min(intact, len(shots))
+        keep = int(np.searchsorted(tracks[:, C_SHOT], n_shots)) if len(tracks) else 0
+        # shots written past the intact ones (not a writer's zero reserve)
+        m = max(n_shots, int(tracks[:, C_SHOT].max()) + 1 if len(tracks) else 0)
+        while m < len(shots) and shots[m, 1] > 0 and (m == 0 or shots[m, 0] >= shots[m - 1, 1]):
+            m += 1
+        removed = [f"/{TIMELINE}/shot{i}" for i in range(n_shots, m)]
+    tracks = tracks[:keep]
+    rows = int(tracks[-1, C_ROW] + tracks[-1, C_END] - tracks[-1, C_START]) if keep else 0
+    entries = int(arrays[INDPTR][rows]) if n_ptr > rows else 0
+    for name, length in ((TRACKS, keep), (INDPTR, rows + 1), (DATA, entries), (INDICES, entries)):
+        if len(arrays[name]) > length:
+            arrays[name].truncate(length)
+    if len(arrays[INDPTR]) == 0:
+        arrays[INDPTR].append(np.zeros(1, POINTER_DTYPE))
+    if unseg:
+        start = timeline.attrs.get("start_frame", 0)
+        start = start if isinstance(start, int) else 0
+        end = max([start, *(int(e) for e in tracks[:, C_END])]) if keep else start
+        if len(arrays[SHOTS]):
+            arrays[SHOTS].truncate(0)
+        arrays[SHOTS].append(np.array([[start, end]], TABLE_DTYPE))
+        timeline.attrs.update({"start_frame": start, "end_frame": end})
+    elif len(arrays[SHOTS]) > n_shots:
+        arrays[SHOTS].truncate(n_shots)
+    return n_shots, removed
+
+
+def validate_packed(
+    root: Group, timeline: Group, limbs: int | None, deep: bool
+) -> tuple[list[str], int, int]:
+    """Every problem of a packed timeline, as lines; and its shot and track counts.
+
+    Checks the arrays' presence, dtypes and shapes, the tables' ordering
+    invariants, that offsets are monotone, in range and agree with ``indptr``,
+    ``indptr`` against ``data``/``indices``, keypoint numbers below ``limbs``, the
+    unsegmented timeline's range, and with ``deep`` that ``data`` is finite.
+    """
+    problems: list[str] = []
+    where = timeline.path.rstrip("/")
+    arrays: dict[str, Array] = {}
+    for name in ARRAY_NAMES:
+        node = timeline.get(name)
+        if not isinstance(node, Array):
+            problems.append(f"{where}: missing array {name!r} (packed layout)")
+            continue
+        if node.dtype != DTYPES[name]:
+            problems.append(f"{where}/{name}: dtype {node.dtype}, expected {DTYPES[name]}")
+        shape = node.shape
+        if len(shape) != 1 + len(TRAILING[name]) or tuple(shape[1:]) != TRAILING[name]:
+            problems.append(f"{where}/{name}: shape {shape}")
+            continue
+        arrays[name] = node
+    extra = [k for k in timeline if k not in ARRAY_NAMES]
+    if extra:
+        problems.append(f"{where}: unexpected members {extra} (packed layout)")
+    if len(arrays) != len(ARRAY_NAMES):
+        return problems, 0, 0
+    shots = arrays[SHOTS].read().astype(np.int64)
+    tracks = arrays[TRACKS].read().astype(np.int64)
+    unseg = root.attrs.get("fmt_type") == "unseg"
+    n_tracks = len({(int(s), int(p)) for s, p in tracks[:, :2]}) if len(tracks) else 0
+    try:
+        _check_tables(where, shots, tracks)
+    except FormatError as exc:
+        problems.append(str(exc))
+        return problems, len(shots), n_tracks
+    if unseg:
+        try:
+            rng = frame_attrs(timeline, where)
+            if shots.tolist() != [list(rng)]:
+                problems.append(
+                    f"{where}/shots: {shots.tolist()} is not the timeline's range {list(rng)}"
+                )
+        except FormatError as exc:
+            problems.append(str(exc))
+    pose_ids = tracks[:, C_POSE] if len(tracks) else np.zeros(0, np.int64)
+    if (pose_ids < 0).any():
+        problems.append(f"{where}/tracks: negative pose ids")
+    problems += _check_parts_order(where, tracks)
+    rows = int(tracks[-1, C_ROW] + tracks[-1, C_END] - tracks[-1, C_START]) if len(tracks) else 0
+    ptr = arrays[INDPTR].read().astype(np.int64)
+    n = len(arrays[DATA])
+    if len(ptr) != rows + 1:
+        problems.append(f"{where}/indptr: {len(ptr)} entries, expected {rows + 1}")
+    if len(ptr):
+        if ptr[0] != 0:
+            problems.append(f"{where}/indptr: starts at {int(ptr[0])}, expected 0")
+        if (np.diff(ptr) < 0).any():
+            problems.append(f"{where}/indptr: not monotone")
+        elif int(ptr[-1]) != n:
+            problems.append(f"{where}/indptr: ends at {int(ptr[-1])}, data has {n} entries")
+    if len(arrays[INDICES]) != n:
+        problems.append(f"{where}: data and indices lengths differ")
+    if len(tracks) and len(ptr) > rows:
+        bad = np.nonzero(ptr[tracks[:, C_ROW]] != tracks[:, C_ENTRY])[0]
+        if len(bad):
+            t = int(bad[0])
+            problems.append(
+                f"{where}/tracks: row {t}: entry {int(tracks[t, C_ENTRY])} but "
+                f"indptr[{int(tracks[t, C_ROW])}] = {int(ptr[tracks[t, C_ROW]])}"
+            )
+    if limbs is not None and n:
+        top = 0
+        step = 2**22
+        for a in range(0, n, step):
+            top = max(top, int(arrays[INDICES][a : a + step].max()))
+        if top >= limbs:
+            problems.append(f"{where}/indices: keypoint {top} >= limbs {limbs}")
+    if deep and n:
+        for a in range(0, n, 2**20):
+            if not np.all(np.isfinite(arrays[DATA][a : a + 2**20])):
+                problems.append(f"{where}/data: holds NaN or infinite values")
+                break
+    return problems, (1 if unseg else len(shots)), n_tracks
+
+
+def _check_parts_order(where: str, tracks: np.ndarray) -> list[str]:
+    """Parts of one (shot, pose id) in frame order, not overlapping."""
+    if not len(tracks):
+        return []
+    order = np.lexsort((np.arange(len(tracks)), tracks[:, C_POSE], tracks[:, C_SHOT]))
+    t = tracks[order]
+    same = (t[1:, C_SHOT] == t[:-1, C_SHOT]) & (t[1:, C_POSE] == t[:-1, C_POSE])
+    bad = np.nonzero(same & (t[1:, C_START] < t[:-1, C_END]))[0]
+    if len(bad):
+        i = int(order[bad[0] + 1])
+        return [
+            f"{where}/tracks: row {i}: overlaps or precedes an earlier part of pose "
+            f"{int(tracks[i, C_POSE])} in shot {int(tracks[i, C_SHOT])}"
+        ]
+    return []
+
+
+@dataclass
+class PackedSummary:
+    shots: int
+    pose_tracks: int
+    poses_stored: int
+    keypoints_stored: int
+    compression: str | None
+
+
+def describe_packed(root: Group, timeline: Group) -> PackedSummary:
+    """Counts behind ``skelstore info`` for a packed dump (reads the tables and
+    ``indptr``, no keypoint data)."""
+    pt = PackedTimeline(root, timeline)
+    ptr = pt.arrays[INDPTR][: pt.n_rows + 1].astype(np.int64) if pt.n_rows else np.zeros(1)
+    tracks = pt.tracks
+    n_tracks = len({(int(s), int(p)) for s, p in tracks[:, :2]}) if len(tracks) else 0
+    unseg = root.attrs.get("fmt_type") == "unseg"
+    return PackedSummary(
+        shots=1 if unseg else len(pt),
+        pose_tracks=n_tracks,
+        poses_stored=int(np.count_nonzero(np.diff(ptr))),
+        keypoints_stored=int(ptr[-1]),
+        compression=preset_name(pt.arrays[DATA].encoding, pt.arrays[INDICES].encoding),
+    )
+
+
+# ---------------------------------------------------------------- conversion between layouts
+
+#: Pose groups (and skelshop shot groups) may carry only these attributes to be packed.
+FRAME_ATTRS = frozenset({"start_frame", "end_frame"})
+SKELSHOP_DTYPES = {
+    "data": np.dtype(np.float32),
+    "indices": np.dtype(np.uint16),
+    "indptr": np.dtype(np.uint32),
+}
+
+
+def check_packable(root: Group, walk: SkelshopWalk | None = None) -> SkelshopWalk:
+    """Refuse a skelshop-layout dump that the packed layout cannot hold exactly;
+    returns its :class:`SkelshopWalk`, listed while checking (``walk``, if given,
+    was made by this function already and is returned as is).
+
+    Raises:
+        FormatError: shots not numbered ``shot0 .. shotN`` without gaps, shot or
+            pose groups with attributes or members the layout does not have, or
+            pose arrays of other dtypes than skelshop's; the message suggests
+            keeping skelshop's layout.
+    """
+    if walk is not None and walk.checked:
+        return walk
+    hint = " (the packed layout cannot hold it: convert with layout='skelshop')"
+    checked: set[str] = set()
+
+    def check(parent: Group, t: Any) -> None:
+        if parent.path not in checked and parent.name.startswith("shot"):
+            checked.add(parent.path)
+            extra = set(parent.attrs) - FRAME_ATTRS
+            if extra:
+                raise FormatError(f"{parent.where()}: attributes {sorted(extra)}{hint}")
+        extra = set(t.group.attrs) - FRAME_ATTRS
+        members = set(t.group.keys()) - set(SKELSHOP_DTYPES)
+        if extra or members:
+            what = f"attributes {sorted(extra)}" if extra else f"members {sorted(members)}"
+            raise FormatError(f"{t.where}: {what}{hint}")
+        for arr in (t.data, t.indices, t.indptr_array):
+            if arr.dtype != SKELSHOP_DTYPES[arr.name] or len(arr.attrs):
+                raise FormatError(f"{arr.where()}: dtype {arr.dtype} or attributes{hint}")
+
+    walk = SkelshopWalk.of(root, check)
+    walk.checked = True
+    if not walk.unseg:
+        for pos, shot in enumerate(walk.shots):
+            if shot.index != pos:
+                raise FormatError(
+                    f"{root.source}:/{TIMELINE}: shots are not numbered shot0..shot"
+                    f"{len(walk.shots) - 1} without gaps (shot{shot.index}){hint}"
+                )
+    return walk
+
+
+def packed_sizes(root: Group, walk: SkelshopWalk | None = None) -> tuple[int, int, int]:
+    """``(tracks, rows, entries)`` the packed copy of ``root`` will hold (one part
+    per whole track), from metadata and tables only."""
+    if not is_packed(root):
+        return (walk or SkelshopWalk.of(root)).sizes()
+    pt = PackedTimeline(root, _timeline_of(root))
+    spans: dict[tuple[int, int], list[int]] = {}
+    for shot, pid, s, e in pt.tracks[:, :4].tolist():
+        span = spans.setdefault((shot, pid), [s, e])
+        span[0], span[1] = min(span[0], s), max(span[1], e)
+    rows = sum(e - s for s, e in spans.values())
+    entries = int(pt.cache(False).pointers(pt.n_rows, pt.n_rows + 1)[0]) if pt.n_rows else 0
+    return len(spans), rows, entries
+
+
+class PackedStream:
+    """Writes a whole packed timeline from whole tracks in (shot, pose id) order,
+    knowing its final size: chunks are fitted (:func:`skelstore.packed.plan_arrays`)
+    and every array is appended in whole shards (or groups of chunks), so no
+    stored object is written twice. For conversion, which stages its output: no
+    crash-safe ordering is kept here."""
+
+    def __init__(
+        self, root: Group, timeline: Group, settings: Any, sizes: tuple[int, int, int], n_shots: int
+    ) -> None:
+        from skelstore.packed import ARRAY_NAMES as names
+        from skelstore.packed import mark_packed, plan_arrays
+
+        n_tracks, rows, entries = sizes
+        plans = plan_arrays(
+            {SHOTS: n_shots, TRACKS: n_tracks, INDPTR: rows + 1, DATA: entries, INDICES: entries},
+            small=timeline.min_chunk_bytes is None,
+        )
+        self.arrays = {name: plans[name].create(timeline, settings) for name in names}
+        mark_packed(root)
+        sizes_of = {INDPTR: rows + 1, DATA: entries, INDICES: entries}
+        #: Appended in units of whole shards (or 16 chunks), through one reused buffer
+        #: per array: each stored object is written once, from one copy of its values.
+        self.units = {
+            name: min(plans[name].shard or plans[name].chunk * 16, max(1, sizes_of[name]))
+            for name in (INDPTR, DATA, INDICES)
+        }
+        self.buffers = {
+            name: np.empty((self.units[name], *TRAILING[name]), DTYPES[name])
+            for name in (INDPTR, DATA, INDICES)
+        }
+        self.buffered = dict.fromkeys((INDPTR, DATA, INDICES), 0)
+        self.table: list[tuple[int, int, int, int, int, int]] = []
+        self.rows = self.entries = 0
+        self._put(INDPTR, np.zeros(1, POINTER_DTYPE))
+
+    def _put(self, name: str, values: np.ndarray) -> None:
+        buf, unit = self.buffers[name], self.units[name]
+        while len(values):
+            at = self.buffered[name]
+            take = min(len(values), unit - at)
+            buf[at : at + take] = values[:take]
+            self.buffered[name] = at + take
+            values = values[take:]
+            if self.buffered[name] == unit:
+                self._flush(name)
+
+    def _flush(self, name: str) -> None:
+        if self.buffered[name]:
+            self.arrays[name].append(self.buffers[name][: self.buffered[name]])
+            self.buffered[name] = 0
+
+    def add(self, shot: int, pose_id: int, track: Track) -> None:
+        indptr = np.asarray(track.indptr, np.int64)
+        nnz = int(indptr[-1] - indptr[0])
+        self.table.append(
+            (shot, pose_id, track.start_frame, track.end_frame, self.rows, self.entries)
+        )
+        if nnz:
+            self._put(DATA, np.asarray(track.data).reshape(-1, 3)[indptr[0] : indptr[-1]])
+            self._put(INDICES, np.asarray(track.indices)[indptr[0] : indptr[-1]])
+        self._put(INDPTR, (indptr[1:] - indptr[0] + self.entries).astype(POINTER_DTYPE))
+        self.rows += len(indptr) - 1
+        self.entries += nnz
+
+    def close(self, shots: list[tuple[int, int]]) -> None:
+        for name in (DATA, INDICES, INDPTR):
+            self._flush(name)
+        self.buffers.clear()
+        if self.table:
+            self.arrays[TRACKS].append(np.asarray(self.table, TABLE_DTYPE))
+        if shots:
+            self.arrays[SHOTS].append(np.asarray(shots, TABLE_DTYPE).reshape(-1, 2))
+
+
+def pack_timeline(
+    src: Group,
+    dst: Group,
+    dst_timeline: Group,
+    settings: Any,
+    tick: Any = None,
+    walk: SkelshopWalk | None = None,
+) -> None:
+    """Write ``src``'s timeline (either layout) into ``dst_timeline`` in the packed
+    layout, one shot's tracks at a time; ``walk``: a skelshop source's tree, listed
+    and checked by :func:`check_packable` already."""
+    if not is_packed(src):
+        walk = check_packable(src, walk)
+    shots = walk.shots if walk is not None else dump_shots(src)
+    stream = PackedStream(dst, dst_timeline, settings, packed_sizes(src, walk), len(shots))
+    for shot, pid, track in dump_tracks(src, walk):
+        stream.add(shot, pid, track)
+        if tick is not None:
+            tick()
+    stream.close([(s.start_frame, s.end_frame) for s in shots])
+
+
+def unpack_timeline(src: Group, dst_timeline: Group, settings: Any, tick: Any = None) -> None:
+    """Write a packed ``src``'s timeline into ``dst_timeline`` in skelshop's layout:
+    skelshop's chunking and per-track encodings (the small-track rule) from
+    ``settings``; unsegmented tracks growable, as skelshop's writer makes them."""
+    from skelstore.layout import track_specs
+
+    unseg = src.attrs.get("fmt_type") == "unseg"
+    min_chunk = dst_timeline.min_chunk_bytes
+    shots = {s.index: s for s in dump_shots(src)}
+    pending: list[Any] = []
+    current: int | None = None
+
+    def write_shot() -> None:
+        if current is not None:
+            dst_timeline.write_many(pending)
+
+    done_shots = set()
+    for shot, pid, track in dump_tracks(src):
+        if unseg:
+            grp = dst_timeline.create_group(
+                f"pose{pid}", {"start_frame": track.start_frame, "end_frame": track.end_frame}
+            )
+            for role, values in (
+                ("data", track.data),
+                ("indices", track.indices),
+                ("indptr", track.indptr),
+            ):
+                values = np.asarray(values, SKELSHOP_DTYPES[role])
+                arr = settings.create_growable(grp, role, SKELSHOP_DTYPES[role], values.shape[1:])
+                if len(values):
+                    arr.append(values)
+        else:
+            if shot != current:
+                write_shot()
+                for missing in range((current + 1) if current is not None else 0, shot):
+                    s = shots[missing]  # shots without tracks
+                    dst_timeline.create_group(
+                        f"shot{missing}", {"start_frame": s.start_frame, "end_frame": s.end_frame}
+                    )
+                    done_shots.add(missing)
+                s = shots[shot]
+                pending = [
+                    GroupSpec(
+                        f"shot{shot}", {"start_frame": s.start_frame, "end_frame": s.end_frame}
+                    )
+                ]
+                current = shot
+                done_shots.add(shot)
+            pending += track_specs(f"shot{shot}/pose{pid}", track, settings, min_chunk)
+        if tick is not None:
+            tick()
+    if not unseg:
+        write_shot()
+        for idx in sorted(shots):
+            if idx not in done_shots:
+                s = shots[idx]
+                dst_timeline.create_group(
+                    f"shot{idx}", {"start_frame": s.start_frame, "end_frame": s.end_frame}
+                )
+
+
+def compare_logical(a: Group, b: Group, compare_group: Any) -> str | None:
+    """The first difference between two dumps in any layouts, or ``None``: root
+    attributes (but the layout's own), every member but ``/timeline`` (through
+    ``compare_group``), the timeline's attributes, shots, and every whole track's
+    frames, keypoint numbers and values (within 0.01 where a side is lossy)."""
+    from skelstore.packed import LAYOUT_ATTR, LAYOUT_VERSION_ATTR
+
+    skip = {LAYOUT_ATTR, LAYOUT_VERSION_ATTR, "skelstore_verified"}
+    ra = {k: v for k, v in a.attrs.items() if k not in skip}
+    rb = {k: v for k, v in b.attrs.items() if k not in skip}
+    if ra != rb:
+        k = sorted(x for x in set(ra) | set(rb) if ra.get(x) != rb.get(x))[0]
+        return f"/: attribute {k!r}: {ra.get(k)!r} != {rb.get(k)!r}"
+    if a.keys() != b.keys():
+        return f"/: members {a.keys()} != {b.keys()}"
+    for name in a:
+        if name == TIMELINE:
+            continue
+        msg = compare_group(a[name], b[name])
+        if msg:
+            return msg
+    ta, tb = _timeline_of(a), _timeline_of(b)
+    if dict(ta.attrs) != dict(tb.attrs):
+        return f"/{TIMELINE}: attributes {dict(ta.attrs)} != {dict(tb.attrs)}"
+    sa, sb = dump_shots(a), dump_shots(b)
+    if sa != sb:
+        return (
+            f"/{TIMELINE}: shots {[(s.start_frame, s.end_frame) for s in sa]} != "
+            f"{[(s.start_frame, s.end_frame) for s in sb]}"
+        )
+    lossy = any(p is not None and p.startswith("lossy") for p in (_preset(a), _preset(b)))
+    tol = 0.01 + 1e-6 if lossy else 0.0
+    for x, y in zip_longest(dump_tracks(a), dump_tracks(b)):
+        if x is None or y is None:
+            return f"/{TIMELINE}: different numbers of tracks"
+        (shot, pid, t), (shot2, pid2, u) = x, y
+        where = f"/{TIMELINE} shot {shot} pose {pid}"
+        if (shot, pid, t.start_frame, t.end_frame) != (shot2, pid2, u.start_frame, u.end_frame):
+            return (
+                f"{where}: track {(shot, pid, t.start_frame, t.end_frame)} != "
+                f"{(shot2, pid2, u.start_frame, u.end_frame)}"
+            )
+        ia, ib = np.asarray(t.indptr, np.int64), np.asarray(u.indptr, np.int64)
+        if not np.array_equal(ia - ia[0], ib - ib[0]):
+            return f"{where}: indptr differs"
+        da = np.asarray(t.data)[ia[0] : ia[-1]]
+        db = np.asarray(u.data)[ib[0] : ib[-1]]
+        if not np.array_equal(
+            np.asarray(t.indices)[ia[0] : ia[-1]], np.asarray(u.indices)[ib[0] : ib[-1]]
+        ):
+            return f"{where}: indices differ"
+        if tol:
+            same = np.isclose(da, db, rtol=0, atol=tol, equal_nan=True)
+        else:
+            same = (da == db) | (np.isnan(da) & np.isnan(db))
+        if not same.all():
+            first = int(np.argwhere(~same)[0][0])
+            return f"{where}: data[{first}]: {da[first]!r} != {db[first]!r}"
+    return None
+
+
+def _preset(root: Group) -> str | None:
+    if is_packed(root):
+        return packed_preset(root)
+    from skelstore.summary import detect_preset, iter_tracks
+
+    return detect_preset(iter_tracks(root))
