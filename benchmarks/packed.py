@@ -103,7 +103,7 @@ def read_all(url: str) -> int:
 
 
 def bench_reads(tmp: str, frames: int, repeat: int) -> list[dict]:
-    from skelstore.convert import convert
+    from skelstore.conversion import convert
 
     rows = []
     for preset in ("none", "lossless"):
@@ -136,7 +136,7 @@ def bench_reads(tmp: str, frames: int, repeat: int) -> list[dict]:
 CHILD = r"""
 import json, sys, time
 import skelstore
-from skelstore.convert import convert
+from skelstore.conversion import convert
 t = time.perf_counter()
 convert({src!r}, {dst!r})
 dt = time.perf_counter() - t

@@ -27,7 +27,7 @@ import pytest
 from servers import CountingProxy
 
 import skelstore
-from skelstore.convert import convert
+from skelstore.conversion import convert
 from skelstore.dump import SHOT_CHANGE, add_fmt_metadata, add_metadata, write_shots
 from skelstore.io import ShotSegmentedReader
 

@@ -23,7 +23,7 @@ from test_roundtrip import (
 
 import skelstore
 from skelstore.cli import cli
-from skelstore.convert import compare_dumps, convert
+from skelstore.conversion import compare_dumps, convert
 from skelstore.dense import read_poses
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.io import ShotSegmentedReader, ShotSegmentedWriter, UnsegmentedWriter
