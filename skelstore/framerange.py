@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from skelstore.errors import FormatError, FrameRangeError
 from skelstore.layout import TIMELINE, frame_attrs, shot_info, shot_names
+from skelstore.packed import is_packed
 from skelstore.storage import Group
 
 __all__ = ["check_frames", "dump_frames", "format_frames", "parse_frames"]
@@ -93,6 +94,11 @@ def dump_frames(root: Group) -> tuple[int, int]:
         raise FormatError(f"{root.source}: not a skeleton dump (fmt_type={fmt_type!r})")
     if fmt_type == "unseg":
         first, end = frame_attrs(timeline)
+    elif is_packed(root):
+        from skelstore.packed_read import PackedTimeline
+
+        shots = PackedTimeline(root, timeline).shots
+        first, end = 0, int(shots[-1, 1]) if len(shots) else 0
     else:
         names = shot_names(timeline)
         first, end = 0, shot_info(timeline, *names[-1]).end_frame if names else 0

@@ -421,11 +421,17 @@ class ShotSegmentedWriter:
                         )
                     parts.append((self.shot_idx, pose_id, track))
             self._packed.append(parts, [(self.shot_start, end)])
-            self.tracks = {}
-            self.shot_idx += 1
-            self.shot_start = self.last_frame + 1
-            shot_done(self.h5f, self.shot_idx)
-            return
+        else:
+            self._write_shot(end)
+        self.tracks = {}
+        self.shot_idx += 1
+        self.shot_start = self.last_frame + 1
+        self._next_start = self._floor = end
+        self._open = self._seen = False
+        shot_done(self.h5f, self.shot_idx)  # flushed: a crash now loses no finished shot
+
+    def _write_shot(self, end: int) -> None:
+        """Write the current shot in skelshop's layout."""
         name = f"shot{self.shot_idx}"
         # the shot and all its tracks in one batch: one round of writes on Zarr
         nodes: list[GroupSpec | ArraySpec] = [
@@ -438,12 +444,6 @@ class ShotSegmentedWriter:
                 track = writer.take_track()
                 nodes += track_specs(f"{name}/pose{pose_id}", track, self.settings, min_chunk_bytes)
         self.timeline_grp.write_many(nodes)
-        self.tracks = {}
-        self.shot_idx += 1
-        self.shot_start = self.last_frame + 1
-        self._next_start = self._floor = end
-        self._open = self._seen = False
-        shot_done(self.h5f, self.shot_idx)  # flushed: a crash now loses no finished shot
 
 
 # ------------------------------------------------------------------ readers

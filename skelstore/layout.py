@@ -873,12 +873,24 @@ FACE_DIMENSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Dimension names of the packed layout's arrays, directly in ``/timeline``
+#: (:mod:`skelstore.packed`; its tables and concatenated CSR arrays).
+PACKED_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "shots": ("shot", "shot_field"),
+    "tracks": ("track", "track_field"),
+    "indptr": ("row_edge",),
+    "data": ("entry", "xyc"),
+    "indices": ("entry",),
+}
+
+
 def dimension_names(path: str, ndim: int) -> tuple[str, ...]:
     """The names of the dimensions of the array at ``path`` (for storage that keeps
     them: Zarr's ``dimension_names``, which xarray needs).
 
-    Arrays of a pose group (``.../poseN/data``) and of the face group
-    (``.../faces/embed``) get :data:`POSE_DIMENSIONS` and :data:`FACE_DIMENSIONS`;
+    Arrays of a pose group (``.../poseN/data``), of the face group
+    (``.../faces/embed``) and of a packed timeline (``timeline/data``) get
+    :data:`POSE_DIMENSIONS`, :data:`FACE_DIMENSIONS` and :data:`PACKED_DIMENSIONS`;
     any other array, or one with another number of dimensions, ``<name>_dim<i>``,
     which no other array of its group shares (xarray requires a dimension shared
     within a group to have one length).
@@ -891,6 +903,8 @@ def dimension_names(path: str, ndim: int) -> tuple[str, ...]:
         table = POSE_DIMENSIONS
     elif parent == "faces":  # skelstore.face.FACES (this module does not import face)
         table = FACE_DIMENSIONS
+    elif parent == TIMELINE and len(parts) == 2:
+        table = PACKED_DIMENSIONS
     names = table.get(leaf)
     if names is not None and len(names) == ndim:
         return names

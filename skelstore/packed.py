@@ -37,6 +37,7 @@ from skelstore.errors import FormatError
 from skelstore.layout import (
     DATA_DTYPE,
     INDICES_DTYPE,
+    PACKED_DIMENSIONS,
     TIMELINE,
     ArraySettings,
     Track,
@@ -84,13 +85,7 @@ C_SHOT, C_POSE, C_START, C_END, C_ROW, C_ENTRY = range(6)
 TABLE_DTYPE = np.dtype(np.int64)
 POINTER_DTYPE = np.dtype(np.int64)
 
-DIMENSIONS = {
-    SHOTS: ("shot", "shot_field"),
-    TRACKS: ("track", "track_field"),
-    INDPTR: ("row_edge",),
-    DATA: ("entry", "xyc"),
-    INDICES: ("entry",),
-}
+DIMENSIONS = PACKED_DIMENSIONS
 DTYPES = {
     SHOTS: TABLE_DTYPE,
     TRACKS: TABLE_DTYPE,

@@ -411,7 +411,10 @@ def test_repair_cuts_an_unfinished_shot(tmp_path: Path, suffix: str) -> None:
         skelstore.open(url)
     with skelstore.open(url, allow_incomplete=True) as root:
         assert [s.index for s in ShotSegmentedReader(root)] == [0, 1]
-    with skelstore.open(url, "r+") as root:
+    with pytest.raises(skelstore.IncompleteDumpError):  # writing to it: repair first
+        skelstore.open(url, "r+")
+    engine = skelstore.guess_engine(str(url), "r+")  # as `skelstore repair` opens it
+    with engine.open(str(url), "r+") as root:
         intact, removed = repair(root)
     assert intact == 2 and removed == ["/timeline/shot2"]
     with skelstore.open(url) as root:

@@ -63,7 +63,7 @@ def check_tree(path: Path) -> xr.DataTree:
 
 
 def write_sample(path: Path, zarr_format: int, faces: bool = True) -> None:
-    with skelstore.open(path, "w", zarr_format=zarr_format) as root:
+    with skelstore.open(path, "w", layout="skelshop", zarr_format=zarr_format) as root:
         add_fmt_metadata(root, "trackshots")
         add_metadata(root, "v.mp4", num_frames=300, mode="BODY_25", limbs=25)
         write_shots(root, 25, sample_frames(), compression="lossy")
@@ -100,7 +100,7 @@ def test_written_dump_opens_as_a_tree(tmp_path: Path, zarr_format: int) -> None:
 def test_growable_and_dense_face_arrays_too(tmp_path: Path, zarr_format: int) -> None:
     """unseg tracks (growable, appended) and the dense face layout."""
     path = tmp_path / "u.zarr"
-    with skelstore.open(path, "w", zarr_format=zarr_format) as root:
+    with skelstore.open(path, "w", layout="skelshop", zarr_format=zarr_format) as root:
         add_fmt_metadata(root, "unseg")
         add_metadata(root, "v.mp4", num_frames=300, mode="BODY_25", limbs=25)
         writer = UnsegmentedWriter(root, num_kps=25, block_frames=64)
