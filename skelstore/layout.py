@@ -843,7 +843,18 @@ def track_groups(root: Group) -> list[tuple[int | None, Group]]:
 def first_stored_at_or_beyond(root: Group, limit: int) -> tuple[str, int] | None:
     """``(track, keypoint index)`` of the first stored keypoint whose index is at
     least ``limit``, or ``None``: reads every track's ``indices`` (one bulk read per
-    shot), not its ``data``."""
+    shot; in the packed layout, its ``indices`` in blocks), not its ``data``."""
+    from skelstore.packed import is_packed  # the packed layout builds on this module
+
+    if is_packed(root):
+        arr = root[TIMELINE]["indices"]
+        block = 1 << 22
+        for start in range(0, len(arr), block):
+            idx = np.asarray(arr[start : start + block])
+            hits = np.flatnonzero(idx >= limit)
+            if hits.size:
+                return f"{arr.where()}[{start + int(hits[0])}]", int(idx[hits[0]])
+        return None
     for _, group in track_groups(root):
         tracks = list_tracks(group)
         arrays = group.read_many([t.indices for t in tracks]) if tracks else []

@@ -128,7 +128,7 @@ def test_layout_page_states_zarr_chunking_as_it_is(tmp_path: Path) -> None:
 
     golden = ROOT / "tests" / "data" / "golden" / "unseg_body25.h5"
     store = tmp_path / "u.zarr"
-    skelstore.convert(golden, store)
+    skelstore.convert(golden, store, layout="skelshop")
     with skelstore.open(golden) as h5, skelstore.open(store) as z:
         (_, h5_track), *_ = iter_tracks(h5)
         (_, z_track), *_ = iter_tracks(z)

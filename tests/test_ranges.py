@@ -198,7 +198,7 @@ def test_cat_reads_only_the_shots_in_its_range(tmp_path: Path, monkeypatch) -> N
             frames.append(SHOT_CHANGE)
         frames += [[(2 * shot, _kps(rng)), (2 * shot + 1, _kps(rng))] for _ in range(40)]
     dump = tmp_path / "shots.zarr"
-    with skelstore.open(dump, "w") as root:
+    with skelstore.open(dump, "w", layout="skelshop") as root:
         add_fmt_metadata(root, "trackshots")
         add_metadata(root, "v.mp4", 1200, "BODY_25", 25)
         write_shots(root, 25, frames)
@@ -223,7 +223,7 @@ def test_cat_reads_only_the_blocks_of_an_unsegmented_range(tmp_path: Path, monke
     assert frames * 25 * (12 + 2) > WHOLE_TRACK_BYTES
     kps = _kps(np.random.default_rng(1))
     dump = tmp_path / "unseg.zarr"
-    with skelstore.open(dump, "w") as root:
+    with skelstore.open(dump, "w", layout="skelshop") as root:
         add_fmt_metadata(root, "unseg")
         add_metadata(root, "v.mp4", frames, "BODY_25", 25)
         writer = UnsegmentedWriter(root, num_kps=25)
