@@ -68,7 +68,7 @@ def main() -> None:
             row = [name, f"{h5:,}"]
             for zf in (3, 2):
                 dst = src.replace(".h5", f"-z{zf}.zarr")
-                skelstore.convert(src, dst, zarr_format=zf)
+                skelstore.convert(src, dst, zarr_format=zf, layout="skelshop")
                 z = size(dst)
                 row.append(f"{z:,} ({z / h5:.2f}x)")
             row += [str(first_data_chunks(src)), str(first_data_chunks(dst))]

@@ -107,7 +107,10 @@ def test_lossy_keeps_values_within_its_range(tmp_path: Path, suffix: str) -> Non
 @pytest.mark.parametrize("suffix", ENGINES.values(), ids=list(ENGINES))
 def test_unsegmented_lossy_refuses_nan(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"x{suffix}"
-    with pytest.raises(InputError, match="frame 4"), skelstore.open(path, "w", layout="skelshop") as root:
+    with (
+        pytest.raises(InputError, match="frame 4"),
+        skelstore.open(path, "w", layout="skelshop") as root,
+    ):
         writer = UnsegmentedWriter(root, num_kps=25, compression="lossy9", block_frames=2)
         for frame in range(6):
             writer.add_pose(frame, 0, pose(np.nan if frame == 4 else 1.0))
