@@ -13,7 +13,7 @@ import pytest
 from numcodecs import blosc
 
 import skelstore
-from skelstore.backends import hdf5_direct
+from skelstore.backends.hdf5 import direct as hdf5_direct
 from skelstore.compression import Encoding
 from skelstore.storage import ArraySpec, GroupSpec
 

@@ -39,8 +39,13 @@ def test_wheel_holds_package_engines_types_and_extras(tmp_path: Path) -> None:
         entry_points = zf.read(info.replace("METADATA", "entry_points.txt")).decode()
     shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "skelstore").rglob("*.py")}
     assert shipped <= names  # every module, subpackages included
+    engines = {
+        f"skelstore/backends/{p.relative_to(ROOT / 'backends').as_posix()}"
+        for p in (ROOT / "backends").rglob("*.py")
+    }
+    assert engines <= names  # every module of every engine package
     for name in ("skelstore/py.typed", "skelstore/backends/__init__.py",
-                 "skelstore/backends/hdf5.py", "skelstore/backends/zarr.py",
+                 "skelstore/backends/hdf5/__init__.py", "skelstore/backends/zarr/compat.py",
                  "skelstore/conversion.py", "skelstore/corpus/runner.py"):  # fmt: skip
         assert name in names, name
     assert not any(n.startswith(("backends/", "tests/", "benchmarks/")) for n in names)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = [*sorted((ROOT / "skelstore").rglob("*.py")), *sorted((ROOT / "backends").rglob("*.py"))]
-ZARR_COMPAT = ROOT / "backends" / "zarr_compat.py"
+ZARR_COMPAT = ROOT / "backends" / "zarr" / "compat.py"
 #: What only the compat module may name: zarr.core, and private attributes of zarr objects.
 ZARR_INTERNALS = re.compile(r"\bzarr\.core\b|\._async_group\b|\._getitem_consolidated\b|\._sync\b")
 

@@ -12,7 +12,7 @@ import xarray as xr
 import zarr
 
 import skelstore
-from skelstore.backends import zarr_compat
+from skelstore.backends.zarr import compat as zarr_compat
 from skelstore.conversion import convert
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.face import FaceWriter

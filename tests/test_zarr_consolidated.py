@@ -77,7 +77,7 @@ def test_members_come_from_consolidated_metadata(tmp_path: Path, monkeypatch) ->
 def test_members_without_zarr_internals(tmp_path: Path, monkeypatch) -> None:
     """Where zarr-python lacks the consolidated lookup (its probe says no), members
     come from zarr's public API, with the same result."""
-    from skelstore.backends import zarr_compat
+    from skelstore.backends.zarr import compat as zarr_compat
 
     path = tmp_path / "x.zarr"
     convert(GOLDEN / "trackshots_offset_face.h5", path, zarr_format=3)
@@ -93,7 +93,7 @@ def test_members_without_zarr_internals(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_consolidated_member_without_consolidated_metadata(tmp_path: Path) -> None:
-    from skelstore.backends import zarr_compat
+    from skelstore.backends.zarr import compat as zarr_compat
 
     group = zarr.open_group(str(tmp_path / "plain.zarr"), mode="w", zarr_format=3)
     group.create_group("shot0")

@@ -19,7 +19,8 @@ import pytest
 import zarr
 
 import skelstore
-from skelstore.backends.zarr import ZarrArray, ZarrEngine, ZarrGroup, _unsafe_reason
+from skelstore.backends.zarr import ZarrArray, ZarrEngine, ZarrGroup
+from skelstore.backends.zarr.codecs import _unsafe_reason
 from skelstore.compression import PRESETS, Encoding
 from skelstore.errors import (
     EngineError,
@@ -257,7 +258,7 @@ def test_zip_without_close_leaves_nothing(tmp_path: Path):
 def test_zip_write_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Writing the zip fails (a full disk): the build directory and the half zip go
     (they would keep the disk full), the error names the zip and says why."""
-    import skelstore.backends.zarr as zmod
+    import skelstore.backends.zarr.zipsink as zmod
 
     def boom(directory: str, fileobj: object) -> None:
         raise OSError(28, "No space left on device")
@@ -647,9 +648,9 @@ def test_pickled_v2_array_is_format_error(tmp_path: Path):
 
 
 def test_write_many_uses_public_api_where_zarr_lacks_the_internals(tmp_path, monkeypatch):
-    """The batch path uses zarr internals behind a probe (skelstore.backends.zarr_compat);
+    """The batch path uses zarr internals behind a probe (skelstore.backends.zarr.compat);
     where the probe says no, writes go through zarr's public API, with the same result."""
-    from skelstore.backends import zarr_compat
+    from skelstore.backends.zarr import compat as zarr_compat
     from skelstore.storage import ArraySpec, GroupSpec
 
     assert zarr_compat.has_batch_writes()  # the zarr this suite runs on has them
@@ -672,7 +673,7 @@ def test_write_many_uses_public_api_where_zarr_lacks_the_internals(tmp_path, mon
 def test_write_many_does_not_hide_errors_of_the_batch_path(tmp_path, monkeypatch):
     """A failure inside the batch path is raised, not turned into a silent switch to
     the slower public path for the rest of the process."""
-    from skelstore.backends import zarr_compat
+    from skelstore.backends.zarr import compat as zarr_compat
     from skelstore.storage import ArraySpec, GroupSpec
 
     def changed(doc):

@@ -102,10 +102,17 @@ def blosc_settings(ds: h5py.Dataset) -> BloscSettings | None:
         return None
     code, _flags, values, _name = dcpl.get_filter(0)
     dtype, chunks = ds.dtype, ds.chunks
-    if (code != BLOSC_FILTER_ID or len(values) < 7 or values[6] not in _COMPRESSORS
-            or values[5] not in (0, 1, 2) or chunks is None
-            or tuple(chunks[1:]) != tuple(ds.shape[1:]) or dtype.kind not in "iuf"
-            or dtype.names is not None or values[2] != dtype.itemsize):
+    if (
+        code != BLOSC_FILTER_ID
+        or len(values) < 7
+        or values[6] not in _COMPRESSORS
+        or values[5] not in (0, 1, 2)
+        or chunks is None
+        or tuple(chunks[1:]) != tuple(ds.shape[1:])
+        or dtype.kind not in "iuf"
+        or dtype.names is not None
+        or values[2] != dtype.itemsize
+    ):
         return None
     return BloscSettings(_COMPRESSORS[values[6]], int(values[4]), int(values[5]))
 
