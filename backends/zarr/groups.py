@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import numpy as np
@@ -345,18 +345,9 @@ class ZarrGroup(_ZarrNode, Group):
             for path, meta, data in plan.chunks
         ]
 
-        async def write_all() -> None:
-            jobs = [store.set(key, doc) for key, doc in documents]
-            jobs += [arr.setitem(..., data) for arr, data in arrays]
-            await asyncio.gather(*jobs)
-
-        try:
-            with _quiet(), self._s.writing():
-                compat.run(write_all())
-        except SkelstoreError:
-            raise
-        except Exception as exc:
-            raise EngineError(f"{self.where()}: writing a batch of nodes failed ({exc})") from exc
+        jobs = [store.set(key, doc) for key, doc in documents]
+        jobs += [arr.setitem(..., data) for arr, data in arrays]
+        self._run_concurrently(jobs, "writing a batch of nodes")
         for spec in plan.one_by_one:  # their parents exist now
             self.create_array(
                 spec.path,
@@ -373,10 +364,7 @@ class ZarrGroup(_ZarrNode, Group):
         batch = []
         for arr, values in items:
             values = np.asarray(values)
-            async_arr = None
-            if isinstance(arr, ZarrArray) and compat.has_sync():
-                arr._check_values(values)
-                async_arr = arr.raw.async_array
+            async_arr = _async_target(arr, values)
             shape = arr.shape
             if not shape or values.ndim != len(shape) or values.shape[1:] != shape[1:]:
                 raise FormatError(f"{arr.where()}: cannot append shape {values.shape} to {shape}")
@@ -384,19 +372,9 @@ class ZarrGroup(_ZarrNode, Group):
                 arr.append(values)
             elif len(values):
                 batch.append((async_arr, values.astype(arr.dtype, copy=False)))
-        if not batch:
-            return
-
-        async def append_all() -> None:
-            await asyncio.gather(*(a.append(v, axis=0) for a, v in batch))
-
-        try:
-            with _quiet(), self._s.writing():
-                compat.run(append_all())
-        except SkelstoreError:
-            raise
-        except Exception as exc:
-            raise EngineError(f"{self.where()}: appending to arrays failed ({exc})") from exc
+        if batch:
+            jobs = [a.append(v, axis=0) for a, v in batch]
+            self._run_concurrently(jobs, "appending to arrays")
 
     def set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> None:
         """Write every slice concurrently in one event-loop call (zarr's async
@@ -405,28 +383,30 @@ class ZarrGroup(_ZarrNode, Group):
         batch = []
         for arr, start, values in items:
             values = np.asarray(values)
-            async_arr = None
-            if isinstance(arr, ZarrArray) and compat.has_sync():
-                arr._check_values(values)
-                async_arr = arr.raw.async_array
+            async_arr = _async_target(arr, values)
             if async_arr is None:
                 arr[start : start + len(values)] = values
             elif len(values):
                 sel = slice(start, start + len(values))
                 batch.append((async_arr, sel, values.astype(arr.dtype, copy=False)))
-        if not batch:
-            return
+        if batch:
+            jobs = [a.setitem(sel, v) for a, sel, v in batch]
+            self._run_concurrently(jobs, "writing to arrays")
 
-        async def set_all() -> None:
-            await asyncio.gather(*(a.setitem(sel, v) for a, sel, v in batch))
+    def _run_concurrently(self, jobs: list[Coroutine[Any, Any, Any]], doing: str) -> None:
+        """Await ``jobs`` together in one call on zarr's event loop, inside the
+        failed-write guard; a failure other than skelstore's is an EngineError."""
+
+        async def run_all() -> None:
+            await asyncio.gather(*jobs)
 
         try:
             with _quiet(), self._s.writing():
-                compat.run(set_all())
+                compat.run(run_all())
         except SkelstoreError:
             raise
         except Exception as exc:
-            raise EngineError(f"{self.where()}: writing to arrays failed ({exc})") from exc
+            raise EngineError(f"{self.where()}: {doing} failed ({exc})") from exc
 
     # -- bulk reading ----------------------------------------------------
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
@@ -516,3 +496,12 @@ class ZarrGroup(_ZarrNode, Group):
         prefix = _join(self._raw.path, name)
         for key in [k for k in self._s.nodes if k == prefix or k.startswith(prefix + "/")]:
             del self._s.nodes[key]
+
+
+def _async_target(arr: Array, values: np.ndarray) -> Any | None:
+    """The zarr ``AsyncArray`` to write ``values`` to concurrently (after the lossy
+    check), or ``None`` for arrays written one by one (other engines')."""
+    if isinstance(arr, ZarrArray) and compat.has_sync():
+        arr._check_values(values)
+        return arr.raw.async_array
+    return None
