@@ -59,8 +59,10 @@ def main() -> None:
     t = time.perf_counter()
     make_dump(src, args.frames, mode="BODY_25_ALL", tracked=True, compression="lossless")
     took = time.perf_counter() - t
-    print(f"generated {args.frames} frames ({size(src) / 1e6:.1f} MB) in {took:.1f} s",
-          file=sys.stderr)
+    print(
+        f"generated {args.frames} frames ({size(src) / 1e6:.1f} MB) in {took:.1f} s",
+        file=sys.stderr,
+    )
     runs = [
         ("baseline (import only)", "", "", None, None),
         ("HDF5 -> Zarr v3", src, os.path.join(tmp, "a.zarr"), 3, None),
@@ -74,8 +76,15 @@ def main() -> None:
     for name, s, d, zf, comp in runs:
         r = child(s, d, zf, comp)
         fps = args.frames / r["seconds"] if s else None
-        rows.append((name, r["seconds"] if s else None, fps, r["maxrss_kb"] / 1024,
-                     size(d) / 1e6 if d else None))
+        rows.append(
+            (
+                name,
+                r["seconds"] if s else None,
+                fps,
+                r["maxrss_kb"] / 1024,
+                size(d) / 1e6 if d else None,
+            )
+        )
     lines = [
         f"Conversion of a {args.frames}-frame BODY_25_ALL tracked dump "
         f"({size(src) / 1e6:.1f} MB HDF5, lossless), one run on "

@@ -78,7 +78,9 @@ def make_dump(
         else:
             it = untracked_frames(frames, limbs, seed=seed)
         write_shots(
-            root, limbs, it,
+            root,
+            limbs,
+            it,
             writer_cls=ShotSegmentedWriter if tracked else UnsegmentedWriter,
             compression=compression,
         )
@@ -122,8 +124,11 @@ def make_corpus(
     manifest: list[dict[str, Any]] = []
     for i in range(n_files):
         n = int(rng.integers(frames[0], frames[1] + 1))
-        broken = kinds[(i // broken_every) % len(kinds)] if i % broken_every == broken_every - 1 \
+        broken = (
+            kinds[(i // broken_every) % len(kinds)]
+            if i % broken_every == broken_every - 1
             else None
+        )
         kind = broken or ("zarr" if i % zarr_every == zarr_every - 1 else "hdf5")
         name = f"video{i:04d}" + (".zarr" if kind == "zarr" else ".h5")
         path = os.path.join(directory, name)

@@ -34,15 +34,25 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length",
-        "host", "server", "date"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-encoding",
+    "content-length",
+    "host",
+    "server",
+    "date",
+}
 
-_REASONS = {500: ("InternalError", "We encountered an internal error. Please try again."),
-            502: ("BadGateway", "Bad gateway."),
-            503: ("ServiceUnavailable", "Service Unavailable"),
-            504: ("GatewayTimeout", "Gateway timeout."),
-            403: ("AccessDenied", "Access Denied"),
-            404: ("NoSuchKey", "The specified key does not exist.")}
+_REASONS = {
+    500: ("InternalError", "We encountered an internal error. Please try again."),
+    502: ("BadGateway", "Bad gateway."),
+    503: ("ServiceUnavailable", "Service Unavailable"),
+    504: ("GatewayTimeout", "Gateway timeout."),
+    403: ("AccessDenied", "Access Denied"),
+    404: ("NoSuchKey", "The specified key does not exist."),
+}
 
 FAULT_KINDS = ("status", "hang", "drop")
 
@@ -116,8 +126,12 @@ class CountingProxy:
         requests whose path contains it (then ``by_path`` instead of ``bytes``)."""
         with self._lock:
             if path_contains is None:
-                return {"requests": sum(self.requests.values()), "by_method": dict(self.requests),
-                        "bytes": self.bytes_out, "faults": dict(self.faults)}
+                return {
+                    "requests": sum(self.requests.values()),
+                    "by_method": dict(self.requests),
+                    "bytes": self.bytes_out,
+                    "faults": dict(self.faults),
+                }
             log = [(m, p, k) for m, p, k in self._log if path_contains in p]
         return {
             "requests": len(log),
@@ -149,9 +163,15 @@ class CountingProxy:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {FAULT_KINDS}")
         fault = Fault(
-            kind, status=status, seconds=seconds, count=count, fraction=fraction,
+            kind,
+            status=status,
+            seconds=seconds,
+            count=count,
+            fraction=fraction,
             methods=frozenset(m.upper() for m in methods) if methods else None,
-            path_contains=path_contains, ranged=ranged, rng=random.Random(seed),
+            path_contains=path_contains,
+            ranged=ranged,
+            rng=random.Random(seed),
         )
         with self._lock:
             self._faults.append(fault)
@@ -161,11 +181,13 @@ class CountingProxy:
         """Answer ``status`` to the next ``n`` matching requests."""
         return self.inject("status", count=n, status=status, **match)
 
-    def fail_fraction(self, fraction: float, status: int = 503, seed: int = 0,
-                      **match: Any) -> Fault:
+    def fail_fraction(
+        self, fraction: float, status: int = 503, seed: int = 0, **match: Any
+    ) -> Fault:
         """Answer ``status`` to a seeded random ``fraction`` of matching requests."""
-        return self.inject("status", count=None, fraction=fraction, status=status, seed=seed,
-                           **match)
+        return self.inject(
+            "status", count=None, fraction=fraction, status=status, seed=seed, **match
+        )
 
     def hang_next(self, n: int | None = 1, seconds: float = 30.0, **match: Any) -> Fault:
         """Hold the next ``n`` matching requests ``seconds`` before forwarding them."""
@@ -258,7 +280,9 @@ def _error_response(request: web.Request, status: int) -> web.Response:
     code, message = _REASONS.get(status, ("InjectedError", "injected fault"))
     if request.method == "HEAD":
         return web.Response(status=status)
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message><Resource>{request.path}</Resource>"
-            "<RequestId>injected</RequestId></Error>")
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{message}</Message><Resource>{request.path}</Resource>"
+        "<RequestId>injected</RequestId></Error>"
+    )
     return web.Response(status=status, body=body.encode(), content_type="application/xml")

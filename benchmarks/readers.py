@@ -104,17 +104,24 @@ UNSEG_PORT_FRAMES = 1000
 
 SKELSHOP_LOSSLESS = {
     "lossless_kwargs": {
-        "compression": hdf5plugin.Blosc(
-            cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE
-        )
+        "compression": hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
     },
     "lossy_kwargs": {},
 }
 _MIN_CHUNK, _MAX_CHUNK, _INDPTR_CHUNK = 2**14 // 14, 2**19 // 14, 1024
 
 
-def _ss_create_csr(h5f, path, num_kps, *, data=None, indices=None, indptr=None,
-                   lossless_kwargs=None, lossy_kwargs=None):
+def _ss_create_csr(
+    h5f,
+    path,
+    num_kps,
+    *,
+    data=None,
+    indices=None,
+    indptr=None,
+    lossless_kwargs=None,
+    lossy_kwargs=None,
+):
     lossless_kwargs, lossy_kwargs = lossless_kwargs or {}, lossy_kwargs or {}
     if data is not None and len(data) < 24:
         lossless_kwargs = {}
@@ -122,17 +129,29 @@ def _ss_create_csr(h5f, path, num_kps, *, data=None, indices=None, indptr=None,
     chunk = _MIN_CHUNK if num_kps is None else max(_MIN_CHUNK, min(num_kps * 15, _MAX_CHUNK))
     grow = data is None
     group.create_dataset(
-        "data", (0, 3) if grow else None, data=data, dtype=np.float32,
+        "data",
+        (0, 3) if grow else None,
+        data=data,
+        dtype=np.float32,
         maxshape=(None, 3) if grow else None,
-        chunks=(chunk if grow else min(chunk, len(data)), 3), **lossless_kwargs, **lossy_kwargs,
+        chunks=(chunk if grow else min(chunk, len(data)), 3),
+        **lossless_kwargs,
+        **lossy_kwargs,
     )
     group.create_dataset(
-        "indices", (0,) if grow else None, data=indices, dtype=np.uint16,
+        "indices",
+        (0,) if grow else None,
+        data=indices,
+        dtype=np.uint16,
         maxshape=(None,) if grow else None,
-        chunks=(chunk if grow else min(chunk, len(indices)),), **lossless_kwargs,
+        chunks=(chunk if grow else min(chunk, len(indices)),),
+        **lossless_kwargs,
     )
     group.create_dataset(
-        "indptr", (0,) if grow else None, data=indptr, dtype=np.uint32,
+        "indptr",
+        (0,) if grow else None,
+        data=indptr,
+        dtype=np.uint32,
         maxshape=(None,) if grow else None,
         chunks=(_INDPTR_CHUNK if grow else min(_INDPTR_CHUNK, len(indptr)),),
     )
@@ -166,11 +185,17 @@ class SkelshopUnsegmentedWriter:
 
     def _pose_grp(self, pose_id, frame_num):
         if pose_id not in self.pose_grps:
-            grp = _ss_create_csr(self.h5f, f"/timeline/pose{pose_id}", self.num_kps,
-                                 **self.create_kwargs)
+            grp = _ss_create_csr(
+                self.h5f, f"/timeline/pose{pose_id}", self.num_kps, **self.create_kwargs
+            )
             grp.attrs["start_frame"] = frame_num
-            self.pose_grps[pose_id] = [grp, grp["data"], grp["indices"], grp["indptr"],
-                                       frame_num - 1]
+            self.pose_grps[pose_id] = [
+                grp,
+                grp["data"],
+                grp["indices"],
+                grp["indptr"],
+                frame_num - 1,
+            ]
         return self.pose_grps[pose_id]
 
     def add_pose(self, frame_num, pose_id, pose):
@@ -183,8 +208,8 @@ class SkelshopUnsegmentedWriter:
         if new_data:
             _ss_grow_ds(data, len(new_data))
             _ss_grow_ds(indices, len(new_indices))
-            data[-len(new_data):] = new_data
-            indices[-len(new_indices):] = new_indices
+            data[-len(new_data) :] = new_data
+            indices[-len(new_indices) :] = new_indices
         self.pose_grps[pose_id][-1] = frame_num
 
     def start_shot(self, start_frame=0):
@@ -247,8 +272,13 @@ class SkelshopShotSegmentedWriter:
                 last_frame_num = frame_num
             indptr.append(len(data))
             grp = _ss_create_csr(
-                self.h5f, f"/timeline/shot{self.shot_idx}/pose{pose_id}", self.num_kps,
-                data=data, indices=indices, indptr=indptr, **self.create_kwargs,
+                self.h5f,
+                f"/timeline/shot{self.shot_idx}/pose{pose_id}",
+                self.num_kps,
+                data=data,
+                indices=indices,
+                indptr=indptr,
+                **self.create_kwargs,
             )
             grp.attrs["start_frame"] = self.pose_starts[pose_id]
             grp.attrs["end_frame"] = self.pose_ends[pose_id] + 1
@@ -282,7 +312,7 @@ class SkelshopSparsePose:
         self.data, self.indices, self.indptr = grp["data"], grp["indices"], grp["indptr"]
 
     def get_row(self, row_num):
-        row_start, row_end = self.indptr[row_num:row_num + 2]
+        row_start, row_end = self.indptr[row_num : row_num + 2]
         res = np.zeros((self.num_limbs, 3))
         res[self.indices[row_start:row_end]] = self.data[row_start:row_end]
         return res
@@ -294,8 +324,12 @@ class SkelshopShotReader:
     def __init__(self, start_frame, end_frame, bundles, num_limbs, mk_bundle):
         self.mk_bundle, self.start_frame, self.end_frame = mk_bundle, start_frame, end_frame
         self.poses = [
-            (num, grp.attrs["start_frame"], grp.attrs["end_frame"],
-             SkelshopSparsePose(grp, num_limbs))
+            (
+                num,
+                grp.attrs["start_frame"],
+                grp.attrs["end_frame"],
+                SkelshopSparsePose(grp, num_limbs),
+            )
             for num, grp in bundles
         ]
 
@@ -409,12 +443,15 @@ def _idealised_bundles(path: str, tracked: bool) -> Iterator[list[Any]]:
                 pose = h5py.h5o.open(shot, name)
                 first = _h5_attr(pose, b"start_frame")
                 _h5_attr(pose, b"end_frame")
-                data, indices, indptr = (_h5_read(h5py.h5o.open(pose, k))
-                                         for k in (b"data", b"indices", b"indptr"))
+                data, indices, indptr = (
+                    _h5_read(h5py.h5o.open(pose, k)) for k in (b"data", b"indices", b"indptr")
+                )
                 rows = decode_rows(data, indices, indptr, limbs)
                 off = first - s0
-                deque(map(setitem, frames[off : off + len(rows)], repeat(int(name[4:])),
-                          list(rows)), 0)
+                deque(
+                    map(setitem, frames[off : off + len(rows)], repeat(int(name[4:])), list(rows)),
+                    0,
+                )
             yield list(map(mk_bundle, frames))
 
 
@@ -437,8 +474,9 @@ def read_dense(url: str, tracked: bool) -> int:
     with skelstore.open(url) as root:
         if not tracked:
             return read_poses(root).keypoints.size
-        return sum(read_poses(root, shot=s.index).keypoints.size
-                   for s in ShotSegmentedReader(root).shots)
+        return sum(
+            read_poses(root, shot=s.index).keypoints.size for s in ShotSegmentedReader(root).shots
+        )
 
 
 def read_skelshop(path: str, tracked: bool) -> int:
@@ -502,7 +540,9 @@ def write_skelstore(
         add_fmt_metadata(root, "trackshots" if tracked else "unseg")
         add_metadata(root, "synthetic.mp4", num_frames, mode, LIMBS[mode])
         write_shots(
-            root, LIMBS[mode], frames,
+            root,
+            LIMBS[mode],
+            frames,
             writer_cls=ShotSegmentedWriter if tracked else UnsegmentedWriter,
             compression=compression,
         )
@@ -511,10 +551,18 @@ def write_skelstore(
 def write_skelshop(path: str, frames: list[Any], tracked: bool) -> None:
     mode = TRACKED_MODE if tracked else UNTRACKED_MODE
     with h5py.File(path, "w") as h5f:
-        h5f.attrs.update({"fmt_type": "trackshots" if tracked else "unseg", "fmt_ver": 1,
-                          "mode": mode, "limbs": LIMBS[mode]})
+        h5f.attrs.update(
+            {
+                "fmt_type": "trackshots" if tracked else "unseg",
+                "fmt_ver": 1,
+                "mode": mode,
+                "limbs": LIMBS[mode],
+            }
+        )
         skelshop_write_shots(
-            h5f, LIMBS[mode], frames,
+            h5f,
+            LIMBS[mode],
+            frames,
             SkelshopShotSegmentedWriter if tracked else SkelshopUnsegmentedWriter,
             **SKELSHOP_LOSSLESS,
         )
@@ -532,17 +580,34 @@ class _ZarrAsH5:
     def create_group(self, path: str, track_order: bool = False) -> _ZarrAsH5:
         return _ZarrAsH5(self.group.create_group(path.strip("/")))
 
-    def create_dataset(self, name, shape=None, *, data=None, dtype=None, maxshape=None,
-                       chunks=None, compression=None, **_ignored):
+    def create_dataset(
+        self,
+        name,
+        shape=None,
+        *,
+        data=None,
+        dtype=None,
+        maxshape=None,
+        chunks=None,
+        compression=None,
+        **_ignored,
+    ):
         from zarr.codecs import BloscCodec
 
         data = np.asarray(data, dtype=dtype) if data is not None else None
         shape = data.shape if data is not None else shape
-        compressors = (BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
-                       if compression is not None else None)
+        compressors = (
+            BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
+            if compression is not None
+            else None
+        )
         arr = self.group.create_array(
-            name, shape=shape, dtype=dtype, chunks=tuple(max(1, c) for c in chunks),
-            compressors=compressors, fill_value=0,
+            name,
+            shape=shape,
+            dtype=dtype,
+            chunks=tuple(max(1, c) for c in chunks),
+            compressors=compressors,
+            fill_value=0,
         )
         if data is not None and data.size:
             arr[...] = data
@@ -585,10 +650,18 @@ def write_skelshop_zarr(path: str, frames: list[Any], tracked: bool) -> None:
 
     mode = TRACKED_MODE if tracked else UNTRACKED_MODE
     root = _ZarrAsH5(zarr.open_group(path, mode="w", zarr_format=3))
-    root.attrs.update({"fmt_type": "trackshots" if tracked else "unseg", "fmt_ver": 1,
-                       "mode": mode, "limbs": LIMBS[mode]})
+    root.attrs.update(
+        {
+            "fmt_type": "trackshots" if tracked else "unseg",
+            "fmt_ver": 1,
+            "mode": mode,
+            "limbs": LIMBS[mode],
+        }
+    )
     skelshop_write_shots(
-        root, LIMBS[mode], frames,
+        root,
+        LIMBS[mode],
+        frames,
         SkelshopShotSegmentedWriter if tracked else SkelshopUnsegmentedWriter,
         **SKELSHOP_LOSSLESS,
     )
@@ -620,8 +693,15 @@ def log(msg: str) -> None:
 # ================================================================ sections
 
 
-def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float, repeat: int,
-                 baseline_repeat: int) -> dict[str, Any]:
+def bench_writes(
+    tmp: str,
+    tracked: bool,
+    frames: int,
+    seed: int,
+    people: float,
+    repeat: int,
+    baseline_repeat: int,
+) -> dict[str, Any]:
     """Frames/s of each writer on a pre-generated frame list; leaves ``{kind}.h5``
     (skelstore's, the source of the reads) in ``tmp``."""
     kind = "tracked" if tracked else "untracked"
@@ -630,8 +710,10 @@ def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float,
         fr = list(tracked_frames(frames, LIMBS[TRACKED_MODE], seed, people=people))
     else:
         fr = list(untracked_frames(frames, LIMBS[UNTRACKED_MODE], seed=seed))
-    h5, zr, ss, ssz, raw = (os.path.join(tmp, f"{kind}{s}") for s in
-                            (".h5", ".zarr", "-skelshop.h5", "-skelshop.zarr", "-none.h5"))
+    h5, zr, ss, ssz, raw = (
+        os.path.join(tmp, f"{kind}{s}")
+        for s in (".h5", ".zarr", "-skelshop.h5", "-skelshop.zarr", "-none.h5")
+    )
     fps = {}
     # skelshop's unsegmented writer on Zarr resizes three zarr arrays per pose (tens
     # of frames/s): it writes the first UNSEG_PORT_FRAMES frames only; frames/s is
@@ -639,13 +721,20 @@ def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float,
     port_fr = fr if tracked else fr[:UNSEG_PORT_FRAMES]
     for name, path, fn, n_runs in (
         ("skelstore HDF5", h5, partial(write_skelstore, h5, fr, tracked), repeat),
-        ("skelstore Zarr v3", zr, partial(write_skelstore, zr, fr, tracked, zarr_format=3),
-         repeat),
+        ("skelstore Zarr v3", zr, partial(write_skelstore, zr, fr, tracked, zarr_format=3), repeat),
         ("skelshop HDF5", ss, partial(write_skelshop, ss, fr, tracked), baseline_repeat),
-        ("skelstore HDF5 uncompressed", raw, partial(write_skelstore, raw, fr, tracked, "none"),
-         repeat),
-        ("skelshop Zarr v3", ssz, partial(write_skelshop_zarr, ssz, port_fr, tracked),
-         baseline_repeat),
+        (
+            "skelstore HDF5 uncompressed",
+            raw,
+            partial(write_skelstore, raw, fr, tracked, "none"),
+            repeat,
+        ),
+        (
+            "skelshop Zarr v3",
+            ssz,
+            partial(write_skelshop_zarr, ssz, port_fr, tracked),
+            baseline_repeat,
+        ),
     ):
         warm = os.path.join(tmp, "warm-up" + os.path.splitext(path)[1])
         fn.func(warm, fr[:100], *fn.args[2:], **fn.keywords)  # lazy imports, engine set-up
@@ -672,12 +761,16 @@ def bench_writes(tmp: str, tracked: bool, frames: int, seed: int, people: float,
         raise SystemExit(f"skelshop writer's Zarr port differs: {diff}")
     for path in {zr, ss, ssz, raw, same} - {h5}:
         remove(path)
-    return {"fps": fps, "detections": sum(len(f) for f in fr if f is not SHOT_CHANGE),
-            "port_frames": len(port_fr)}
+    return {
+        "fps": fps,
+        "detections": sum(len(f) for f in fr if f is not SHOT_CHANGE),
+        "port_frames": len(port_fr),
+    }
 
 
-def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int,
-                read_repeat: int) -> dict[str, float]:
+def bench_reads(
+    tmp: str, tracked: bool, repeat: int, detections: int, read_repeat: int
+) -> dict[str, float]:
     """Seconds of each reader over ``{kind}.h5`` and its Zarr v3 copy (made here)."""
     from skelstore.conversion import convert
 
@@ -719,15 +812,18 @@ def bench_reads(tmp: str, tracked: bool, repeat: int, detections: int,
         log(f"  {name}: {res[name]:.3f} s")
     log(f"read {kind} skelshop HDF5 ...")
     res["skelshop HDF5"], poses["skelshop HDF5"] = best_of(
-        repeat, partial(read_skelshop, h5, tracked))
+        repeat, partial(read_skelshop, h5, tracked)
+    )
     log(f"  {res['skelshop HDF5']:.2f} s")
     # Readers yield a pose for every frame of a track's range, so an untracked
     # dump yields (mostly empty) poses in frames without that detection.
-    readers = {k: v for k, v in poses.items()
-               if not k.startswith(("bulk", "read_poses", "idealised"))}
+    readers = {
+        k: v for k, v in poses.items() if not k.startswith(("bulk", "read_poses", "idealised"))
+    }
     if len(set(readers.values())) != 1 or (tracked and poses["skelshop HDF5"] != detections):
-        raise SystemExit(f"{kind}: readers saw different pose counts {readers}, "
-                         f"written {detections}")
+        raise SystemExit(
+            f"{kind}: readers saw different pose counts {readers}, written {detections}"
+        )
     if tracked:
         check_skelshop_reader(h5)
     res["poses"] = poses["skelstore HDF5"]
@@ -747,8 +843,9 @@ print("@@" + json.dumps(getattr(readers, {fn!r})(*json.loads({args!r}))))
 def in_child(fn: str, *args: Any) -> Any:
     """``fn(*args)`` of this module in a fresh process (its progress goes to stderr)."""
     code = SECTION_CHILD.format(here=HERE, fn=fn, args=json.dumps(args))
-    out = subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.PIPE,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, stdout=subprocess.PIPE, text=True
+    )
     return json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("@@")][-1][2:])
 
 
@@ -867,39 +964,64 @@ def _stats_text(stats: pstats.Stats, key: str, top: int) -> str:
     stats.stream = buf  # type: ignore[attr-defined]
     stats.sort_stats(key).print_stats(top)
     return "\n".join(
-        line for line in buf.getvalue().splitlines()
+        line
+        for line in buf.getvalue().splitlines()
         if line.strip() and not line.lstrip().startswith(("Ordered by", "List reduced"))
     )
 
 
-def format_profile(main: cProfile.Profile, others: list[cProfile.Profile], title: str,
-                   top: int = 25) -> str:
+def format_profile(
+    main: cProfile.Profile, others: list[cProfile.Profile], title: str, top: int = 25
+) -> str:
     stats = pstats.Stats(main).strip_dirs()
-    parts = [f"main thread, top {top} by cumulative time:",
-             _stats_text(stats, "cumulative", top),
-             "main thread, top 12 by own time:", _stats_text(stats, "tottime", 12)]
+    parts = [
+        f"main thread, top {top} by cumulative time:",
+        _stats_text(stats, "cumulative", top),
+        "main thread, top 12 by own time:",
+        _stats_text(stats, "tottime", 12),
+    ]
     if others:
         other = pstats.Stats(others[0])
         for p in others[1:]:
             other.add(p)
-        idle = ("'get' of '_queue.SimpleQueue'", "'poll' of 'select.epoll'",
-                "'acquire' of '_thread.lock'")
+        idle = (
+            "'get' of '_queue.SimpleQueue'",
+            "'poll' of 'select.epoll'",
+            "'acquire' of '_thread.lock'",
+        )
         for key in [k for k in other.stats if any(i in k[2] for i in idle)]:
             del other.stats[key]  # type: ignore[attr-defined]
         other.total_tt = sum(v[2] for v in other.stats.values())  # type: ignore[attr-defined]
-        parts += [f"other threads ({len(others)}: zarr's event loop and codec pool), top 15 "
-                  "by own time, idle waits (queue get, epoll, lock acquire) left out:",
-                  _stats_text(other.strip_dirs(), "tottime", 15)]
+        parts += [
+            f"other threads ({len(others)}: zarr's event loop and codec pool), top 15 "
+            "by own time, idle waits (queue get, epoll, lock acquire) left out:",
+            _stats_text(other.strip_dirs(), "tottime", 15),
+        ]
     body = "\n".join(parts)
     return f"### Profile: {title}\n\n```\n{body}\n```"
 
 
-def profile(what: str, url: str, tracked: bool, title: str, frames: int = 0,
-            people: float = 0.0, seed: int = 0) -> str:
+def profile(
+    what: str,
+    url: str,
+    tracked: bool,
+    title: str,
+    frames: int = 0,
+    people: float = 0.0,
+    seed: int = 0,
+) -> str:
     """cProfile one skelstore read or write (after a warm-up run) in a fresh child,
     every thread included."""
-    code = PROFILE_CHILD.format(here=HERE, what=what, url=url, tracked=tracked,
-                                frames=frames, people=people, seed=seed, title=title)
+    code = PROFILE_CHILD.format(
+        here=HERE,
+        what=what,
+        url=url,
+        tracked=tracked,
+        frames=frames,
+        people=people,
+        seed=seed,
+        title=title,
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
@@ -922,7 +1044,6 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         f"of {args.read_repeat} interleaved rounds). Untracked readers yield a pose "
         "for every frame of a slot's range (empty where that slot has no detection), "
         "so they yield more poses than detections.",
-
         "",
         "**Read** every pose of every frame (seconds; ratios with targets). *Interface "
         "floor*: the same loop over bundles built from one in-memory row (a dict and a "
@@ -944,8 +1065,10 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         "| Zarr / HDF5 (≤ 1.5) | bulk zarr / bulk h5py | skelshop / skelstore |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for tracked, label in ((True, "tracked, ShotSegmentedReader"),
-                           (False, "untracked, UnsegmentedReader")):
+    for tracked, label in (
+        (True, "tracked, ShotSegmentedReader"),
+        (False, "untracked, UnsegmentedReader"),
+    ):
         r = reads[tracked]
         h5, zr = r["skelstore HDF5"], r["skelstore Zarr v3"]
         bulk, floor = r["bulk h5py"], r["interface floor"]
@@ -976,8 +1099,10 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
         "| skelstore HDF5 uncompressed (ref.) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for tracked, label, target in ((True, "ShotSegmentedWriter (tracked)", 3),
-                                   (False, "UnsegmentedWriter (untracked)", 10)):
+    for tracked, label, target in (
+        (True, "ShotSegmentedWriter (tracked)", 3),
+        (False, "UnsegmentedWriter (untracked)", 10),
+    ):
         w = writes[tracked]
         a, b, c = w["skelstore HDF5"], w["skelstore Zarr v3"], w["skelshop HDF5"]
         d = w.get("skelshop Zarr v3")
@@ -1027,23 +1152,39 @@ def tables(args: argparse.Namespace, writes: dict, reads: dict, rnd: dict, mem: 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--frames-tracked", type=int, default=30_000)
     ap.add_argument("--frames-untracked", type=int, default=90_000)
     ap.add_argument("--repeat", type=int, default=3, help="best of N timed runs")
-    ap.add_argument("--read-repeat", type=int, default=9,
-                    help="interleaved rounds of the fast reads (all but skelshop's reader)")
-    ap.add_argument("--baseline-repeat", type=int, default=1,
-                    help="runs of skelshop's writers (its UnsegmentedWriter takes over a "
-                    "minute on 90k frames); 0 = --repeat")
+    ap.add_argument(
+        "--read-repeat",
+        type=int,
+        default=9,
+        help="interleaved rounds of the fast reads (all but skelshop's reader)",
+    )
+    ap.add_argument(
+        "--baseline-repeat",
+        type=int,
+        default=1,
+        help="runs of skelshop's writers (its UnsegmentedWriter takes over a "
+        "minute on 90k frames); 0 = --repeat",
+    )
     ap.add_argument("--random-calls", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--people", type=float, default=3.0,
-                    help="tracked_frames' people: tracks per shot (3 gives ~1 pose/frame)")
+    ap.add_argument(
+        "--people",
+        type=float,
+        default=3.0,
+        help="tracked_frames' people: tracks per shot (3 gives ~1 pose/frame)",
+    )
     ap.add_argument("--markdown", help="also write the tables as markdown to this file")
-    ap.add_argument("--profile", action="store_true",
-                    help="print cProfile top functions of skelstore's reads and write")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="print cProfile top functions of skelstore's reads and write",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     t_start = time.perf_counter()
@@ -1052,18 +1193,29 @@ def main() -> None:
     try:
         writes, reads = {}, {}
         for tracked, frames in ((True, args.frames_tracked), (False, args.frames_untracked)):
-            w = in_child("bench_writes", tmp, tracked, frames, args.seed, args.people,
-                         args.repeat, args.baseline_repeat or args.repeat)
+            w = in_child(
+                "bench_writes",
+                tmp,
+                tracked,
+                frames,
+                args.seed,
+                args.people,
+                args.repeat,
+                args.baseline_repeat or args.repeat,
+            )
             writes[tracked] = w["fps"]
-            reads[tracked] = in_child("bench_reads", tmp, tracked, args.repeat, w["detections"],
-                                      args.read_repeat)
+            reads[tracked] = in_child(
+                "bench_reads", tmp, tracked, args.repeat, w["detections"], args.read_repeat
+            )
         tracked_h5, untracked_h5 = (os.path.join(tmp, f"{k}.h5") for k in ("tracked", "untracked"))
-        zarrs = {t: os.path.join(tmp, f"{k}.zarr") for t, k in ((True, "tracked"),
-                                                                 (False, "untracked"))}
+        zarrs = {
+            t: os.path.join(tmp, f"{k}.zarr") for t, k in ((True, "tracked"), (False, "untracked"))
+        }
         log("random access ...")
         rnd = {
-            name: in_child("bench_random", url, args.frames_tracked, args.random_calls,
-                           args.seed + 1)
+            name: in_child(
+                "bench_random", url, args.frames_tracked, args.random_calls, args.seed + 1
+            )
             for name, url in (("HDF5", tracked_h5), ("Zarr v3", zarrs[True]))
         }
         log("memory ...")
@@ -1081,16 +1233,28 @@ def main() -> None:
         if args.profile:
             log("profiles ...")
             profiles = [
-                profile("read", tracked_h5, True,
-                        "skelstore HDF5 tracked read (ShotSegmentedReader)"),
-                profile("read", zarrs[True], True,
-                        "skelstore Zarr v3 tracked read (ShotSegmentedReader)"),
-                profile("read", untracked_h5, False,
-                        "skelstore HDF5 untracked read (UnsegmentedReader)"),
+                profile(
+                    "read", tracked_h5, True, "skelstore HDF5 tracked read (ShotSegmentedReader)"
+                ),
+                profile(
+                    "read",
+                    zarrs[True],
+                    True,
+                    "skelstore Zarr v3 tracked read (ShotSegmentedReader)",
+                ),
+                profile(
+                    "read", untracked_h5, False, "skelstore HDF5 untracked read (UnsegmentedReader)"
+                ),
             ] + [
-                profile("write", os.path.join(tmp, f"profiled{ext}"), True,
-                        f"skelstore {name} tracked write (ShotSegmentedWriter)",
-                        args.frames_tracked, args.people, args.seed)
+                profile(
+                    "write",
+                    os.path.join(tmp, f"profiled{ext}"),
+                    True,
+                    f"skelstore {name} tracked write (ShotSegmentedWriter)",
+                    args.frames_tracked,
+                    args.people,
+                    args.seed,
+                )
                 for ext, name in ((".h5", "HDF5"), (".zarr", "Zarr v3"))
             ]
     finally:
@@ -1100,19 +1264,26 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
     text = tables(args, writes, reads, rnd, mem)
-    machine = (f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-               f"Python {platform.python_version()}, h5py {h5py.__version__}, "
-               f"numpy {np.__version__}")
+    machine = (
+        f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, h5py {h5py.__version__}, "
+        f"numpy {np.__version__}"
+    )
     with contextlib.suppress(Exception):
         import zarr
 
         machine += f", zarr {zarr.__version__}"
     with contextlib.suppress(Exception):
         git = ["git", "-C", os.path.dirname(HERE)]
-        rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "skelstore", "backends"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        rev = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "skelstore", "backends"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         machine += f"; skelstore at {rev}{' + uncommitted changes' if dirty else ''}"
     command = "python benchmarks/readers.py " + " ".join(sys.argv[1:])
     took = time.perf_counter() - t_start
@@ -1122,8 +1293,10 @@ def main() -> None:
     log(f"total {took:.0f} s")
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(f"# Readers and writers\n\n`{command}` ({took:.0f} s in all)\n\n"
-                    f"Machine: {machine}\n\n{text}\n")
+            f.write(
+                f"# Readers and writers\n\n`{command}` ({took:.0f} s in all)\n\n"
+                f"Machine: {machine}\n\n{text}\n"
+            )
             for p in profiles:
                 f.write("\n" + p + "\n")
 

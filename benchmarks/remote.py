@@ -36,14 +36,22 @@ def fresh_fs(endpoint: str) -> Any:
     import s3fs
 
     return s3fs.S3FileSystem(
-        endpoint_url=endpoint, key="testing", secret="testing", skip_instance_cache=True,
+        endpoint_url=endpoint,
+        key="testing",
+        secret="testing",
+        skip_instance_cache=True,
         use_listings_cache=False,
     )
 
 
 def storage_options(endpoint: str) -> dict[str, Any]:
-    return {"endpoint_url": endpoint, "key": "testing", "secret": "testing",
-            "skip_instance_cache": True, "use_listings_cache": False}
+    return {
+        "endpoint_url": endpoint,
+        "key": "testing",
+        "secret": "testing",
+        "skip_instance_cache": True,
+        "use_listings_cache": False,
+    }
 
 
 def measure(proxy: Any, fn: Any) -> dict[str, Any]:
@@ -108,12 +116,19 @@ def baseline_ops(path: str, endpoint: str) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--frames", type=int, default=90_000)
-    ap.add_argument("--people", type=float, default=2.6,
-                    help="mean tracks per shot (2.6 gives a ~95 MB dump at 90k frames)")
+    ap.add_argument(
+        "--people",
+        type=float,
+        default=2.6,
+        help="mean tracks per shot (2.6 gives a ~95 MB dump at 90k frames)",
+    )
     ap.add_argument("--latency", type=float, default=0.02)
     ap.add_argument("--markdown")
-    ap.add_argument("--skip-baseline-all", action="store_true",
-                    help="skip the (very slow) baseline whole-file read")
+    ap.add_argument(
+        "--skip-baseline-all",
+        action="store_true",
+        help="skip the (very slow) baseline whole-file read",
+    )
     args = ap.parse_args()
 
     import logging
@@ -128,13 +143,20 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="skelstore-remote-")
     h5 = os.path.join(tmp, "video.h5")
-    make_dump(h5, args.frames, mode="BODY_25_ALL", tracked=True, compression="lossless",
-              people=args.people)
+    make_dump(
+        h5,
+        args.frames,
+        mode="BODY_25_ALL",
+        tracked=True,
+        compression="lossless",
+        people=args.people,
+    )
     zarr_dir = os.path.join(tmp, "video.zarr")
     convert(h5, zarr_dir)
     size_h5 = os.path.getsize(h5)
-    size_zarr = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(zarr_dir)
-                    for f in fs)
+    size_zarr = sum(
+        os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(zarr_dir) for f in fs
+    )
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -152,8 +174,12 @@ def main() -> None:
         ("h5py + s3fs defaults (baseline)", "HDF5", baseline_ops("bench/video.h5", slow.url), slow),
         ("skelstore", "HDF5", skelstore_ops("s3://bench/video.h5", slow.url), slow),
         ("skelstore", "Zarr v3", skelstore_ops("s3://bench/video.zarr", slow.url), slow),
-        ("skelstore, no latency", "Zarr v3",
-         skelstore_ops("s3://bench/video.zarr", fast.url), fast),
+        (
+            "skelstore, no latency",
+            "Zarr v3",
+            skelstore_ops("s3://bench/video.zarr", fast.url),
+            fast,
+        ),
         ("skelstore, no latency", "HDF5", skelstore_ops("s3://bench/video.h5", fast.url), fast),
     ]
     for who, fmt, ops, proxy in cases:
@@ -163,9 +189,11 @@ def main() -> None:
             r = measure(proxy, fn)
             size = size_h5 if fmt == "HDF5" else size_zarr
             rows.append((who, fmt, op, r["requests"], r["bytes"], r["bytes"] / size, r["seconds"]))
-            print(f"{who:34} {fmt:8} {op:10} {r['requests']:6} req {r['bytes'] / 1e6:9.1f} MB "
-                  f"({r['bytes'] / size:6.2f}x) {r['seconds']:7.2f} s {r['by_method']}",
-                  file=sys.stderr)
+            print(
+                f"{who:34} {fmt:8} {op:10} {r['requests']:6} req {r['bytes'] / 1e6:9.1f} MB "
+                f"({r['bytes'] / size:6.2f}x) {r['seconds']:7.2f} s {r['by_method']}",
+                file=sys.stderr,
+            )
     slow.stop()
     fast.stop()
     server.stop()
@@ -189,8 +217,11 @@ def main() -> None:
 
     zl, zs = secs("skelstore, no latency", "Zarr v3"), secs("skelstore", "Zarr v3")
     if "everything" in zl and "everything" in zs:
-        lines += ["", f"Zarr whole read with {args.latency * 1000:.0f} ms latency / without: "
-                  f"{zs['everything'] / zl['everything']:.2f}x"]
+        lines += [
+            "",
+            f"Zarr whole read with {args.latency * 1000:.0f} ms latency / without: "
+            f"{zs['everything'] / zl['everything']:.2f}x",
+        ]
     text = "\n".join(lines)
     print(text)
     if args.markdown:

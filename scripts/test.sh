@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every check: ruff, the documentation build (mkdocs --strict) and the tests (pytest).
+# Run every check: ruff (lint and format), the documentation build (mkdocs --strict) and the tests (pytest).
 #
 #   bash scripts/test.sh [PYTEST ARGS...]
 #
@@ -14,8 +14,9 @@ source scripts/setup-venv.sh
 setup_venv .venv/.skelstore-test-installed '.[test]' .venv/.skelstore-installed
 export PATH="$PWD/.venv/bin:$PATH" NO_MKDOCS_2_WARNING=1
 
-echo "== ruff check ."
+echo "== ruff check . && ruff format --check ."
 ruff check .
+ruff format --check .
 
 echo "== mkdocs build --strict"
 site=$(mktemp -d)

@@ -139,9 +139,7 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.version_option(package_name="skelstore")
 @click.pass_context
-def cli(
-    ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool
-) -> None:
+def cli(ctx: click.Context, debug: bool, storage_options: tuple[str, ...], untrusted: bool) -> None:
     """Skeleton (pose) dumps on any storage: HDF5 and Zarr, local or remote."""
     if not debug and not logging.getLogger().handlers:
         # errors are reported here, in one line: the filesystems' own logging (gcsfs
@@ -191,8 +189,7 @@ def _corpus_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--scheduler",
         metavar="ADDRESS",
-        help="Run on this Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local "
-        "cluster).",
+        help="Run on this Dask scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster).",
     )(fn)
     fn = click.option(
         "--workers",
@@ -281,9 +278,7 @@ def info(
     task (on Dask for two files or more) and the totals per engine are printed.
     """
     if summary:
-        _info_summary(
-            ctx, _sources(urls, files_from), as_json, output, engine, workers, scheduler
-        )
+        _info_summary(ctx, _sources(urls, files_from), as_json, output, engine, workers, scheduler)
         return
     if output or workers is not None or scheduler or files_from:
         raise click.UsageError("--output, --workers, --scheduler and --files-from need --summary")
@@ -872,9 +867,14 @@ def import_(
     from skelstore.interop.sleap import import_sleap
 
     report = import_sleap(
-        src, dst, compression=compression, engine=engine,
-        zarr_format=int(zarr_format) if zarr_format else None, video=video,
-        storage_options=ctx.storage_options, overwrite=overwrite,
+        src,
+        dst,
+        compression=compression,
+        engine=engine,
+        zarr_format=int(zarr_format) if zarr_format else None,
+        video=video,
+        storage_options=ctx.storage_options,
+        overwrite=overwrite,
     )
     if not quiet:
         click.echo(report.summary())

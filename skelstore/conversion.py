@@ -89,6 +89,7 @@ class ConvertReport:
 
     def summary(self) -> str:
         """One line: what, sizes, ratio, time."""
+
         def mb(n: int | None) -> str:
             return "?" if n is None else f"{n / 1e6:.2f} MB"
 
@@ -303,8 +304,9 @@ def convert(
         walk = _walk(src_root)
         if walk is None:
             tracks = iter_tracks(src_root)  # raises FormatError for non-dumps, before any write
-            src_info = _SourceInfo.of(describe(src_root, with_size=True,
-                                               storage_options=storage_options))
+            src_info = _SourceInfo.of(
+                describe(src_root, with_size=True, storage_options=storage_options)
+            )
         else:
             tracks = walk.pose_groups()
             src_info = _SourceInfo.of_walk(src_root, walk, storage_options)
@@ -313,7 +315,9 @@ def convert(
             from tqdm.auto import tqdm
 
             with tqdm(
-                total=src_info.pose_tracks, disable=not progress, unit="track",
+                total=src_info.pose_tracks,
+                disable=not progress,
+                unit="track",
                 desc=os.path.basename(src),
             ) as bar:
                 limbs = src_root.attrs.get("limbs")
@@ -331,8 +335,10 @@ def convert(
                             stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format
                         ) as dst_root:
                             target = layout or dst_root.default_layout
-                            if layout is None and target == PACKED and (
-                                attempt != "chosen" or not _packable(src_root, walk)
+                            if (
+                                layout is None
+                                and target == PACKED
+                                and (attempt != "chosen" or not _packable(src_root, walk))
                             ):
                                 target = SKELSHOP
                             packing = target == PACKED and not is_packed(src_root)
@@ -343,9 +349,7 @@ def convert(
                             else:
                                 copier.copy_group(src_root, dst_root)
                             if record is not None:
-                                dst_root.attrs[VERIFIED_ATTR] = json.dumps(
-                                    record, sort_keys=True
-                                )
+                                dst_root.attrs[VERIFIED_ATTR] = json.dumps(record, sort_keys=True)
                         break
                     except FormatError:
                         # arrays the packed layout cannot hold (a damaged indptr): a
@@ -457,8 +461,9 @@ def _copy_relayout(
     from skelstore.packed import LAYOUT_ATTR, LAYOUT_VERSION_ATTR
     from skelstore.packed_ops import pack_timeline, unpack_timeline
 
-    attrs = {k: v for k, v in _content_attrs(src).items()
-             if k not in (LAYOUT_ATTR, LAYOUT_VERSION_ATTR)}
+    attrs = {
+        k: v for k, v in _content_attrs(src).items() if k not in (LAYOUT_ATTR, LAYOUT_VERSION_ATTR)
+    }
     if attrs:
         dst.attrs.update(attrs)
     for name, child in src.items():
@@ -577,4 +582,3 @@ def compare_dumps(a: Group, b: Group) -> str | None:
         if msg:
             return msg
     return None
-

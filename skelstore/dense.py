@@ -216,11 +216,13 @@ def _read(root: Group, frames: slice | None, shot: int | None) -> Poses:
             raise FormatError(f"{where}: keypoint index {int(idx.max())} >= limbs {limbs}")
         # flat index of (frame, slot, keypoint) in out; whole 12-byte keypoints are
         # scattered at once (3x faster than a three-array fancy-index assignment)
-        flat = np.repeat(np.arange(a - f0, b - f0, dtype=np.int64) * row_len + slot * limbs,
-                         counts)
+        flat = np.repeat(np.arange(a - f0, b - f0, dtype=np.int64) * row_len + slot * limbs, counts)
         flat += idx
-        np.put(out_kp, flat, np.ascontiguousarray(data[lo:hi], dtype=np.float32)
-               .view(KEYPOINT_ELEMENT).reshape(-1))
+        np.put(
+            out_kp,
+            flat,
+            np.ascontiguousarray(data[lo:hi], dtype=np.float32).view(KEYPOINT_ELEMENT).reshape(-1),
+        )
     if parents and isinstance(parents[0][3], PackedTimeline):
         # frames between two parts of a track are empty rows of it: present
         for pid, lo_f, hi_f in _packed_spans(parents[0][3], parts):
@@ -276,8 +278,18 @@ def _packed_items(pt: PackedTimeline, parts: list[int], limbs: int) -> list[Item
     for t in parts:
         r0 = int(tab[t, C_ROW]) - row_lo
         rows = int(tab[t, C_END] - tab[t, C_START])
-        items.append((int(tab[t, C_POSE]), int(tab[t, C_START]), int(tab[t, C_END]),
-                      ptr[r0 : r0 + rows + 1], data, indices, e_lo, f"{pt.where} part {t}"))
+        items.append(
+            (
+                int(tab[t, C_POSE]),
+                int(tab[t, C_START]),
+                int(tab[t, C_END]),
+                ptr[r0 : r0 + rows + 1],
+                data,
+                indices,
+                e_lo,
+                f"{pt.where} part {t}",
+            )
+        )
     return items
 
 
@@ -320,8 +332,10 @@ def to_xarray(
         raise MissingDependencyError(
             "to_xarray needs xarray: pip install 'skelstore[xarray]'"
         ) from exc
-    p = source if isinstance(source, Poses) else read_poses(
-        source, frames=frames, shot=shot, storage_options=storage_options
+    p = (
+        source
+        if isinstance(source, Poses)
+        else read_poses(source, frames=frames, shot=shot, storage_options=storage_options)
     )
     conf = p.keypoints[..., 2].astype(np.float32)
     absent = conf == 0

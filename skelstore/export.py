@@ -237,11 +237,21 @@ def _movement_target(src: Any, dst: str, **kwargs: Any) -> ExportReport:
     t0 = time.perf_counter()
     ds = export_movement(src, dst, **kwargs)
     ind = next(d for d in ds["confidence"].dims if d.startswith("individual"))
-    poses = int((ds["confidence"].notnull().any(dim=[d for d in ds["confidence"].dims
-                                                     if d.startswith("keypoint")])).sum())
+    poses = int(
+        (
+            ds["confidence"]
+            .notnull()
+            .any(dim=[d for d in ds["confidence"].dims if d.startswith("keypoint")])
+        ).sum()
+    )
     report = ExportReport(
-        src=ds.attrs["source_file"], dst=str(dst), target="movement", frames=int(ds.sizes["time"]),
-        tracks=int(ds.sizes[ind]), poses=poses, seconds=time.perf_counter() - t0,
+        src=ds.attrs["source_file"],
+        dst=str(dst),
+        target="movement",
+        frames=int(ds.sizes["time"]),
+        tracks=int(ds.sizes[ind]),
+        poses=poses,
+        seconds=time.perf_counter() - t0,
     )
     report.notes.append("dimensions: " + ", ".join(f"{k} {v}" for k, v in ds.sizes.items()))
     return report
@@ -337,9 +347,7 @@ def export_movement(
     dst = os.fspath(dst)
     suffix = split_suffix(dst) or os.path.splitext(dst)[1].lower()
     if suffix not in MOVEMENT_SUFFIXES:
-        raise EngineError(
-            f"{dst}: cannot tell the output format; name it *.nc (netCDF) or *.zarr"
-        )
+        raise EngineError(f"{dst}: cannot tell the output format; name it *.nc (netCDF) or *.zarr")
     stage = Destination(dst, storage_options, overwrite=overwrite, accept="movement")
     if suffix == ".nc":
         try:
@@ -349,7 +357,11 @@ def export_movement(
                 "writing netCDF needs h5netcdf: pip install 'skelstore[export]'"
             ) from exc
     ds = movement_dataset(
-        src, frames=frames, shot=shot, fps=fps, storage_options=storage_options,
+        src,
+        frames=frames,
+        shot=shot,
+        fps=fps,
+        storage_options=storage_options,
         dims=movement_dims,
     )
     with stage:

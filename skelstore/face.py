@@ -155,8 +155,11 @@ def create_face_grp(
         parent = parent.require_group(part)
     group = parent.create_group(parts[-1])
     names = ["frame_pers" if sparse else "indices", "embed"]
-    names += [n for n, on in zip(OPTIONAL_ARRAYS, (add_fod_bbox, add_chip_bbox, add_chip),
-                                 strict=True) if on]
+    names += [
+        n
+        for n, on in zip(OPTIONAL_ARRAYS, (add_fod_bbox, add_chip_bbox, add_chip), strict=True)
+        if on
+    ]
     for name in names:
         trailing, dtype = FACE_ARRAYS[name]
         if name == "embed":
@@ -171,9 +174,7 @@ def create_face_grp(
     return group
 
 
-def _rows(
-    values: Any, name: str, trailing: tuple[int, ...], dtype: np.dtype, n: int
-) -> np.ndarray:
+def _rows(values: Any, name: str, trailing: tuple[int, ...], dtype: np.dtype, n: int) -> np.ndarray:
     """``values`` as an ``(n, *trailing)`` array of ``dtype``, or InputError."""
     try:
         arr = np.asarray(values, dtype=dtype)
@@ -182,9 +183,7 @@ def _rows(
     if n == 0 and arr.size == 0:
         return np.zeros((0, *trailing), dtype=dtype)
     if arr.shape != (n, *trailing):
-        raise InputError(
-            f"face writer: {name}: expected shape {(n, *trailing)}, got {arr.shape}"
-        )
+        raise InputError(f"face writer: {name}: expected shape {(n, *trailing)}, got {arr.shape}")
     return arr
 
 
@@ -432,9 +431,7 @@ def _data_arrays(face_grp: Group, index_name: str) -> dict[str, Array]:
     arrays = {k: v for k, v in face_grp.arrays() if k != index_name}
     lengths = {k: len(v) for k, v in arrays.items()}
     if len(set(lengths.values())) > 1:
-        raise FormatError(
-            f"{face_grp.where()}: row-aligned arrays differ in length: {lengths}"
-        )
+        raise FormatError(f"{face_grp.where()}: row-aligned arrays differ in length: {lengths}")
     return arrays
 
 
@@ -498,8 +495,9 @@ class SparseFaceReader:
         self.face_grp = _faces_group(root)
         node = self.face_grp.get("frame_pers")
         if not isinstance(node, Array) or node.shape[1:] != (2,):
-            raise FormatError(f"{self.face_grp.where()}: sparse face dump without (n, 2) "
-                              "'frame_pers'")
+            raise FormatError(
+                f"{self.face_grp.where()}: sparse face dump without (n, 2) 'frame_pers'"
+            )
         self.frame_pers = node
         self._arrays = _data_arrays(self.face_grp, "frame_pers")
         #: Names of the arrays yielded per face.
@@ -720,7 +718,6 @@ def describe_faces(h5in: Any) -> FaceInfo | None:
         embed_size=embed_size,
         arrays=optional,
     )
-
 
 
 def face_problems(h5in: Any, *, deep: bool = False) -> list[str]:

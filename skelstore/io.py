@@ -205,9 +205,13 @@ class UnsegmentedWriter:
         track = self.tracks.get(int(pose_id))
         if track is None:
             track = TrackWriter(
-                self.timeline_grp, name, self.settings,
-                growable=True, block=self.block_frames,
-                where=f"{self.h5f.source}:/{TIMELINE}/{name}", max_kps=self.max_kps,
+                self.timeline_grp,
+                name,
+                self.settings,
+                growable=True,
+                block=self.block_frames,
+                where=f"{self.h5f.source}:/{TIMELINE}/{name}",
+                max_kps=self.max_kps,
             )
             self.tracks[int(pose_id)] = track
         return track
@@ -487,9 +491,7 @@ def _check_span(root: Group, where: str, start: int, end: int, first: bool = Fal
     if n is None:
         return
     if end - start > n or (first and start > n):
-        raise FormatError(
-            f"{where}: frames {start}:{end} do not fit a video of num_frames={n}"
-        )
+        raise FormatError(f"{where}: frames {start}:{end} do not fit a video of num_frames={n}")
 
 
 def _timeline(root: Group) -> Group:
@@ -554,8 +556,7 @@ class ShotReader:
         self.start_frame = start_frame
         self.end_frame = end_frame
         tracks = [
-            b if isinstance(b, TrackSource) else TrackSource(b[0], as_group(b[1]))
-            for b in bundles
+            b if isinstance(b, TrackSource) else TrackSource(b[0], as_group(b[1])) for b in bundles
         ]
         self._tracks = tracks
         self._source = source
@@ -719,13 +720,17 @@ class ShotSegmentedReader:
                 continue
             if pos == 0 and start_frame > 0 and req_start < start_frame:
                 yield (
-                    -1, req_start, start_frame,
+                    -1,
+                    req_start,
+                    start_frame,
                     partial(EmptyShot, req_start, start_frame, self.empty_bundle),
                 )
             yield shot_idx, start_frame, end_frame, partial(self._mk_reader, shot, cache)
         if self.infinite:
             yield (
-                shot_idx + 1, end_frame, None,
+                shot_idx + 1,
+                end_frame,
+                None,
                 partial(EmptyShot, end_frame, None, self.empty_bundle),
             )
 

@@ -217,8 +217,11 @@ def decode_rows(
         # Scatter whole 12-byte keypoints into float32 and widen once: 2.7x faster
         # than a casting fancy-index assignment (measured, 30k BODY_25_ALL rows).
         out32 = np.zeros((n * limbs, 3), dtype=np.float32)
-        np.put(out32.view(KEYPOINT_ELEMENT).reshape(-1), flat,
-               np.ascontiguousarray(data).view(KEYPOINT_ELEMENT).reshape(-1))
+        np.put(
+            out32.view(KEYPOINT_ELEMENT).reshape(-1),
+            flat,
+            np.ascontiguousarray(data).view(KEYPOINT_ELEMENT).reshape(-1),
+        )
         return out32.astype(np.float64).reshape(n, limbs, 3)
     out = np.zeros((n * limbs, 3), dtype=np.float64)
     out[flat] = data
@@ -409,9 +412,7 @@ class ArraySettings:
             "engine_options": self.engine_options(role, entries),
         }
 
-    def create_growable(
-        self, group: Group, role: str, dtype: np.dtype, trailing: tuple
-    ) -> Array:
+    def create_growable(self, group: Group, role: str, dtype: np.dtype, trailing: tuple) -> Array:
         """Create the empty growable array ``role`` of a pose group."""
         return group.create_array(
             role,
@@ -436,10 +437,10 @@ def track_specs(
     :meth:`~skelstore.storage.Group.write_many` (the group, then its three arrays)."""
     return [
         GroupSpec(path, {"start_frame": track.start_frame, "end_frame": track.end_frame}),
-        settings.spec(f"{path}/data", np.asarray(track.data, DATA_DTYPE).reshape(-1, 3),
-                      min_chunk_bytes),
-        settings.spec(f"{path}/indices", np.asarray(track.indices, INDICES_DTYPE),
-                      min_chunk_bytes),
+        settings.spec(
+            f"{path}/data", np.asarray(track.data, DATA_DTYPE).reshape(-1, 3), min_chunk_bytes
+        ),
+        settings.spec(f"{path}/indices", np.asarray(track.indices, INDICES_DTYPE), min_chunk_bytes),
         settings.spec(f"{path}/indptr", np.asarray(track.indptr, INDPTR_DTYPE), min_chunk_bytes),
     ]
 
@@ -553,8 +554,13 @@ class TrackWriter:
         assert self._arrays is not None and self.start_frame is not None
         rows = upto - self.start_frame + 1 - self._flushed_rows
         data, indices, indptr = self._encode_pending(rows)
-        check_track_values(data, indptr, self.start_frame + self._flushed_rows,
-                           self.settings.data_scale_digits, self.where)
+        check_track_values(
+            data,
+            indptr,
+            self.start_frame + self._flushed_rows,
+            self.settings.data_scale_digits,
+            self.where,
+        )
         data_a, indices_a, indptr_a = self._arrays
         data_a.append(data)
         indices_a.append(indices)
@@ -601,8 +607,9 @@ class TrackWriter:
             raise ValueError(f"pose track {self.name}: nothing buffered to take")
         end = self.last_frame + 1
         data, indices, indptr = self._encode_pending(end - self.start_frame)
-        check_track_values(data, indptr, self.start_frame, self.settings.data_scale_digits,
-                           self.where)
+        check_track_values(
+            data, indptr, self.start_frame, self.settings.data_scale_digits, self.where
+        )
         track = Track(self.start_frame, end, data, indices, indptr)
         self._frames.clear()
         self._poses.clear()

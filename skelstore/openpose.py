@@ -342,8 +342,11 @@ class ImportReport:
     def summary(self) -> str:
         """One line: what, how much, how fast."""
         rate = self.frames / self.seconds if self.seconds else 0.0
-        gaps = f", {len(self.missing_frames)} missing frame(s) left empty" if (
-            self.missing_frames) else ""
+        gaps = (
+            f", {len(self.missing_frames)} missing frame(s) left empty"
+            if (self.missing_frames)
+            else ""
+        )
         return (
             f"{self.src} -> {self.dst} [{self.fmt_type}, {self.mode}]: {self.frames} frames, "
             f"{self.poses} poses, {self.tracks} tracks{gaps} in {self.seconds:.1f} s "
@@ -356,7 +359,11 @@ class _OneShotWriter:
     (tracks idle for a block of frames are flushed, so memory stays bounded)."""
 
     def __init__(
-        self, root: Group, limbs: int, compression: str | None, start: int,
+        self,
+        root: Group,
+        limbs: int,
+        compression: str | None,
+        start: int,
         layout: str | None = None,
     ) -> None:
         from skelstore.packed import PACKED, PartBuffer, writer_layout
@@ -382,7 +389,10 @@ class _OneShotWriter:
         track = self.tracks.get(pose_id)
         if track is None:
             track = self.tracks[pose_id] = TrackWriter(
-                self.shot, f"pose{pose_id}", self.settings, growable=True,
+                self.shot,
+                f"pose{pose_id}",
+                self.settings,
+                growable=True,
                 block=IMPORT_BLOCK_FRAMES,
             )
         track.add(frame, pose)
@@ -501,12 +511,19 @@ def import_openpose(
                     writer = _OneShotWriter(root, limbs, compression, first, layout)
                 else:
                     writer = UnsegmentedWriter(
-                        root, num_kps=limbs, compression=compression,
-                        block_frames=IMPORT_BLOCK_FRAMES, layout=layout,
+                        root,
+                        num_kps=limbs,
+                        compression=compression,
+                        block_frames=IMPORT_BLOCK_FRAMES,
+                        layout=layout,
                     )
                     writer.start_shot(first)
-                with tqdm(total=last - first + 1, disable=not progress, unit="frame",
-                          desc=os.path.basename(src.rstrip("/"))) as bar:
+                with tqdm(
+                    total=last - first + 1,
+                    disable=not progress,
+                    unit="frame",
+                    desc=os.path.basename(src.rstrip("/")),
+                ) as bar:
                     for frame in range(first, last + 1):
                         if frame in present:
                             where = f"{src}: {files.name(frame)}"
@@ -572,8 +589,11 @@ def _numbers(values: np.ndarray) -> str:
     """Comma-separated shortest float32 decimals (``NaN``/``Infinity`` as Python's json)."""
     text = ",".join(values.astype(np.float32).astype(str).tolist())
     if "n" in text:  # nan, inf (never in exponents: those are 'e')
-        text = re.sub(r"-?inf|nan", lambda m: {"nan": "NaN", "inf": "Infinity",
-                                               "-inf": "-Infinity"}[m[0]], text)
+        text = re.sub(
+            r"-?inf|nan",
+            lambda m: {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[m[0]],
+            text,
+        )
     return text
 
 
@@ -621,12 +641,12 @@ class _Out:
             self.zip = zipfile.ZipFile(self._buf, "w", compression=zipfile.ZIP_DEFLATED)
         else:
             if self.fs.exists(self.path):
-                clash = [p for p in self.fs.ls(self.path, detail=False)
-                         if p.endswith("_keypoints.json")]
+                clash = [
+                    p for p in self.fs.ls(self.path, detail=False) if p.endswith("_keypoints.json")
+                ]
                 if clash and not overwrite:
                     raise EngineError(
-                        f"{dst}: already holds *_keypoints.json files (pass "
-                        "overwrite=True)"
+                        f"{dst}: already holds *_keypoints.json files (pass overwrite=True)"
                     )
             if is_local(dst):
                 os.makedirs(local_path(dst), exist_ok=True)
@@ -747,11 +767,27 @@ def export_openpose(
 
     if isinstance(src, (str, os.PathLike)):
         with open_store(os.fspath(src), "r", storage_options=storage_options) as root:
-            return _export(root, os.fspath(src), os.fspath(dst), basename, storage_options,
-                           overwrite, progress, max_frames)
+            return _export(
+                root,
+                os.fspath(src),
+                os.fspath(dst),
+                basename,
+                storage_options,
+                overwrite,
+                progress,
+                max_frames,
+            )
     root = as_group(src)
-    return _export(root, root.source, os.fspath(dst), basename, storage_options, overwrite,
-                   progress, max_frames)
+    return _export(
+        root,
+        root.source,
+        os.fspath(dst),
+        basename,
+        storage_options,
+        overwrite,
+        progress,
+        max_frames,
+    )
 
 
 def _export(
@@ -797,8 +833,12 @@ def _export(
     people_total = 0
     out = _Out(dst, storage_options, overwrite)
     try:
-        with tqdm(total=end - first, disable=not progress, unit="frame",
-                  desc=os.path.basename(dst.rstrip("/"))) as bar:
+        with tqdm(
+            total=end - first,
+            disable=not progress,
+            unit="frame",
+            desc=os.path.basename(dst.rstrip("/")),
+        ) as bar:
             for f0 in range(first, end, EXPORT_BLOCK_FRAMES):
                 f1 = min(end, f0 + EXPORT_BLOCK_FRAMES)
                 block = read_poses(root, frames=slice(f0, f1))
@@ -816,7 +856,9 @@ def _export(
         raise
     out.close()
     return ExportReport(
-        src=src, dst=dst, frames=end - first, people=people_total,
+        src=src,
+        dst=dst,
+        frames=end - first,
+        people=people_total,
         seconds=time.perf_counter() - t0,
     )
-

@@ -228,8 +228,9 @@ _FINGERS = tuple(
 )  # fmt: skip
 # OpenPose's hand: keypoint 0 is the wrist (the hand detector's own, besides the body's).
 _HAND_PAIRS = tuple(
-    pair for f in range(5) for pair in ((0, 4 * f + 1), *((4 * f + k, 4 * f + k + 1)
-                                                          for k in range(1, 4)))
+    pair
+    for f in range(5)
+    for pair in ((0, 4 * f + 1), *((4 * f + k, 4 * f + k + 1) for k in range(1, 4)))
 )
 
 
@@ -262,8 +263,7 @@ _BODY_135_BODY = (
     "LWrist", "RWrist", "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle", "UpperNeck",
     "HeadTop", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
 )  # fmt: skip
-_BODY_135 = (*_BODY_135_BODY, *("L" + j for j in _FINGERS), *("R" + j for j in _FINGERS),
-             *_FACE)
+_BODY_135 = (*_BODY_135_BODY, *("L" + j for j in _FINGERS), *("R" + j for j in _FINGERS), *_FACE)
 _BODY_135_BODY_PAIRS = (
     (0, 1), (0, 2), (1, 3), (2, 4), (5, 7), (6, 8), (7, 9), (8, 10), (5, 11), (6, 12),
     (11, 13), (12, 14), (13, 15), (14, 16), (15, 19), (19, 20), (15, 21), (16, 22), (22, 23),

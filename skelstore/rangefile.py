@@ -209,8 +209,9 @@ def classify(exc: BaseException) -> tuple[bool, bool, int | None]:
     """
     chain = _chain(exc)
     status = next((s for s in map(_status, chain) if s is not None), None)
-    remote = any(isinstance(e, OSError) or _names(e) & (_REMOTE_NAMES | _TRANSIENT_NAMES)
-                 for e in chain)
+    remote = any(
+        isinstance(e, OSError) or _names(e) & (_REMOTE_NAMES | _TRANSIENT_NAMES) for e in chain
+    )
     if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError)):
         if _connection_failure(exc):  # fsspec's HTTP filesystem says "not found" for these
             return True, True, None
@@ -265,31 +266,41 @@ def remote_error(
     _, transient, status = classify(exc)
     cause = _connection_failure(exc) if isinstance(exc, FileNotFoundError) else None
     shown_exc = cause or exc
-    detail = f"{type(shown_exc).__name__}: {shown_exc}" if str(shown_exc) else type(
-        shown_exc).__name__
+    detail = (
+        f"{type(shown_exc).__name__}: {shown_exc}" if str(shown_exc) else type(shown_exc).__name__
+    )
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     if cause is not None:
         if _is_timeout(cause):
-            return RemoteTimeoutError(f"{what}: {action} timed out{tries} ({detail})", url=what,
-                                      attempts=attempts)
-        return RemoteError(f"{what}: cannot connect{tries} ({detail})", url=what,
-                           attempts=attempts)
+            return RemoteTimeoutError(
+                f"{what}: {action} timed out{tries} ({detail})", url=what, attempts=attempts
+            )
+        return RemoteError(f"{what}: cannot connect{tries} ({detail})", url=what, attempts=attempts)
     if isinstance(exc, FileNotFoundError) or status in (404, 410):
         if during_read:  # not "no such node": the object went away under the reader
             return RemoteError(
-                f"{what}: the object vanished while being read (deleted or replaced?; "
-                f"{detail})", url=what, status=status or 404, attempts=attempts)
+                f"{what}: the object vanished while being read (deleted or replaced?; {detail})",
+                url=what,
+                status=status or 404,
+                attempts=attempts,
+            )
         return NotFoundError(f"{what}: no such object ({detail})")
     if status in (401, 403) or isinstance(exc, PermissionError):
-        return RemoteAccessError(f"{what}: access denied ({detail})", url=what, status=status,
-                                 attempts=attempts)
+        return RemoteAccessError(
+            f"{what}: access denied ({detail})", url=what, status=status, attempts=attempts
+        )
     if transient and status is None and _is_timeout(exc):
-        return RemoteTimeoutError(f"{what}: {action} timed out{tries} ({detail})", url=what,
-                                  attempts=attempts)
+        return RemoteTimeoutError(
+            f"{what}: {action} timed out{tries} ({detail})", url=what, attempts=attempts
+        )
     shown = f"HTTP {status}" if status is not None else "failed"
     kind = "transient error persisted" if transient else "permanent error"
-    return RemoteError(f"{what}: {action} {shown}{tries} ({kind}; {detail})", url=what,
-                       status=status, attempts=attempts)
+    return RemoteError(
+        f"{what}: {action} {shown}{tries} ({kind}; {detail})",
+        url=what,
+        status=status,
+        attempts=attempts,
+    )
 
 
 def call_with_retries(
@@ -385,7 +396,10 @@ def fs_retried(
     attempt's time limit as for reads."""
     return call_with_retries(
         lambda t: fs_call(fs, method, *args, timeout=t, **kwargs),
-        what, policy, nbytes, action=action,
+        what,
+        policy,
+        nbytes,
+        action=action,
     )
 
 

@@ -340,8 +340,8 @@ class _Prefix(Array):
         array (a slice along the first axis is cut to the prefix)."""
         if selection is Ellipsis or selection == ():
             return self._inner, slice(0, self._n)
-        first, rest = (selection[0], selection[1:]) if isinstance(selection, tuple) else (
-            selection, ()
+        first, rest = (
+            (selection[0], selection[1:]) if isinstance(selection, tuple) else (selection, ())
         )
         if isinstance(first, slice):
             cut = slice(*first.indices(self._n))

@@ -165,9 +165,7 @@ def describe(
         shots, n_tracks = packed.shots, packed.pose_tracks
         poses, kps, compression = packed.poses_stored, packed.keypoints_stored, packed.compression
     else:
-        indptr_arrays = [
-            a["indptr"] for a in (pose_arrays(g) for _, g in tracks) if "indptr" in a
-        ]
+        indptr_arrays = [a["indptr"] for a in (pose_arrays(g) for _, g in tracks) if "indptr" in a]
         indptrs = root.read_many(indptr_arrays)
         poses = sum(int(np.count_nonzero(np.diff(ip.astype(np.int64)))) for ip in indptrs)
         kps = sum(int(ip[-1]) for ip in indptrs if len(ip))

@@ -178,9 +178,7 @@ def check_storage_options(url: str, storage_options: Any) -> None:
         if not isinstance(key, str):
             raise InputError(f"{url}: storage option names must be strings, not {key!r}")
         if key in _STRING_OPTIONS and value is not None and not isinstance(value, str):
-            raise InputError(
-                f"{url}: storage option {key!r} must be a string, not {value!r}"
-            )
+            raise InputError(f"{url}: storage option {key!r} must be a string, not {value!r}")
         if key == "anon" and not isinstance(value, bool):
             raise InputError(f"{url}: storage option 'anon' must be true or false, not {value!r}")
         if key in ("config_kwargs", "client_kwargs") and not isinstance(value, dict):

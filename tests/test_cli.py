@@ -38,16 +38,19 @@ def test_info_text_and_json() -> None:
     assert info["compression"] == "none"
     # poses stored = non-empty CSR rows, computed independently with h5py
     with h5py.File(GOLDEN / "unseg_body25.h5") as f:
-        rows = sum(int(np.count_nonzero(np.diff(f[f"timeline/{p}/indptr"][()].astype(int))))
-                   for p in f["timeline"])
+        rows = sum(
+            int(np.count_nonzero(np.diff(f[f"timeline/{p}/indptr"][()].astype(int))))
+            for p in f["timeline"]
+        )
     assert info["poses_stored"] == rows
     assert info["bytes_stored"] == (GOLDEN / "unseg_body25.h5").stat().st_size
 
 
 def test_convert_then_info_on_zarr(tmp_path: Path) -> None:
     dst = tmp_path / "x.zarr"
-    code, out, _ = run("convert", str(GOLDEN / "trackshots_lossy.h5"), str(dst), "--verify",
-                       "--zarr-format", "2")
+    code, out, _ = run(
+        "convert", str(GOLDEN / "trackshots_lossy.h5"), str(dst), "--verify", "--zarr-format", "2"
+    )
     assert code == 0, out
     assert "verified" in out and "->" in out and "MB" in out
     code, out, _ = run("info", "--json", str(dst))
@@ -62,7 +65,9 @@ def test_convert_many_to_dir(tmp_path: Path) -> None:
     code, out, _ = run("convert", *srcs, "--to-dir", str(out_dir), "--engine", "zarr", "-q")
     assert code == 0 and out == ""
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "trackshots_offset_face.zarr", "unseg_body25.zarr"]
+        "trackshots_offset_face.zarr",
+        "unseg_body25.zarr",
+    ]
     for src in srcs:
         name = Path(src).stem + ".zarr"
         with skelstore.open(src) as a, skelstore.open(out_dir / name) as b:
@@ -85,8 +90,9 @@ def test_verification_failure_exits_1(tmp_path: Path, monkeypatch) -> None:
     import skelstore.conversion as conv
 
     monkeypatch.setattr(conv, "compare_dumps", lambda a, b: "/timeline/pose0/data[3]: differs")
-    code, _, err = run("convert", str(GOLDEN / "unseg_body25.h5"), str(tmp_path / "o.h5"),
-                       "--verify")
+    code, _, err = run(
+        "convert", str(GOLDEN / "unseg_body25.h5"), str(tmp_path / "o.h5"), "--verify"
+    )
     assert code == 1 and "verification failed" in err
     assert not (tmp_path / "o.h5").exists()
 
@@ -131,13 +137,17 @@ def test_validate_ok_and_broken(tmp_path: Path) -> None:
 def test_python_dash_m_and_debug(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "skelstore", "info", str(tmp_path / "nope.zarr")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("skelstore: error:") and "nope.zarr" in proc.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "skelstore", "--debug", "info", str(tmp_path / "nope.zarr")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
@@ -193,13 +203,23 @@ def test_sample_leaves_no_temporary_directory(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
-    proc = subprocess.run([sys.executable, "-m", "skelstore.sample"], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "skelstore.sample"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "decode identically: yes" in proc.stdout and "removed at the end" in proc.stdout
     assert list(tmp.iterdir()) == []
     kept = tmp_path / "kept"
-    proc = subprocess.run([sys.executable, "-m", "skelstore.sample", str(kept)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "skelstore.sample", str(kept)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in kept.iterdir()) == ["sample.h5", "sample.zarr"]

@@ -29,8 +29,15 @@ def _tree(group: Group) -> dict[str, object]:
             out.update(_tree(node))
         else:
             assert isinstance(node, Array)
-            out[node.path] = ("array", dict(node.attrs), str(node.dtype), node.shape, node.chunks,
-                              node.encoding, node.read().tobytes())
+            out[node.path] = (
+                "array",
+                dict(node.attrs),
+                str(node.dtype),
+                node.shape,
+                node.chunks,
+                node.encoding,
+                node.read().tobytes(),
+            )
     return out
 
 
@@ -104,6 +111,7 @@ def test_h5py_sees_skelshop_filters_after_round_trip(tmp_path: Path) -> None:
     convert(src, tmp_path / "x.zarr")
     convert(tmp_path / "x.zarr", tmp_path / "y.h5")
     with h5py.File(src) as a, h5py.File(tmp_path / "y.h5") as b:
+
         def walk(name: str, obj: object) -> None:
             if isinstance(obj, h5py.Dataset):
                 other = b[name]
@@ -112,6 +120,7 @@ def test_h5py_sees_skelshop_filters_after_round_trip(tmp_path: Path) -> None:
                 assert other.scaleoffset == obj.scaleoffset
                 assert other.compression_opts == obj.compression_opts
                 assert np.allclose(other[()], obj[()], rtol=0, atol=0.01)
+
         a.visititems(walk)
 
 
@@ -127,8 +136,9 @@ def test_unknown_attributes_and_extra_groups_are_kept(tmp_path: Path) -> None:
         faces = f.create_group("faces")
         faces.attrs["kind"] = "dense"
         faces.create_dataset("indices", data=np.arange(5, dtype=np.uint32))
-        faces.create_dataset("embed", data=np.random.default_rng(0).random((4, 128), "f4"),
-                             chunks=(2, 128))
+        faces.create_dataset(
+            "embed", data=np.random.default_rng(0).random((4, 128), "f4"), chunks=(2, 128)
+        )
     for dst in (tmp_path / "a.zarr", tmp_path / "b.h5", tmp_path / "c.zarr.zip"):
         # a pose group's own attribute has no place in the packed layout: Zarr
         # copies keep skelshop's layout (asking for packed is refused)
@@ -209,8 +219,9 @@ def test_interrupted_conversion_leaves_no_half_file(tmp_path: Path, monkeypatch,
     import skelstore.packed_ops as ops
 
     calls = {"n": 0}
-    cls, method = (conv._Copier, "copy_array") if layout == "skelshop" else (
-        ops.PackedStream, "add")
+    cls, method = (
+        (conv._Copier, "copy_array") if layout == "skelshop" else (ops.PackedStream, "add")
+    )
     real = getattr(cls, method)
 
     def boom(self, *args, **kwargs):

@@ -41,17 +41,29 @@ N_FILES = 56
 SERIAL = Runner(workers=0)
 
 #: What each kind of corpus file gives, per command.
-INFO_STATUS = {"hdf5": "ok", "zarr": "ok", "bad_indptr": "ok", "garbage": "failed",
-               "truncated": "failed", "not_a_dump": "failed", "incomplete": "failed"}
+INFO_STATUS = {
+    "hdf5": "ok",
+    "zarr": "ok",
+    "bad_indptr": "ok",
+    "garbage": "failed",
+    "truncated": "failed",
+    "not_a_dump": "failed",
+    "incomplete": "failed",
+}
 VALIDATE_STATUS = {**INFO_STATUS, "bad_indptr": "invalid", "not_a_dump": "invalid"}
 CONVERT_STATUS = {k: "converted" if v == "ok" else v for k, v in INFO_STATUS.items()}
-ERROR_TYPE = {"garbage": "FormatError", "truncated": "FormatError",
-              "not_a_dump": "FormatError", "incomplete": "IncompleteDumpError"}
+ERROR_TYPE = {
+    "garbage": "FormatError",
+    "truncated": "FormatError",
+    "not_a_dump": "FormatError",
+    "incomplete": "IncompleteDumpError",
+}
 
 
 def _bench_data() -> Any:
-    spec = importlib.util.spec_from_file_location("skelstore_bench_data", ROOT / "benchmarks" /
-                                                  "data.py")
+    spec = importlib.util.spec_from_file_location(
+        "skelstore_bench_data", ROOT / "benchmarks" / "data.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -88,6 +100,7 @@ def _name(url: str) -> str:
 
 def _relative(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Results with file names in place of URLs (to compare runs in different places)."""
+
     def walk(v: Any, key: str = "") -> Any:
         if isinstance(v, dict):
             return {k: walk(x, k) for k, x in v.items()}
@@ -158,7 +171,8 @@ def test_validate_on_cluster_equals_serial(corpus, dask_client) -> None:
     bad = next(r for r in on_dask.results if kinds[_name(r.src)] == "bad_indptr")
     assert any("indptr: not monotone" in p for p in bad.validation.problems)
     assert not on_dask.ok and on_dask.counts()["ok"] == sum(
-        k in ("hdf5", "zarr") for k in kinds.values())
+        k in ("hdf5", "zarr") for k in kinds.values()
+    )
 
 
 def test_info_summary_on_cluster_equals_serial(corpus, dask_client, tmp_path: Path) -> None:
@@ -181,7 +195,8 @@ def test_info_summary_on_cluster_equals_serial(corpus, dask_client, tmp_path: Pa
     assert totals.total.frames == sum(m["frames"] for m in readable)
     assert totals.total.poses == sum(r.info.poses_stored for r in serial.results if r.info)
     assert sorted(_name(f["src"]) for f in totals.failed) == sorted(
-        m["name"] for m in manifest if INFO_STATUS[m["kind"]] == "failed")
+        m["name"] for m in manifest if INFO_STATUS[m["kind"]] == "failed"
+    )
     # written as CSV and JSON
     totals.write(str(tmp_path / "s.csv"))
     totals.write(str(tmp_path / "s.json"))
@@ -198,8 +213,9 @@ def test_info_summary_on_cluster_equals_serial(corpus, dask_client, tmp_path: Pa
 def test_convert_on_cluster_equals_serial_then_skips(corpus, dask_client, tmp_path: Path) -> None:
     directory, manifest = corpus
     kinds = _kinds(manifest)
-    on_dask = convert_corpus(str(directory / "*"), str(tmp_path / "a"),
-                             runner=Runner(client=dask_client))
+    on_dask = convert_corpus(
+        str(directory / "*"), str(tmp_path / "a"), runner=Runner(client=dask_client)
+    )
     serial = convert_corpus(str(directory / "*"), str(tmp_path / "b"), runner=SERIAL)
     assert _relative(on_dask.comparable()) == _relative(serial.comparable())
     for r in on_dask.results:
@@ -216,13 +232,18 @@ def test_convert_on_cluster_equals_serial_then_skips(corpus, dask_client, tmp_pa
             assert record is not None and record["src"] == r.src
             assert VERIFIED_ATTR not in src.attrs
     # a second run converts nothing and reports the same failures
-    again = convert_corpus(str(directory / "*"), str(tmp_path / "a"),
-                           runner=Runner(client=dask_client))
-    assert again.counts() == {"converted": 0, "skipped": on_dask.counts()["converted"],
-                              "failed": on_dask.counts()["failed"]}
+    again = convert_corpus(
+        str(directory / "*"), str(tmp_path / "a"), runner=Runner(client=dask_client)
+    )
+    assert again.counts() == {
+        "converted": 0,
+        "skipped": on_dask.counts()["converted"],
+        "failed": on_dask.counts()["failed"],
+    }
     assert {r.note for r in again.results if r.status == "skipped"} == {"verified earlier"}
     assert [r.conversion.frames for r in again.results if r.conversion] == [
-        r.conversion.frames for r in on_dask.results if r.conversion]
+        r.conversion.frames for r in on_dask.results if r.conversion
+    ]
     assert [r.error for r in again.failed] == [r.error for r in on_dask.failed]
     assert not list((tmp_path / "a").glob(".*"))  # no staging leftovers, no side files
 
@@ -251,8 +272,9 @@ def test_resume_after_partial_run_and_changed_sources(corpus, tmp_path: Path) ->
     with skelstore.open(out / f"{stem[1]}.zarr") as root:
         assert read_record(root) is None
     # a source changed since its conversion: its copy no longer matches
-    other = corpus[0] / next(m["name"] for m in corpus[1]
-                             if m["kind"] == "hdf5" and m["name"] not in names)
+    other = corpus[0] / next(
+        m["name"] for m in corpus[1] if m["kind"] == "hdf5" and m["name"] not in names
+    )
     shutil.copy(other, src / names[2])
     second = convert_corpus(str(src / "*.h5"), str(out), runner=SERIAL)
     got = {_name(r.src): (r.status, r.note, r.error_type) for r in second.results}
@@ -333,15 +355,18 @@ def test_s3_corpus_on_cluster_equals_serial(corpus, dask_client, s3_server, s3_b
     assert s3_totals.engines["hdf5"].bytes == local_totals.engines["hdf5"].bytes
     # conversions (the slow part: moto serves every request from this process) on 30 files
     some = f"{base}/video00[0-2]*"
-    conv = convert_corpus(some, f"s3://{s3_bucket}/out", storage_options=opts,
-                          runner=on_dask, engine="hdf5")
-    conv_serial = convert_corpus(some, f"s3://{s3_bucket}/out2", storage_options=opts,
-                                 runner=SERIAL, engine="hdf5")
+    conv = convert_corpus(
+        some, f"s3://{s3_bucket}/out", storage_options=opts, runner=on_dask, engine="hdf5"
+    )
+    conv_serial = convert_corpus(
+        some, f"s3://{s3_bucket}/out2", storage_options=opts, runner=SERIAL, engine="hdf5"
+    )
     assert len(conv.results) == 30 and len(conv.failed) == 3
     assert _relative(conv.comparable()) == _relative(conv_serial.comparable())
     kinds = _kinds(manifest)
     assert [r.status for r in conv.results] == [
-        CONVERT_STATUS[kinds[_name(r.src)]] for r in conv.results]
+        CONVERT_STATUS[kinds[_name(r.src)]] for r in conv.results
+    ]
     fs.invalidate_cache()
     assert len(fs.ls(f"{s3_bucket}/out")) == conv.counts()["converted"]
     done = next(r for r in conv.results if r.status == "converted")
@@ -349,12 +374,14 @@ def test_s3_corpus_on_cluster_equals_serial(corpus, dask_client, s3_server, s3_b
           skelstore.open(done.dst, storage_options=opts) as b):  # fmt: skip
         assert compare_dumps(a, b) is None and read_record(b)["src"] == done.src
     subset = f"{base}/video000[0-7].*"  # converted again: all skipped
-    again = convert_corpus(subset, f"s3://{s3_bucket}/out", storage_options=opts,
-                           runner=on_dask, engine="hdf5")
+    again = convert_corpus(
+        subset, f"s3://{s3_bucket}/out", storage_options=opts, runner=on_dask, engine="hdf5"
+    )
     first = {r.src: r.status for r in conv.results}
     assert len(again.results) == 8
     assert [r.status for r in again.results] == [
-        "skipped" if first[r.src] == "converted" else "failed" for r in again.results]
+        "skipped" if first[r.src] == "converted" else "failed" for r in again.results
+    ]
 
 
 # ---------------------------------------------------------------- CLI
@@ -366,8 +393,7 @@ def test_cli_convert_corpus_reports_failures_and_resumes(corpus, dask_client, tm
     out = tmp_path / "out"
     pattern = str(directory / "video00[0-1]*")  # 20 files
     manifest = manifest[:20]
-    code, stdout, stderr = run_cli("convert", pattern, "--to-dir", str(out),
-                                   "--scheduler", address)
+    code, stdout, stderr = run_cli("convert", pattern, "--to-dir", str(out), "--scheduler", address)
     n_failed = sum(CONVERT_STATUS[m["kind"]] == "failed" for m in manifest)
     assert code == 1
     failures = [ln for ln in stderr.splitlines() if ln.startswith("skelstore: failed:")]
@@ -383,8 +409,7 @@ def test_cli_convert_corpus_reports_failures_and_resumes(corpus, dask_client, tm
     table = {ln.split()[0]: ln.split()[1:] for ln in stdout.splitlines()[-4:]}
     assert table["skipped"][0] == str(20 - n_failed) and table["converted"][0] == "0"
     # quiet: nothing on stdout, failures still on stderr
-    code, stdout, stderr = run_cli("convert", pattern, "--to-dir", str(out), "-q",
-                                   "--workers", "0")
+    code, stdout, stderr = run_cli("convert", pattern, "--to-dir", str(out), "-q", "--workers", "0")
     assert code == 1 and stdout == "" and stderr.count("skelstore: failed:") == n_failed
 
 
@@ -392,23 +417,35 @@ def test_cli_validate_serial_output_equals_cluster(corpus, dask_client) -> None:
     directory, manifest = corpus
     pattern = str(directory / "*")
     code_a, out_a, err_a = run_cli("validate", pattern, "--workers", "0")
-    code_b, out_b, _ = run_cli("validate", pattern,
-                               env={"DASK_SCHEDULER_ADDRESS": dask_client.scheduler.address})
+    code_b, out_b, _ = run_cli(
+        "validate", pattern, env={"DASK_SCHEDULER_ADDRESS": dask_client.scheduler.address}
+    )
     assert code_a == code_b == 1
     assert out_a == out_b
     assert "indptr: not monotone" in out_a
     statuses = [VALIDATE_STATUS[m["kind"]] for m in manifest]
     table = {ln.split()[0]: ln.split()[1] for ln in out_a.splitlines()[-4:]}
-    assert table == {"ok": str(statuses.count("ok")), "invalid": str(statuses.count("invalid")),
-                     "failed": str(statuses.count("failed")), "total": str(N_FILES)}
+    assert table == {
+        "ok": str(statuses.count("ok")),
+        "invalid": str(statuses.count("invalid")),
+        "failed": str(statuses.count("failed")),
+        "total": str(N_FILES),
+    }
     assert "on this process" in err_a
 
 
 def test_cli_info_summary_writes_csv_and_json(corpus, dask_client, tmp_path: Path) -> None:
     directory, manifest = corpus
     address = dask_client.scheduler.address
-    code, stdout, stderr = run_cli("info", "--summary", str(directory / "*.zarr"), "--scheduler",
-                                   address, "--output", str(tmp_path / "t.csv"))
+    code, stdout, stderr = run_cli(
+        "info",
+        "--summary",
+        str(directory / "*.zarr"),
+        "--scheduler",
+        address,
+        "--output",
+        str(tmp_path / "t.csv"),
+    )
     assert code == 0, stderr
     zarrs = [m for m in manifest if m["kind"] == "zarr"]
     lines = stdout.splitlines()
@@ -416,8 +453,16 @@ def test_cli_info_summary_writes_csv_and_json(corpus, dask_client, tmp_path: Pat
     assert lines[1].split()[:3] == ["zarr", str(len(zarrs)), str(sum(m["frames"] for m in zarrs))]
     rows = list(csv.DictReader((tmp_path / "t.csv").open()))
     assert rows[-1]["engine"] == "total" and int(rows[-1]["files"]) == len(zarrs)
-    code, stdout, stderr = run_cli("info", "--summary", "--json", str(directory / "*"),
-                                   "--scheduler", address, "--output", str(tmp_path / "t.json"))
+    code, stdout, stderr = run_cli(
+        "info",
+        "--summary",
+        "--json",
+        str(directory / "*"),
+        "--scheduler",
+        address,
+        "--output",
+        str(tmp_path / "t.json"),
+    )
     assert code == 1  # the broken files
     assert json.loads(stdout) == json.loads((tmp_path / "t.json").read_text())
     n_failed = sum(INFO_STATUS[m["kind"]] == "failed" for m in manifest)
@@ -449,9 +494,11 @@ def test_cli_default_local_cluster_via_python_m(corpus, tmp_path: Path) -> None:
     lst = tmp_path / "list.txt"
     lst.write_text("".join(f"{directory / n}\n" for n in names))
     proc = subprocess.run(
-        [sys.executable, "-m", "skelstore", "validate", "--files-from", str(lst),
-         "--workers", "2"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [sys.executable, "-m", "skelstore", "validate", "--files-from", str(lst), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
         env={**os.environ, "DASK_SCHEDULER_ADDRESS": ""},
     )
     assert proc.returncode == 0, proc.stderr
@@ -474,8 +521,11 @@ def test_missing_dask_is_a_typed_error(corpus, monkeypatch) -> None:
 
 
 def test_importing_skelstore_does_not_import_dask() -> None:
-    code = ("import sys, skelstore, skelstore.cli, skelstore.corpus; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120)
+    code = (
+        "import sys, skelstore, skelstore.cli, skelstore.corpus; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.strip() == "[]"

@@ -22,13 +22,15 @@ def _expected(path: Path) -> dict[str, np.ndarray]:
 def _check(p, exp: dict[str, np.ndarray], f0: int, f1: int, atol: float = 0.0) -> int:
     slot = {int(x): i for i, x in enumerate(p.pose_ids)}
     sel = (exp["frame"] >= f0) & (exp["frame"] < f1)
-    for fr, pid, shot, kp in zip(exp["frame"][sel], exp["pose_id"][sel], exp["shot"][sel],
-                                 exp["keypoints"][sel], strict=True):
+    for fr, pid, shot, kp in zip(
+        exp["frame"][sel], exp["pose_id"][sel], exp["shot"][sel], exp["keypoints"][sel], strict=True
+    ):
         i = fr - f0
         assert p.frames[i] == fr and p.shots[i] == shot
         assert p.present[i, slot[pid]]
-        np.testing.assert_allclose(p.keypoints[i, slot[pid]], kp.astype(np.float32),
-                                   rtol=0, atol=atol)
+        np.testing.assert_allclose(
+            p.keypoints[i, slot[pid]], kp.astype(np.float32), rtol=0, atol=atol
+        )
     # nothing present beyond what skelshop yields
     assert int(p.present.sum()) == int(sel.sum())
     return int(sel.sum())
@@ -39,7 +41,10 @@ def test_read_poses_matches_skelshop(path: Path) -> None:
     exp = _expected(path)
     p = read_poses(path)
     assert p.keypoints.dtype == np.float32 and p.keypoints.shape[1:] == (
-        len(p.pose_ids), int(skelstore.open(path).attrs["limbs"]), 3)
+        len(p.pose_ids),
+        int(skelstore.open(path).attrs["limbs"]),
+        3,
+    )
     _check(p, exp, int(p.frames[0]), int(p.frames[-1]) + 1)
     # absent poses are all zero
     assert not p.keypoints[~p.present].any()

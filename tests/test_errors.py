@@ -310,6 +310,7 @@ def test_a_storage_not_found_is_not_reported_as_a_missing_timeline(golden_dir, m
     from skelstore.io import ShotSegmentedReader
 
     with skelstore.open(golden_dir / "trackshots_lossless.h5") as root:
+
         def vanished(name, *args):
             raise skelstore.NotFoundError(f"{root.source}: object {name} vanished (HTTP 404)")
 

@@ -18,11 +18,11 @@ from skelstore.export import export_movement
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
 
-def check_movement(ds: xr.Dataset, src: Path, frames: slice | None = None,
-                   fps: float | None = None) -> None:
+def check_movement(
+    ds: xr.Dataset, src: Path, frames: slice | None = None, fps: float | None = None
+) -> None:
     """``ds`` holds ``src``'s poses in movement's layout (either dimension names)."""
-    kp, ind = ("keypoints", "individuals") if "keypoints" in ds.dims else ("keypoint",
-                                                                          "individual")
+    kp, ind = ("keypoints", "individuals") if "keypoints" in ds.dims else ("keypoint", "individual")
     assert ds["position"].dims == ("time", "space", kp, ind)
     assert ds["confidence"].dims == ("time", kp, ind)
     assert list(ds["space"].values) == ["x", "y"]
@@ -80,8 +80,9 @@ def test_export_movement_cli_and_errors(tmp_path: Path, monkeypatch: pytest.Monk
         check_movement(ds.load(), src, frames=slice(a, b))
     res = runner.invoke(cli, ["export", str(src), str(tmp_path / "x.csv"), "--to", "movement"])
     assert res.exit_code == 2 and "*.nc" in res.stderr
-    res = runner.invoke(cli, ["export", str(src), str(tmp_path / "j"), "--to", "openpose-json",
-                              "--fps", "25"])
+    res = runner.invoke(
+        cli, ["export", str(src), str(tmp_path / "j"), "--to", "openpose-json", "--fps", "25"]
+    )
     assert res.exit_code == 2 and "--fps does not apply to --to openpose-json" in res.stderr
     monkeypatch.setitem(sys.modules, "h5netcdf", None)  # as if not installed
     with pytest.raises(skelstore.MissingDependencyError, match=r"skelstore\[export\]"):

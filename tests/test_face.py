@@ -57,9 +57,7 @@ def make_frames(n_frames: int = 40, seed: int = 0, chips: bool = True) -> list[d
                 "chip_bboxes": [
                     (list(rng.uniform(0, 640, 4)), float(rng.uniform(0.5, 2))) for _ in range(n)
                 ],
-                "chips": rng.integers(0, 256, (n, 150, 150, 3), dtype=np.uint8)
-                if chips
-                else None,
+                "chips": rng.integers(0, 256, (n, 150, 150, 3), dtype=np.uint8) if chips else None,
                 "persons": [0, 2, 3][:n] if n < 3 else [0, 2, 3, 7][:n],
             }
         )
@@ -82,11 +80,13 @@ def expected_rows(frame: dict[str, Any], extras: tuple[bool, bool, bool]) -> dic
     return out
 
 
-def write_with_skelstore(root: Any, frames: list[dict[str, Any]], sparse: bool,
-                         extras: tuple[bool, bool, bool]) -> FaceWriter:
+def write_with_skelstore(
+    root: Any, frames: list[dict[str, Any]], sparse: bool, extras: tuple[bool, bool, bool]
+) -> FaceWriter:
     fod, cbb, chip = extras
-    writer = FaceWriter(root, sparse=sparse, write_fod_bbox=fod, write_chip_bbox=cbb,
-                        write_chip=chip)
+    writer = FaceWriter(
+        root, sparse=sparse, write_fod_bbox=fod, write_chip_bbox=cbb, write_chip=chip
+    )
     for f, fr in enumerate(frames):
         writer.write_frame_faces(
             fr["embeddings"],
@@ -98,8 +98,9 @@ def write_with_skelstore(root: Any, frames: list[dict[str, Any]], sparse: bool,
     return writer
 
 
-def write_with_h5py(path: Path, frames: list[dict[str, Any]], sparse: bool,
-                    extras: tuple[bool, bool, bool]) -> None:
+def write_with_h5py(
+    path: Path, frames: list[dict[str, Any]], sparse: bool, extras: tuple[bool, bool, bool]
+) -> None:
     """skelshop's create_face_grp and FaceWriter, spelt out in h5py (one resize per frame)."""
     fod, cbb, chip = extras
     with h5py.File(path, "w") as f:
@@ -116,8 +117,7 @@ def write_with_h5py(path: Path, frames: list[dict[str, Any]], sparse: bool,
         if cbb:
             g.create_dataset("chip_bbox", (0, 5), dtype=np.float32, maxshape=(None, 5))
         if chip:
-            g.create_dataset("chip", (0, 150, 150, 3), dtype=np.uint8,
-                             maxshape=(None, 150, 150, 3))
+            g.create_dataset("chip", (0, 150, 150, 3), dtype=np.uint8, maxshape=(None, 150, 150, 3))
 
         def grow(name: str, values: Any) -> None:
             ds = g[name]
@@ -144,8 +144,9 @@ def write_with_h5py(path: Path, frames: list[dict[str, Any]], sparse: bool,
                     grow("chip", fr["chips"])
 
 
-def check_dense(reader: Any, frames: list[dict[str, Any]], extras: tuple[bool, bool, bool],
-                start: int = 0) -> None:
+def check_dense(
+    reader: Any, frames: list[dict[str, Any]], extras: tuple[bool, bool, bool], start: int = 0
+) -> None:
     got = list(reader.iter_from(start)) if start else list(reader)
     assert len(got) == len(frames) - start
     for fr, rows in zip(frames[start:], got, strict=True):
@@ -156,8 +157,9 @@ def check_dense(reader: Any, frames: list[dict[str, Any]], extras: tuple[bool, b
             np.testing.assert_array_equal(rows[k], v)
 
 
-def check_sparse(reader: SparseFaceReader, frames: list[dict[str, Any]],
-                 extras: tuple[bool, bool, bool]) -> None:
+def check_sparse(
+    reader: SparseFaceReader, frames: list[dict[str, Any]], extras: tuple[bool, bool, bool]
+) -> None:
     expected = []
     for f, fr in enumerate(frames):
         exp = expected_rows(fr, extras)
@@ -180,8 +182,12 @@ def check_sparse(reader: SparseFaceReader, frames: list[dict[str, Any]],
     np.testing.assert_array_equal(reader.embedding_at(0), expected[0][1]["embed"])
 
 
-def check_adapter(adapter: SparseFaceReaderAdapter, frames: list[dict[str, Any]],
-                  extras: tuple[bool, bool, bool], start: int) -> None:
+def check_adapter(
+    adapter: SparseFaceReaderAdapter,
+    frames: list[dict[str, Any]],
+    extras: tuple[bool, bool, bool],
+    start: int,
+) -> None:
     it = adapter.iter_from(start)
     for f in range(start, len(frames) + 5):  # the iterator goes on past the last face
         result = next(it)
@@ -197,7 +203,8 @@ def check_adapter(adapter: SparseFaceReaderAdapter, frames: list[dict[str, Any]]
             for i, p in enumerate(fr["persons"]):
                 np.testing.assert_array_equal(lst[p], v[i])
             assert [i for i, x in enumerate(lst) if x is None] == [
-                i for i in range(len(lst)) if i not in fr["persons"]]
+                i for i in range(len(lst)) if i not in fr["persons"]
+            ]
 
 
 # ---------------------------------------------------------------- round trips
@@ -246,8 +253,7 @@ def test_reads_h5py_files_in_skelshop_layout(tmp_path: Path, sparse: bool, extra
         if sparse:
             check_sparse(SparseFaceReader(root), frames, flags)
             for start in (0, 1, 6, 13, 24):
-                check_adapter(SparseFaceReaderAdapter(SparseFaceReader(root)), frames, flags,
-                              start)
+                check_adapter(SparseFaceReaderAdapter(SparseFaceReader(root)), frames, flags, start)
         else:
             check_dense(FaceReader(root), frames, flags)
             check_dense(FaceReader(root), frames, flags, start=9)
@@ -259,8 +265,9 @@ def test_reads_h5py_files_in_skelshop_layout(tmp_path: Path, sparse: bool, extra
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
-def test_skelstore_hdf5_matches_skelshop_file_bytes_for_values(tmp_path: Path,
-                                                              sparse: bool) -> None:
+def test_skelstore_hdf5_matches_skelshop_file_bytes_for_values(
+    tmp_path: Path, sparse: bool
+) -> None:
     """What skelstore writes to HDF5 holds, array for array, what skelshop's writer wrote:
     same names, dtypes, shapes, growability and values (chunks differ by design)."""
     flags = EXTRAS["all"]
@@ -289,8 +296,9 @@ def test_write_faces_and_iteration_from_frame(target: Any) -> None:
         check_dense(FaceReader(root), frames, EXTRAS["all"])
         pairs = list(get_sparse_face_reader(root))
     # FaceReaderAdapter: the n-th face of each frame, in frame order
-    assert [k for k, _ in pairs] == [(f, i) for f, fr in enumerate(frames)
-                                     for i in range(len(fr["persons"]))]
+    assert [k for k, _ in pairs] == [
+        (f, i) for f, fr in enumerate(frames) for i in range(len(fr["persons"]))
+    ]
     np.testing.assert_array_equal(pairs[-1][1]["embed"], frames[-1]["embeddings"][-1])
 
 
@@ -307,8 +315,9 @@ class _CountingArray:
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
-def test_writer_appends_in_blocks(tmp_path: Path, sparse: bool,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_writer_appends_in_blocks(
+    tmp_path: Path, sparse: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(face_mod, "WRITE_BLOCK_FRAMES", 400)
     rng = np.random.default_rng(1)
     calls: list[str] = []
@@ -316,8 +325,9 @@ def test_writer_appends_in_blocks(tmp_path: Path, sparse: bool,
         writer = FaceWriter(root, sparse=sparse)
         writer._arrays = {k: _CountingArray(v, calls) for k, v in writer._arrays.items()}
         for f in range(1000):
-            writer.write_frame_faces(rng.standard_normal((2, 128)),
-                                     targets=[(f, 0), (f, 1)] if sparse else None)
+            writer.write_frame_faces(
+                rng.standard_normal((2, 128)), targets=[(f, 0), (f, 1)] if sparse else None
+            )
         assert len(calls) == 2 * 2  # two blocks of 400 frames so far, two arrays each
     assert len(calls) == 3 * 2  # the rest on close
     index = "frame_pers" if sparse else "indices"
@@ -368,8 +378,9 @@ def test_writer_errors() -> None:
 # ---------------------------------------------------------------- readers
 
 
-def test_sparse_lookup_and_adapter_binary_search(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sparse_lookup_and_adapter_binary_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     frames = make_frames(60, seed=2, chips=False)
     path = tmp_path / "s.h5"
     write_with_h5py(path, frames, True, EXTRAS["plain"])
@@ -398,8 +409,9 @@ def test_sparse_lookup_and_adapter_binary_search(tmp_path: Path,
         assert starts == skipped
 
 
-def test_small_read_blocks_give_the_same_frames(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_read_blocks_give_the_same_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(face_mod, "READ_BLOCK_BYTES", 3000)  # a few rows a block
     monkeypatch.setattr(face_mod, "READ_BLOCK_FRAMES", 7)
     frames = make_frames(50, seed=4, chips=False)
@@ -466,18 +478,27 @@ def test_convert_carries_faces_exactly(tmp_path: Path, sparse: bool) -> None:
         report = convert(src, tmp_path / mid, verify=True)
         assert report.verified
         convert(tmp_path / mid, tmp_path / back, verify=True)
-        with skelstore.open(src) as a, skelstore.open(tmp_path / mid) as b, \
-                skelstore.open(tmp_path / back) as c:
+        with (
+            skelstore.open(src) as a,
+            skelstore.open(tmp_path / mid) as b,
+            skelstore.open(tmp_path / back) as c,
+        ):
             assert compare_dumps(a, b) is None and compare_dumps(a, c) is None
             for name, arr in b["faces"].arrays():
                 assert arr.chunks[1:] == arr.shape[1:]  # whole rows on the destination
                 np.testing.assert_array_equal(arr.read(), a["faces"][name].read())
             if sparse:
-                check_sparse(SparseFaceReader(c), frames if src == face_only else
-                             make_frames(30, seed=7), EXTRAS["all"])
+                check_sparse(
+                    SparseFaceReader(c),
+                    frames if src == face_only else make_frames(30, seed=7),
+                    EXTRAS["all"],
+                )
             else:
-                check_dense(FaceReader(c), frames if src == face_only else
-                            make_frames(30, seed=7), EXTRAS["all"])
+                check_dense(
+                    FaceReader(c),
+                    frames if src == face_only else make_frames(30, seed=7),
+                    EXTRAS["all"],
+                )
 
 
 def test_info_reports_faces(tmp_path: Path) -> None:
@@ -493,8 +514,10 @@ def test_info_reports_faces(tmp_path: Path) -> None:
     n_faces = sum(len(fr["persons"]) for fr in frames)
     assert info["fmt_type"] is None and info["pose_tracks"] == 0
     assert info["faces"] == {
-        "layout": "sparse", "faces": n_faces,
-        "frames": sum(1 for fr in frames if fr["persons"]), "embed_size": 128,
+        "layout": "sparse",
+        "faces": n_faces,
+        "frames": sum(1 for fr in frames if fr["persons"]),
+        "embed_size": 128,
         "persons": len({p for fr in frames for p in fr["persons"]}),
         "arrays": ["fod_bbox", "chip_bbox"],
     }

@@ -217,9 +217,7 @@ def test_dropped_connections_are_retried(remote: Remote, golden_zarr: Any, engin
 
 
 @pytest.mark.parametrize("engine", ["hdf5", "zarr"])
-def test_one_hang_past_the_read_timeout_is_retried(
-    remote: Remote, golden_zarr: Any, engine: str
-):
+def test_one_hang_past_the_read_timeout_is_retried(remote: Remote, golden_zarr: Any, engine: str):
     local = GOLDEN_DIR / UNSEG if engine == "hdf5" else golden_zarr(UNSEG, 3)
     url = remote.upload(local, local.name)
     remote.arm("hang", 1, seconds=60, methods={"GET"})

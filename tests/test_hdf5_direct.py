@@ -36,8 +36,13 @@ def _write(path, nodes, how):
             if isinstance(node, GroupSpec):
                 root.create_group(node.path, node.attrs)
             else:
-                root.create_array(node.path, data=node.data, chunks=node.chunks,
-                                  encoding=node.encoding, engine_options=node.engine_options)
+                root.create_array(
+                    node.path,
+                    data=node.data,
+                    chunks=node.chunks,
+                    encoding=node.encoding,
+                    engine_options=node.engine_options,
+                )
 
 
 NODES = [
@@ -62,7 +67,11 @@ def test_batch_writes_the_file_h5py_writes(tmp_path, monkeypatch, threads, pool_
         for name in ("data", "indices", "indptr", "lossy", "one"):
             bd, pd = b[f"shot0/pose0/{name}"], p[f"shot0/pose0/{name}"]
             assert (bd.shape, bd.dtype, bd.chunks, bd.maxshape) == (
-                pd.shape, pd.dtype, pd.chunks, pd.maxshape), name
+                pd.shape,
+                pd.dtype,
+                pd.chunks,
+                pd.maxshape,
+            ), name
             assert _filters(bd) == _filters(pd), name
             np.testing.assert_array_equal(bd[()], pd[()], err_msg=name)
             assert bd.id.get_num_chunks() == pd.id.get_num_chunks(), name
@@ -73,8 +82,9 @@ def test_batch_writes_the_file_h5py_writes(tmp_path, monkeypatch, threads, pool_
         # the chunks really are Blosc buffers with the filter's settings
         mask, raw = b["shot0/pose0/indices"].id.read_direct_chunk((2070,))
         assert mask == 0 and blosc.cbuffer_complib(raw) == "Zstd"
-        last = np.frombuffer(blosc.decompress(b["shot0/pose0/data"].id.read_direct_chunk(
-            (4140, 0))[1]), np.float32).reshape(-1, 3)
+        last = np.frombuffer(
+            blosc.decompress(b["shot0/pose0/data"].id.read_direct_chunk((4140, 0))[1]), np.float32
+        ).reshape(-1, 3)
         assert last.shape == (2070, 3)  # an edge chunk is stored whole, zero-padded
         np.testing.assert_array_equal(last[:860], DATA[4140:])
         assert not last[860:].any()
@@ -83,8 +93,9 @@ def test_batch_writes_the_file_h5py_writes(tmp_path, monkeypatch, threads, pool_
 def test_batch_follows_the_filter_settings_given(tmp_path):
     """skelshop's raw h5py options (here LZ4 with byte shuffle) decide the chunks'
     compressor and shuffle, not skelstore's preset."""
-    opts = {"compression": hdf5plugin.Blosc(cname="lz4", clevel=3,
-                                            shuffle=hdf5plugin.Blosc.SHUFFLE)}
+    opts = {
+        "compression": hdf5plugin.Blosc(cname="lz4", clevel=3, shuffle=hdf5plugin.Blosc.SHUFFLE)
+    }
     with skelstore.open(tmp_path / "lz4.h5", "w") as root:
         root.write_many([ArraySpec("data", DATA, chunks=(1000, 3), engine_options=opts)])
     with h5py.File(tmp_path / "lz4.h5", "r") as f:
@@ -98,10 +109,17 @@ def test_batch_follows_the_filter_settings_given(tmp_path):
 
 def test_settings_only_for_a_lone_blosc_filter(tmp_path):
     with h5py.File(tmp_path / "f.h5", "w") as f:
-        blosc_ds = f.create_dataset("b", data=DATA, chunks=(100, 3), compression=hdf5plugin.Blosc(
-            cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
-        lossy = f.create_dataset("l", data=DATA, chunks=(100, 3), scaleoffset=2,
-                                 compression=hdf5plugin.Blosc())
+        blosc_ds = f.create_dataset(
+            "b",
+            data=DATA,
+            chunks=(100, 3),
+            compression=hdf5plugin.Blosc(
+                cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE
+            ),
+        )
+        lossy = f.create_dataset(
+            "l", data=DATA, chunks=(100, 3), scaleoffset=2, compression=hdf5plugin.Blosc()
+        )
         gz = f.create_dataset("g", data=DATA, chunks=(100, 3), compression="gzip")
         split = f.create_dataset("s", data=DATA, chunks=(100, 1), compression=hdf5plugin.Blosc())
         plain = f.create_dataset("p", data=DATA, chunks=(100, 3))
@@ -119,8 +137,9 @@ def test_failed_compression_is_a_typed_error(tmp_path, monkeypatch):
     with skelstore.open(tmp_path / "x.h5", "w") as root:
         root.create_group("kept", {"a": 1})
         with pytest.raises(skelstore.EngineError, match="compressor exploded"):
-            root.write_many([GroupSpec("g"), ArraySpec("g/data", DATA, chunks=(100, 3),
-                                                       encoding=Encoding(5))])
+            root.write_many(
+                [GroupSpec("g"), ArraySpec("g/data", DATA, chunks=(100, 3), encoding=Encoding(5))]
+            )
     with skelstore.open(tmp_path / "x.h5") as root:
         assert dict(root["kept"].attrs) == {"a": 1}
 

@@ -137,9 +137,10 @@ def test_killed_unsegmented_writer_keeps_complete_rows(
         skelstore.open(target)
     with pytest.raises(skelstore.IncompleteDumpError):  # writing would adopt the partial rows
         skelstore.open(target, "r+")
-    with pytest.warns(skelstore.RepairWarning), skelstore.open(
-        target, "r+", allow_incomplete=True
-    ) as root:  # repaired on opening
+    with (
+        pytest.warns(skelstore.RepairWarning),
+        skelstore.open(target, "r+", allow_incomplete=True) as root,
+    ):  # repaired on opening
         assert IN_PROGRESS not in root.attrs
     with skelstore.open(target) as root:
         rep = validate(root, deep=True)

@@ -30,8 +30,9 @@ ALL_KEYS = (
 )  # fmt: skip
 
 
-def make_people(rng: np.random.Generator, mode: str, n: int, ids: list[int] | None = None
-                ) -> list[dict[str, Any]]:
+def make_people(
+    rng: np.random.Generator, mode: str, n: int, ids: list[int] | None = None
+) -> list[dict[str, Any]]:
     """``n`` OpenPose people of ``mode``: x, y with 3 decimals, confidences with 6,
     about a third of the keypoints undetected (0, 0, 0)."""
     people = []
@@ -52,8 +53,16 @@ def make_people(rng: np.random.Generator, mode: str, n: int, ids: list[int] | No
     return people
 
 
-def write_json_dir(path: Path, mode: str, n_frames: int, *, seed: int = 0, tracked: bool = False,
-                   start: int = 0, base: str = "clip") -> list[list[dict[str, Any]]]:
+def write_json_dir(
+    path: Path,
+    mode: str,
+    n_frames: int,
+    *,
+    seed: int = 0,
+    tracked: bool = False,
+    start: int = 0,
+    base: str = "clip",
+) -> list[list[dict[str, Any]]]:
     """OpenPose's --write_json output for ``n_frames`` frames; returns the people per frame."""
     rng = np.random.default_rng(seed)
     path.mkdir(parents=True, exist_ok=True)
@@ -73,8 +82,11 @@ def stacked(person: dict[str, Any], mode: str) -> np.ndarray:
     parts = []
     for key, count in PARTS[mode]:
         vals = person[key]
-        parts.append(np.asarray(vals, np.float32).reshape(count, 3) if vals else
-                     np.zeros((count, 3), np.float32))
+        parts.append(
+            np.asarray(vals, np.float32).reshape(count, 3)
+            if vals
+            else np.zeros((count, 3), np.float32)
+        )
     kps = np.zeros((LIMBS[mode], 3), np.float32)
     body = np.vstack(parts)
     kps[: len(body)] = body
@@ -143,8 +155,11 @@ def test_modes_stack_parts_in_order_and_pad(mode: str, tmp_path: Path) -> None:
     person: dict[str, Any] = {"person_id": [-1]}
     for i, key in enumerate(ALL_KEYS):  # keypoint j of part i: x = 1000 i + j, c = 1
         count = dict(PARTS[mode]).get(key)
-        person[key] = [] if count is None else [
-            v for j in range(count) for v in (1000.0 * (i + 1) + j, 1.0, 1.0)]
+        person[key] = (
+            []
+            if count is None
+            else [v for j in range(count) for v in (1000.0 * (i + 1) + j, 1.0, 1.0)]
+        )
     src = tmp_path / "json"
     src.mkdir()
     (src / "v_000000000000_keypoints.json").write_text(json.dumps({"people": [person]}))
@@ -156,8 +171,9 @@ def test_modes_stack_parts_in_order_and_pad(mode: str, tmp_path: Path) -> None:
     row = 0
     for key, count in PARTS[mode]:
         i = ALL_KEYS.index(key)
-        np.testing.assert_array_equal(kps[row : row + count, 0],
-                                      1000.0 * (i + 1) + np.arange(count))
+        np.testing.assert_array_equal(
+            kps[row : row + count, 0], 1000.0 * (i + 1) + np.arange(count)
+        )
         row += count
     assert row == {"BODY_25_FACE": 95, "BODY_25_ALL": 137, "BODY_135": 135}.get(mode, LIMBS[mode])
     assert not kps[row:].any()  # the padding is absent keypoints
@@ -177,8 +193,9 @@ def test_import_tracked_uses_person_id(tmp_path: Path) -> None:
         got = {10 + i: {pid: p.keypoints for pid, p in b} for i, b in enumerate(shots[1])}
     for frame, people in enumerate(frames, start=10):
         for person in people:
-            np.testing.assert_array_equal(got[frame][person["person_id"][0]],
-                                          stacked(person, "BODY_25_HANDS"))
+            np.testing.assert_array_equal(
+                got[frame][person["person_id"][0]], stacked(person, "BODY_25_HANDS")
+            )
         present = {p["person_id"][0] for p in people}
         assert all(not kps.any() for pid, kps in got[frame].items() if pid not in present)
 
@@ -199,8 +216,9 @@ def test_import_from_zip_like_skelshop_single_zip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("tracked", [False, True], ids=["unseg", "tracked"])
-def test_import_streams_in_bounded_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          tracked: bool) -> None:
+def test_import_streams_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracked: bool
+) -> None:
     """Memory stays far below the poses' size. Tracked: people come and go (a new
     person_id every 50 frames), so tracks that ended must not keep their buffers."""
     monkeypatch.setattr(op, "IMPORT_BLOCK_FRAMES", 64)
@@ -250,8 +268,9 @@ def _one_frame(src: Path, text: str, frame: int = 0) -> None:
         ('{"people": [{"pose_keypoints_2d": ' + json.dumps(["a"] * 75) + "}]}", "other than numb"),
     ],
 )
-def test_malformed_json_is_a_typed_error_naming_the_file(tmp_path: Path, text: str,
-                                                         match: str) -> None:
+def test_malformed_json_is_a_typed_error_naming_the_file(
+    tmp_path: Path, text: str, match: str
+) -> None:
     src = tmp_path / "json"
     write_json_dir(src, "BODY_25", 3, base="v")
     _one_frame(src, text, frame=1)
@@ -318,9 +337,16 @@ def test_bad_file_sets_and_tracking_ids(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize(("mode", "tracked"), [("BODY_25", False), ("BODY_25_ALL", False),
-                                               ("BODY_135", False), ("FACE", True),
-                                               ("BODY_25_HANDS", True)])
+@pytest.mark.parametrize(
+    ("mode", "tracked"),
+    [
+        ("BODY_25", False),
+        ("BODY_25_ALL", False),
+        ("BODY_135", False),
+        ("FACE", True),
+        ("BODY_25_HANDS", True),
+    ],
+)
 def test_import_export_round_trip_is_exact(tmp_path: Path, mode: str, tracked: bool) -> None:
     src = tmp_path / "json"
     write_json_dir(src, mode, 50, seed=6, tracked=tracked, start=3)
@@ -328,8 +354,7 @@ def test_import_export_round_trip_is_exact(tmp_path: Path, mode: str, tracked: b
     # keypoint (untracked) or people without keypoints (tracked)
     for p in src.iterdir():
         doc = json.loads(p.read_text())
-        doc["people"] = [q for q in doc["people"] if any(
-            v for k in ALL_KEYS for v in q[k][2::3])]
+        doc["people"] = [q for q in doc["people"] if any(v for k in ALL_KEYS for v in q[k][2::3])]
         p.write_text(json.dumps(doc))
     dump = tmp_path / "d.zarr"
     import_openpose(src, dump, mode=mode, tracked=tracked)
@@ -382,13 +407,16 @@ def test_export_trackshots_dump_with_gaps(tmp_path: Path) -> None:
         for shot in reader:
             for i, bundle in enumerate(shot):
                 expected[shot.start_frame + i] = {
-                    pid: p.keypoints for pid, p in bundle if p.keypoints[:, 2].any()}
+                    pid: p.keypoints for pid, p in bundle if p.keypoints[:, 2].any()
+                }
     files = read_json_files(tmp_path / "out")
     assert report.frames == len(files) == n - first
     for frame in range(first, n):
         doc = files[f"video_{frame:012d}_keypoints.json"]
-        people = {p["person_id"][0]: np.asarray(p["face_keypoints_2d"], np.float32).reshape(70, 3)
-                  for p in doc["people"]}
+        people = {
+            p["person_id"][0]: np.asarray(p["face_keypoints_2d"], np.float32).reshape(70, 3)
+            for p in doc["people"]
+        }
         assert all(p["pose_keypoints_2d"] == [] for p in doc["people"])
         exp = expected.get(frame, {})
         assert sorted(people) == sorted(exp)
@@ -404,8 +432,10 @@ def test_cli_import_and_export(tmp_path: Path) -> None:
     write_json_dir(src, "BODY_25", 12, seed=8)
     runner = CliRunner()
     dst = tmp_path / "v.zarr"
-    res = runner.invoke(cli, ["import-openpose", str(src), str(dst), "--mode", "BODY_25",
-                              "--compression", "lossless"])
+    res = runner.invoke(
+        cli,
+        ["import-openpose", str(src), str(dst), "--mode", "BODY_25", "--compression", "lossless"],
+    )
     assert res.exit_code == 0, res.output
     assert "12 frames" in res.stdout and "[unseg, BODY_25]" in res.stdout
     res = runner.invoke(cli, ["import-openpose", str(src), str(dst), "--mode", "BODY_25"])
@@ -416,11 +446,16 @@ def test_cli_import_and_export(tmp_path: Path) -> None:
     assert len(list(out.glob("clip_*_keypoints.json"))) == 12
     res = runner.invoke(cli, ["export", str(dst), str(out), "--to", "openpose-json"])
     assert res.exit_code == 2 and "--overwrite" in res.stderr
-    assert runner.invoke(cli, ["export", str(dst), str(out), "--to", "openpose-json",
-                               "--overwrite", "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            cli, ["export", str(dst), str(out), "--to", "openpose-json", "--overwrite", "-q"]
+        ).exit_code
+        == 0
+    )
     (src / "clip_000000000012_keypoints.json").write_text("{not json")
-    res = runner.invoke(cli, ["import-openpose", str(src), str(tmp_path / "w.h5"), "--mode",
-                              "BODY_25"])
+    res = runner.invoke(
+        cli, ["import-openpose", str(src), str(tmp_path / "w.h5"), "--mode", "BODY_25"]
+    )
     assert res.exit_code == 2
     assert res.stderr.count("\n") == 1 and "clip_000000000012_keypoints.json" in res.stderr
     assert "not valid JSON" in res.stderr

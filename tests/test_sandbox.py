@@ -53,7 +53,8 @@ def test_setting_turns_it_on(short_timeout):
 def test_cli_untrusted_validate_reports_and_goes_on(short_timeout, golden_dir):
     good = golden_dir / "trackshots_lossless.h5"
     result = CliRunner().invoke(
-        cli, ["--untrusted", "validate", "--workers", "0", str(HOSTILE[0]), str(good)],
+        cli,
+        ["--untrusted", "validate", "--workers", "0", str(HOSTILE[0]), str(good)],
         catch_exceptions=False,
     )
     assert result.exit_code == 1, result.output
@@ -100,9 +101,7 @@ def test_child_errors_keep_their_type(tmp_path):
 def test_out_of_memory_is_a_format_error(golden_dir):
     """An address-space limit far below what reading needs: refused, not a success."""
     with pytest.raises(skelstore.FormatError, match=r"needs more than 64 MiB|crashed"):
-        sandbox.check_untrusted(
-            str(golden_dir / "trackshots_lossless.h5"), memory_bytes=64 * 2**20
-        )
+        sandbox.check_untrusted(str(golden_dir / "trackshots_lossless.h5"), memory_bytes=64 * 2**20)
 
 
 def test_a_crashing_child_is_a_format_error(golden_dir, tmp_path, monkeypatch):
@@ -118,8 +117,11 @@ def test_a_crashing_child_is_a_format_error(golden_dir, tmp_path, monkeypatch):
 def test_child_protocol_reports_json(golden_dir):
     request = f'{{"url": "{golden_dir / "unseg_body25.h5"}"}}'
     out = subprocess.run(
-        [sys.executable, "-m", "skelstore.sandbox"], input=request.encode(),
-        capture_output=True, check=True, timeout=60,
+        [sys.executable, "-m", "skelstore.sandbox"],
+        input=request.encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
     )
     assert b'"ok": true' in out.stdout
 

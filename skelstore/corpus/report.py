@@ -137,8 +137,7 @@ class CorpusReport:
         bad = len(self.failed)
         tail = f"; {bad} failed" if bad else ""
         return (
-            f"{n} file(s) in {self.seconds:.1f} s on {self.executor}: "
-            f"{rate:.1f} files/s{fps}{tail}"
+            f"{n} file(s) in {self.seconds:.1f} s on {self.executor}: {rate:.1f} files/s{fps}{tail}"
         )
 
 
@@ -225,8 +224,7 @@ class CorpusSummary:
 
     def table(self) -> str:
         """The totals as a text table."""
-        header = ["engine", "files", "frames", "shots", "pose tracks", "poses", "keypoints",
-                  "size"]
+        header = ["engine", "files", "frames", "shots", "pose tracks", "poses", "keypoints", "size"]
         rows = [
             [name, t.files, t.frames, t.shots, t.pose_tracks, t.poses, t.keypoints,
              human_bytes(t.bytes)]
@@ -265,7 +263,5 @@ def summarize(report: CorpusReport) -> CorpusSummary:
         files.append(r.info)
         engines.setdefault(r.info.engine, Totals()).add(r.info)
         total.add(r.info)
-    failed = [
-        {"src": r.src, "error_type": r.error_type, "error": r.error} for r in report.failed
-    ]
+    failed = [{"src": r.src, "error_type": r.error_type, "error": r.error} for r in report.failed]
     return CorpusSummary(dict(sorted(engines.items())), total, failed, files)

@@ -144,8 +144,9 @@ class Runner:
 
         return tqdm(total=total, disable=not self.progress, unit="file", desc=desc)
 
-    def _serial(self, task: Callable[[Job], FileResult], jobs: Sequence[Job], desc: str
-                ) -> list[FileResult]:
+    def _serial(
+        self, task: Callable[[Job], FileResult], jobs: Sequence[Job], desc: str
+    ) -> list[FileResult]:
         out = []
         with self._bar(len(jobs), desc) as bar:
             for job in jobs:
@@ -157,8 +158,9 @@ class Runner:
                 bar.update(1)
         return out
 
-    def _dask(self, task: Callable[[Job], FileResult], jobs: Sequence[Job], desc: str
-              ) -> list[FileResult]:
+    def _dask(
+        self, task: Callable[[Job], FileResult], jobs: Sequence[Job], desc: str
+    ) -> list[FileResult]:
         distributed = import_distributed()
         results: list[FileResult | None] = [None] * len(jobs)
         with ExitStack() as stack:
