@@ -106,6 +106,14 @@ def check_lossy(values: Any, scale_digits: int | None, where: str) -> None:
     )
 
 
+#: HDF5's registered filter id of Blosc (what hdf5plugin and skelshop's presets use).
+BLOSC_FILTER_ID = 32001
+#: Blosc's compressor code for zstd (the last parameter of HDF5's Blosc filter).
+BLOSC_ZSTD = 5
+#: Blosc's shuffle code for bit-shuffle.
+BLOSC_BITSHUFFLE = 2
+
+
 @dataclass(frozen=True)
 class Encoding:
     """How one array is encoded on storage, independent of the engine.

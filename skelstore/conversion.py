@@ -48,7 +48,7 @@ from skelstore.face import FACE_ARRAYS, FACES, face_chunks
 from skelstore.layout import TIMELINE, pose_chunks
 from skelstore.packed import PACKED, SKELSHOP, check_layout_name, is_packed
 from skelstore.staging import Destination
-from skelstore.storage import Array, Group
+from skelstore.storage import CHECKED_READ_BYTES, MAX_EXPANSION, Array, Group
 from skelstore.summary import describe, iter_tracks
 from skelstore.urls import is_local, is_read_only, local_path
 
@@ -109,18 +109,12 @@ def _same_target(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-#: Arrays declaring more than this many bytes are checked against what they store.
-CHECKED_BYTES = 64 * 2**20
-#: The most an array's stored bytes may grow when decoded (compression ratio).
-MAX_EXPANSION = 1024
-
-
 def _check_declared(src: Array) -> None:
     """Refuse an array whose shape declares far more than it stores (a forged or
     damaged shape would make the copy loop for ever over rows that do not exist)."""
     shape = src.shape
     need = int(np.prod(shape, dtype=object)) * src.dtype.itemsize if shape else 0
-    if need <= CHECKED_BYTES:
+    if need <= CHECKED_READ_BYTES:
         return
     stored = src.nbytes_stored
     if stored is not None and need > stored * MAX_EXPANSION:

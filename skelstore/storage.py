@@ -56,6 +56,13 @@ __all__ = [
     "normalize_attr",
 ]
 
+#: The read-size guard every engine applies: reads of more than this many bytes
+#: are first checked against the bytes the array really stores, so that a forged
+#: shape cannot make skelstore allocate memory for data that is not there.
+CHECKED_READ_BYTES = 64 * 2**20
+#: The most an array's stored bytes may grow when decoded (compression ratio).
+MAX_EXPANSION = 1024
+
 #: Open modes, with h5py's meanings: ``r`` read only, must exist; ``r+`` read/write,
 #: must exist; ``w`` create, truncate if it exists; ``w-``/``x`` create, fail if it
 #: exists; ``a`` read/write if it exists, create otherwise.

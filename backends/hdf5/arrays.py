@@ -25,18 +25,11 @@ from skelstore.errors import (
     SkelstoreError,
 )
 from skelstore.storage import (
+    CHECKED_READ_BYTES,
+    MAX_EXPANSION,
     Array,
     Attrs,
 )
-
-#: Reads of more than this many bytes are first checked against the bytes the
-#: dataset really stores, so that a forged shape cannot make skelstore allocate
-#: memory for data the file does not hold.
-CHECKED_READ_BYTES = 64 * 2**20
-
-
-#: The most a dataset's stored bytes may grow when decoded (compression ratio).
-MAX_EXPANSION = 1024
 
 
 def _read_whole(ds: Any) -> np.ndarray:

@@ -28,11 +28,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from skelstore.compression import BLOSC_FILTER_ID
 from skelstore.config import get_options
 
 __all__ = ["BloscSettings", "blosc_settings", "max_threads", "write_chunks"]
 
-BLOSC_FILTER_ID = 32001
 #: Blosc's compressor codes (the last parameter of HDF5's Blosc filter).
 _COMPRESSORS = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
 #: Below this many raw bytes a batch is compressed in the calling thread (handing

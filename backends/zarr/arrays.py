@@ -22,18 +22,11 @@ from skelstore.errors import (
     SkelstoreError,
 )
 from skelstore.storage import (
+    CHECKED_READ_BYTES,
+    MAX_EXPANSION,
     Array,
     Attrs,
 )
-
-#: Reads of more than this many bytes are first checked against the bytes the array
-#: really stores, so that a forged shape cannot make skelstore allocate memory for
-#: chunks that do not exist.
-CHECKED_READ_BYTES = 64 * 2**20
-
-
-#: The most an array's stored bytes may grow when decoded (compression ratio).
-MAX_EXPANSION = 1024
 
 
 def _selection_bytes(shape: tuple[int, ...], itemsize: int, sel: Any) -> int:

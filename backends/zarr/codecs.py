@@ -13,7 +13,7 @@ from zarr.codecs import BloscCodec
 from zarr.codecs.numcodecs import FixedScaleOffset
 
 from skelstore.backends.zarr.util import _quiet
-from skelstore.compression import Encoding
+from skelstore.compression import BLOSC_BITSHUFFLE, BLOSC_FILTER_ID, BLOSC_ZSTD, Encoding
 from skelstore.errors import (
     EngineError,
 )
@@ -28,15 +28,6 @@ _NEUTRAL_CODECS = frozenset({"bytes", "vlen-utf8", "vlen-bytes"})
 
 #: h5py ``create_dataset`` keywords that have no effect on a Zarr array's contents.
 _IGNORED_H5PY = frozenset({"maxshape", "track_times", "track_order"})
-
-
-_BLOSC_FILTER_ID = 32001
-
-
-_BLOSC_ZSTD = 5
-
-
-_BLOSC_BITSHUFFLE = 2
 
 
 def _codec_spec(codec: Any) -> tuple[str, dict[str, Any]]:
@@ -108,7 +99,7 @@ def _encoding_of(raw: Any) -> Encoding | None:
         if name != "blosc" or level is not None:
             return None
         shuffle = config.get("shuffle")
-        if config.get("cname") != "zstd" or shuffle not in ("bitshuffle", _BLOSC_BITSHUFFLE):
+        if config.get("cname") != "zstd" or shuffle not in ("bitshuffle", BLOSC_BITSHUFFLE):
             return None
         level = int(config.get("clevel", -1))
     return Encoding(level, digits)
@@ -209,10 +200,10 @@ def _translate_h5py(options: dict[str, Any], where: str) -> dict[str, Any]:
             else:
                 raise _h5py_unsupported(key, value, where)
             if (
-                fid != _BLOSC_FILTER_ID
+                fid != BLOSC_FILTER_ID
                 or len(fopts) < 7
-                or fopts[5] != _BLOSC_BITSHUFFLE
-                or fopts[6] != _BLOSC_ZSTD
+                or fopts[5] != BLOSC_BITSHUFFLE
+                or fopts[6] != BLOSC_ZSTD
             ):
                 raise _h5py_unsupported(key, value, where)
             out["blosc_level"] = int(fopts[4])
