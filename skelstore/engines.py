@@ -81,6 +81,8 @@ def _load_engine(key: str) -> Engine:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         top = (exc.name or "").split(".")[0]
+        if top == "skelstore":  # a bug in skelstore's own modules, not a missing library
+            raise
         # the built-in engines' libraries install under their module names
         missing = f"pip install {top}" if top in _ENGINE_LIBRARIES else "install it"
         raise MissingDependencyError(

@@ -47,3 +47,21 @@ def test_missing_filesystem_package_names_what_to_install() -> None:
 def test_unknown_protocol_is_an_engine_error() -> None:
     with pytest.raises(skelstore.EngineError, match="nosuchproto"):
         skelstore.open("nosuchproto://x/video.h5")
+
+
+def test_a_broken_engine_module_is_not_reported_as_a_missing_library(monkeypatch) -> None:
+    """An ImportError inside skelstore's own modules is a bug and is raised as such;
+    only a missing third-party library is a MissingDependencyError."""
+    from skelstore import engines
+
+    table = {"broken": "skelstore.no_such_module:Engine", "absent": "no_such_lib_xyz:Engine"}
+    monkeypatch.setattr(engines, "_engine_table", lambda: table)
+    engines._load_engine.cache_clear()
+    try:
+        with pytest.raises(ModuleNotFoundError) as info:
+            engines._load_engine("broken")
+        assert not isinstance(info.value, skelstore.MissingDependencyError)
+        with pytest.raises(skelstore.MissingDependencyError, match="no_such_lib_xyz"):
+            engines._load_engine("absent")
+    finally:
+        engines._load_engine.cache_clear()

@@ -9,14 +9,15 @@ import h5py
 import numpy as np
 
 from skelstore.backends.hdf5.attrs import _encode_attr, _H5Attrs
-from skelstore.backends.hdf5.encoding import (
-    _BLOSC_BITSHUFFLE,
-    _BLOSC_ZSTD,
-    _SCALEOFFSET_FILTER_ID,
-    BLOSC_FILTER_ID,
-)
+from skelstore.backends.hdf5.encoding import _SCALEOFFSET_FILTER_ID
 from skelstore.backends.hdf5.errors import _H5_ERRORS, _sync, _writing
-from skelstore.compression import Encoding, check_lossy
+from skelstore.compression import (
+    BLOSC_BITSHUFFLE,
+    BLOSC_FILTER_ID,
+    BLOSC_ZSTD,
+    Encoding,
+    check_lossy,
+)
 from skelstore.config import get_options
 from skelstore.errors import (
     ClosedError,
@@ -177,7 +178,7 @@ class HDF5Array(Array):
         for i in range(dcpl.get_nfilters()):
             code, _flags, values, _name = dcpl.get_filter(i)
             if code == BLOSC_FILTER_ID and len(values) >= 7:
-                if values[5] != _BLOSC_BITSHUFFLE or values[6] != _BLOSC_ZSTD:
+                if values[5] != BLOSC_BITSHUFFLE or values[6] != BLOSC_ZSTD:
                     return None
                 blosc = int(values[4])
             elif code == _SCALEOFFSET_FILTER_ID and self._ds.dtype.kind == "f":
