@@ -454,3 +454,26 @@ def test_cli_exports_every_new_target(tmp_path: Path) -> None:
         cli, ["export", str(FACE), str(tmp_path / "x.slp"), "--to", "sleap", "--shot", "9"]
     )
     assert res.exit_code == 2 and "no shot9" in res.stderr
+
+
+@pytest.mark.parametrize("name", ["trackshots_lossless.h5", "unseg_body25.h5"])
+def test_exports_of_a_packed_dump_equal_those_of_its_skelshop_original(
+    tmp_path: Path, name: str
+) -> None:
+    """The exports read the packed layout (new Zarr stores' default) like skelshop's."""
+    import sleap_io
+
+    packed = tmp_path / "p.zarr"
+    skelstore.convert(GOLDEN / name, packed, layout="packed", verify=True)
+    with skelstore.open(packed) as root:
+        assert root.attrs["layout"] == "packed"
+    got = {}
+    for label, src in (("skelshop", GOLDEN / name), ("packed", packed)):
+        export_sleap(src, tmp_path / f"{label}.slp")
+        labels = sleap_io.load_slp(str(tmp_path / f"{label}.slp"))
+        got[label] = (labels.numpy(), [t.name for t in labels.tracks])
+        ds = export_movement(src, tmp_path / f"{label}.nc", fps=25)
+        got[label] += (ds["position"].values,)
+    np.testing.assert_array_equal(got["packed"][0], got["skelshop"][0])
+    assert got["packed"][1] == got["skelshop"][1]
+    np.testing.assert_array_equal(got["packed"][2], got["skelshop"][2])

@@ -19,6 +19,7 @@ from skelstore.engines import open as open_store
 from skelstore.errors import EngineError, FormatError, InputError, NotFoundError
 from skelstore.framerange import check_frames
 from skelstore.layout import TIMELINE, frame_attrs, list_shots
+from skelstore.packed import is_packed
 from skelstore.pose import CUSTOM_MODE, SKELETONS, keypoint_names
 from skelstore.staging import Destination
 from skelstore.storage import Group
@@ -143,16 +144,26 @@ def segments(
         if a < b:
             yield Segment(None, read_poses(root, frames=slice(a, b)))
         return
-    shots = list_shots(timeline)
+    shots = _shot_ranges(root, timeline)
     if shot is not None:
-        shots = [s for s in shots if s.index == shot]
+        shots = [s for s in shots if s[0] == shot]
         if not shots:
             raise NotFoundError(f"{root.source}: no shot{shot} in /timeline")
-    for info in shots:
-        a = info.start_frame if sel.start is None else max(info.start_frame, int(sel.start))
-        b = info.end_frame if sel.stop is None else min(info.end_frame, int(sel.stop))
+    for index, start, end in shots:
+        a = start if sel.start is None else max(start, int(sel.start))
+        b = end if sel.stop is None else min(end, int(sel.stop))
         if a < b:
-            yield Segment(info.index, read_poses(root, frames=slice(a, b)))
+            yield Segment(index, read_poses(root, frames=slice(a, b)))
+
+
+def _shot_ranges(root: Group, timeline: Group) -> list[tuple[int, int, int]]:
+    """``(index, start_frame, end_frame)`` of every shot, in either layout."""
+    if is_packed(root):
+        from skelstore.packed_read import PackedTimeline
+
+        table = PackedTimeline(root, timeline).shots
+        return [(i, int(s), int(e)) for i, (s, e) in enumerate(table)]
+    return [(s.index, s.start_frame, s.end_frame) for s in list_shots(timeline)]
 
 
 @dataclass
