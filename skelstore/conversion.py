@@ -80,6 +80,28 @@ class ConvertReport:
     #: The copy's layout (``"skelshop"`` or ``"packed"``; ``None``: a face dump).
     layout: str | None = None
 
+    @classmethod
+    def of(
+        cls, src: str, dst: str, src_info: Any, dst_info: Any, *, seconds: float, verified: bool
+    ) -> ConvertReport:
+        """The report of a copy from what :func:`skelstore.summary.describe` says of
+        its source and its destination (``engine``, ``compression``, ``num_frames``,
+        ``pose_tracks``, ``bytes_stored``, ``layout``)."""
+        return cls(
+            src=src,
+            dst=dst,
+            src_engine=src_info.engine,
+            dst_engine=dst_info.engine,
+            compression=dst_info.compression,
+            frames=src_info.num_frames,
+            pose_tracks=src_info.pose_tracks,
+            src_bytes=src_info.bytes_stored,
+            dst_bytes=dst_info.bytes_stored,
+            seconds=seconds,
+            verified=verified,
+            layout=dst_info.layout,
+        )
+
     @property
     def ratio(self) -> float | None:
         """Destination size over source size."""
@@ -359,19 +381,8 @@ def convert(
                         raise VerificationError(f"{dst}: verification failed: {diff}")
                 dst_info = describe(staged, with_size=True)
             stage.publish()
-    return ConvertReport(
-        src=src,
-        dst=dst,
-        src_engine=src_info.engine,
-        dst_engine=dst_engine.name,
-        compression=dst_info.compression,
-        frames=src_info.num_frames,
-        pose_tracks=src_info.pose_tracks,
-        src_bytes=src_info.bytes_stored,
-        dst_bytes=dst_info.bytes_stored,
-        seconds=time.perf_counter() - t0,
-        verified=verify,
-        layout=dst_info.layout,
+    return ConvertReport.of(
+        src, dst, src_info, dst_info, seconds=time.perf_counter() - t0, verified=verify
     )
 
 

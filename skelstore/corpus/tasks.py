@@ -214,18 +214,8 @@ def _existing(
             if diff:
                 raise VerificationError(f"{dst}: exists and differs from {src}: {diff}{hint}")
             note = "existing copy verified"
-    report = ConvertReport(
-        src=src,
-        dst=dst,
-        src_engine=src_info.engine,
-        dst_engine=dst_info.engine,
-        compression=dst_info.compression,
-        frames=src_info.num_frames,
-        pose_tracks=src_info.pose_tracks,
-        src_bytes=src_info.bytes_stored,
-        dst_bytes=dst_info.bytes_stored,
-        seconds=time.perf_counter() - t0,
-        verified=True,
+    report = ConvertReport.of(
+        src, dst, src_info, dst_info, seconds=time.perf_counter() - t0, verified=True
     )
     return report, note
 
