@@ -163,6 +163,30 @@ def _storage_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+#: The compression presets, as ``--compression`` offers them.
+PRESETS = ["none", "lossless", "lossless9", "lossy", "lossy9"]
+
+
+def _zarr_format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--zarr-format of a command's output."""
+    return click.option(
+        "--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output."
+    )(fn)
+
+
+def _new_dump_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--compression, --engine and --zarr-format of a command that writes a new dump."""
+    fn = _zarr_format_option(fn)
+    fn = click.option(
+        "--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix."
+    )(fn)
+    return click.option(
+        "--compression",
+        type=click.Choice(PRESETS),
+        help="Compression preset of the pose arrays (default: none).",
+    )(fn)
+
+
 def _engine_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--engine: the engine of the dumps a command reads."""
     return click.option(
@@ -438,10 +462,10 @@ def _info_summary(
 )
 @click.option(
     "--compression",
-    type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
+    type=click.Choice(PRESETS),
     help="Recompress pose arrays with this preset (default: keep the source's).",
 )
-@click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@_zarr_format_option
 @click.option(
     "--layout",
     type=click.Choice(["skelshop", "packed"]),
@@ -766,13 +790,7 @@ def repair(ctx: _Context, url: str, engine: str | None) -> None:
     show_default=True,
     help="A frame number missing from the files: an error, or a frame without people.",
 )
-@click.option(
-    "--compression",
-    type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
-    help="Compression preset of the pose arrays (default: none).",
-)
-@click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
-@click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@_new_dump_options
 @click.option(
     "--layout",
     type=click.Choice(["skelshop", "packed"]),
@@ -828,13 +846,7 @@ def import_openpose(
 @cli.command("import")
 @click.argument("src")
 @click.argument("dst")
-@click.option(
-    "--compression",
-    type=click.Choice(["none", "lossless", "lossless9", "lossy", "lossy9"]),
-    help="Compression preset of the pose arrays (default: none).",
-)
-@click.option("--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix.")
-@click.option("--zarr-format", type=click.Choice(["2", "3"]), help="Zarr format of the output.")
+@_new_dump_options
 @click.option("--video", help="The dump's video attribute (default: the source's video file).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
