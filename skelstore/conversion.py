@@ -462,9 +462,9 @@ def _copy_relayout(
     (the layout's own as the target needs them), every member other than the
     timeline as :class:`_Copier` copies them, and the timeline through
     :mod:`skelstore.packed_ops`."""
-    from skelstore.layout import ArraySettings
     from skelstore.packed import LAYOUT_ATTR, LAYOUT_VERSION_ATTR
     from skelstore.packed_ops import pack_timeline, unpack_timeline
+    from skelstore.trackwriter import ArraySettings
 
     attrs = {
         k: v for k, v in _content_attrs(src).items() if k not in (LAYOUT_ATTR, LAYOUT_VERSION_ATTR)

@@ -11,8 +11,9 @@ import numpy as np
 from skelstore.config import get_options
 from skelstore.engines import as_group
 from skelstore.errors import InputError
+from skelstore.inputs import check_frame, check_num_kps
 from skelstore.io import ShotSegmentedWriter
-from skelstore.layout import FMT_TYPES, FMT_VERSION, MAX_FRAME, check_frame, check_num_kps
+from skelstore.layout import FMT_TYPES, FMT_VERSION, MAX_FRAME
 
 __all__ = [
     "FMT_VERSION",

@@ -30,23 +30,18 @@ import numpy as np
 from skelstore.compression import Preset
 from skelstore.engines import as_group
 from skelstore.errors import FormatError, InputError, NotFoundError
+from skelstore.inputs import check_frame, check_num_kps, pose_name
 from skelstore.layout import (
     FMT_VERSION,
     TIMELINE,
-    ArraySettings,
     ShotInfo,
     TrackSource,
-    TrackWriter,
-    check_frame,
-    check_num_kps,
     frame_attrs,
     list_tracks,
     load_tracks,
-    pose_name,
     read_dense_block,
     shot_info,
     shot_names,
-    track_specs,
 )
 from skelstore.packed import PACKED, PackedWriter, is_packed, writer_layout
 from skelstore.packed import PartBuffer as _PackedParts
@@ -54,6 +49,7 @@ from skelstore.packed_read import PackedTimeline
 from skelstore.pose import DumpReaderPoseBundle, UntrackedDumpReaderPoseBundle, pose_class
 from skelstore.recovery import check_resumable, mark_in_progress, shot_done
 from skelstore.storage import ArraySpec, Group, GroupSpec
+from skelstore.trackwriter import ArraySettings, TrackWriter, track_specs
 
 __all__ = [
     "AsIfSingleShot",

@@ -1,6 +1,6 @@
 """The CSR timeline layout of a skeleton dump, over the storage interface.
 
-This module is the one place that knows how a dump is laid out::
+This module describes skelshop's layout of a dump (the packed one: :mod:`skelstore.packed`)::
 
     /                       attrs: fmt_type, fmt_ver, mode, limbs, num_frames, video, ...
     /timeline               (unseg: attrs start_frame, end_frame; poseN groups directly)
@@ -16,52 +16,43 @@ Keypoints whose confidence is 0 are not stored. Chunking follows skelshop:
 (capped at the array's length when written in one go), 1024 for ``indptr``.
 
 Everything is vectorised numpy on whole arrays or blocks of rows; nothing here
-loops over frames in Python.
+loops over frames in Python. Writing tracks in this layout is
+:mod:`skelstore.trackwriter`; the checks of writers' input, :mod:`skelstore.inputs`;
+arrays' dimension names, :mod:`skelstore.dimensions`.
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from skelstore.compression import Encoding, Preset, get_preset, lossy_limit, lossy_problem
-from skelstore.errors import FormatError, InputError, NotFoundError
-from skelstore.storage import Array, ArraySpec, Group, GroupSpec
+from skelstore.errors import FormatError, NotFoundError
+from skelstore.storage import Array, Group
 
 __all__ = [
     "DATA_DTYPE",
-    "FACE_DIMENSIONS",
     "FMT_TYPES",
     "FMT_VERSION",
     "INDICES_DTYPE",
     "INDPTR_DTYPE",
     "KEYPOINT_ELEMENT",
-    "POSE_DIMENSIONS",
     "TIMELINE",
     "ShotInfo",
     "Track",
     "TrackSource",
-    "TrackWriter",
-    "check_frame",
-    "check_num_kps",
     "data_chunk_rows",
-    "dimension_names",
     "encode_rows",
     "first_stored_at_or_beyond",
     "list_shots",
     "list_tracks",
     "parse_index",
     "pose_chunks",
-    "pose_name",
     "shot_info",
     "shot_names",
     "track_groups",
-    "track_specs",
-    "write_track",
 ]
 
 TIMELINE = "timeline"
@@ -251,369 +242,6 @@ def encode_rows(
     np.add.at(counts, np.asarray(row_of_pose, dtype=np.int64) + 1, mask.sum(axis=1))
     indptr = np.cumsum(counts).astype(INDPTR_DTYPE)
     return data.reshape(-1, 3), indices, indptr
-
-
-def as_keypoints(pose: Any, max_kps: int | None = None, where: str = "") -> np.ndarray:
-    """A pose given as an array, or as an object with ``.keypoints``/``.all()``, as a
-    ``(keypoints, 3)`` float32 array.
-
-    Raises:
-        InputError: not numbers, not ``(keypoints, 3)``, or wider than ``max_kps``
-            (65536, the uint16 keypoint numbers, when not given).
-    """
-    if hasattr(pose, "all") and not isinstance(pose, np.ndarray):
-        pose = pose.all()
-    elif hasattr(pose, "keypoints"):
-        pose = pose.keypoints
-    try:
-        arr = np.asarray(pose, dtype=DATA_DTYPE)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InputError(
-            f"{where}a pose must be a (keypoints, 3) array of numbers, got "
-            f"{type(pose).__name__} ({exc})"
-        ) from None
-    if arr.ndim != 2 or arr.shape[1] != 3 or arr.shape[0] > (max_kps or 65536):
-        if arr.ndim == 2 and arr.shape[1] == 3:
-            raise InputError(
-                f"{where}a pose of {arr.shape[0]} keypoints does not fit "
-                f"{max_kps or 65536} keypoints a pose (num_kps)"
-            )
-        raise InputError(f"{where}a pose must be a (keypoints, 3) array, got shape {arr.shape}")
-    return arr
-
-
-def check_num_kps(num_kps: Any, where: str = "", what: str = "num_kps") -> int | None:
-    """``num_kps`` of a writer as an int (or ``None``: not given).
-
-    Raises:
-        InputError: not an integer from 1 to 65536 (keypoint numbers are uint16).
-    """
-    if num_kps is None:
-        return None
-    if isinstance(num_kps, bool) or not isinstance(num_kps, (int, np.integer)):
-        raise InputError(f"{where}{what} must be an integer, not {num_kps!r}")
-    if not 0 < num_kps <= 65536:
-        raise InputError(f"{where}{what} must be between 1 and 65536, not {num_kps}")
-    return int(num_kps)
-
-
-def check_frame(frame: Any, where: str = "", what: str = "frame") -> int:
-    """A frame number given to a writer, as an int.
-
-    Raises:
-        InputError: not an integer, negative, or beyond :data:`MAX_FRAME`.
-    """
-    if isinstance(frame, bool):
-        raise InputError(f"{where}{what} must be an integer, not {frame!r}")
-    try:
-        value = operator.index(frame)
-    except TypeError:
-        raise InputError(f"{where}{what} must be an integer, not {frame!r}") from None
-    if not 0 <= value < MAX_FRAME:
-        raise InputError(f"{where}{what} {value} is not between 0 and {MAX_FRAME - 1}")
-    return value
-
-
-def pose_name(pose_id: Any, where: str = "") -> str:
-    """The group name ``poseN`` of a pose id given to a writer.
-
-    Raises:
-        InputError: not an integer, negative, or too large for readers (18 digits).
-    """
-    if isinstance(pose_id, bool):
-        raise InputError(f"{where}pose id must be an integer, not {pose_id!r}")
-    try:
-        value = operator.index(pose_id)
-    except TypeError:
-        raise InputError(f"{where}pose id must be an integer, not {pose_id!r}") from None
-    if not 0 <= value < 10**18:
-        raise InputError(f"{where}pose id {value} is not between 0 and 10**18 - 1")
-    return f"pose{value}"
-
-
-def check_track_values(
-    data: np.ndarray, indptr: np.ndarray, start_frame: int, scale_digits: int | None, where: str
-) -> None:
-    """Refuse a track whose stored values its lossy encoding cannot keep (see
-    :func:`skelstore.compression.check_lossy`), naming the frame.
-
-    ``indptr`` holds row ends relative to ``data`` (``indptr[0]`` is 0).
-    """
-    found = lossy_problem(data, scale_digits)
-    if found is None:
-        return
-    assert scale_digits is not None
-    (entry, *_), value = found
-    row = int(np.searchsorted(np.asarray(indptr), entry, side="right")) - 1
-    raise InputError(
-        f"{where} at frame {start_frame + row}: cannot store {value!r} with a lossy "
-        f"preset (scale-offset, {scale_digits} decimals), which keeps finite values of "
-        f"magnitude below {lossy_limit(scale_digits):g} only; use a lossless preset"
-    )
-
-
-# ----------------------------------------------------------------- writing
-
-
-@dataclass(frozen=True)
-class ArraySettings:
-    """How the arrays of pose groups are created: preset, h5py options, chunking."""
-
-    num_kps: int | None
-    preset: Preset
-    lossless_kwargs: dict[str, Any] | None = None
-    lossy_kwargs: dict[str, Any] | None = None
-
-    @classmethod
-    def make(
-        cls,
-        num_kps: int | None,
-        compression: str | Preset | None = None,
-        lossless_kwargs: dict[str, Any] | None = None,
-        lossy_kwargs: dict[str, Any] | None = None,
-    ) -> ArraySettings:
-        return cls(num_kps, get_preset(compression), lossless_kwargs or None, lossy_kwargs or None)
-
-    def encoding(self, role: str, entries: int | None) -> Encoding:
-        return self.preset.for_array(role, entries)
-
-    @property
-    def data_scale_digits(self) -> int | None:
-        """Decimals a scale-offset filter keeps on ``data`` (``None``: lossless),
-        from the preset or skelshop's raw ``lossy_kwargs``."""
-        raw = (self.lossy_kwargs or {}).get("scaleoffset")
-        if isinstance(raw, (int, np.integer)) and not isinstance(raw, bool) and raw >= 0:
-            return int(raw)
-        return self.preset.data.scale_digits
-
-    def engine_options(self, role: str, entries: int | None) -> dict[str, Any] | None:
-        """skelshop's raw h5py settings: lossless on data and indices (dropped for
-        small tracks), lossy on data only; never on indptr."""
-        if self.lossless_kwargs is None and self.lossy_kwargs is None:
-            return None
-        opts: dict[str, Any] = {}
-        small = entries is not None and entries < 24
-        if role in ("data", "indices") and self.lossless_kwargs and not small:
-            opts.update(self.lossless_kwargs)
-        if role == "data" and self.lossy_kwargs:
-            opts.update(self.lossy_kwargs)
-        return opts
-
-    def _array_kwargs(
-        self, role: str, entries: int | None, trailing: tuple, min_chunk_bytes: int | None
-    ) -> dict[str, Any]:
-        """Chunks, encoding and h5py options of array ``role``; ``entries`` is its
-        length (``None`` if growable). The small-track rule uses the array's own
-        length, which for ``data``/``indices`` is the track's stored keypoints, as
-        in skelshop."""
-        return {
-            "chunks": pose_chunks(role, self.num_kps, entries, trailing, min_chunk_bytes),
-            "encoding": self.encoding(role, entries),
-            "engine_options": self.engine_options(role, entries),
-        }
-
-    def create_growable(self, group: Group, role: str, dtype: np.dtype, trailing: tuple) -> Array:
-        """Create the empty growable array ``role`` of a pose group."""
-        return group.create_array(
-            role,
-            shape=(0, *trailing),
-            dtype=dtype,
-            growable=True,
-            **self._array_kwargs(role, None, trailing, group.min_chunk_bytes),
-        )
-
-    def spec(self, path: str, data: np.ndarray, min_chunk_bytes: int | None) -> ArraySpec:
-        """The :class:`ArraySpec` of a filled pose array; ``path`` ends in its role."""
-        role = path.rsplit("/", 1)[-1]
-        return ArraySpec(
-            path, data, **self._array_kwargs(role, len(data), data.shape[1:], min_chunk_bytes)
-        )
-
-
-def track_specs(
-    path: str, track: Track, settings: ArraySettings, min_chunk_bytes: int | None
-) -> list[GroupSpec | ArraySpec]:
-    """The pose group ``path`` holding ``track``, as nodes for
-    :meth:`~skelstore.storage.Group.write_many` (the group, then its three arrays)."""
-    return [
-        GroupSpec(path, {"start_frame": track.start_frame, "end_frame": track.end_frame}),
-        settings.spec(
-            f"{path}/data", np.asarray(track.data, DATA_DTYPE).reshape(-1, 3), min_chunk_bytes
-        ),
-        settings.spec(f"{path}/indices", np.asarray(track.indices, INDICES_DTYPE), min_chunk_bytes),
-        settings.spec(f"{path}/indptr", np.asarray(track.indptr, INDPTR_DTYPE), min_chunk_bytes),
-    ]
-
-
-def write_track(parent: Group, name: str, track: Track, settings: ArraySettings) -> None:
-    """Write ``track`` as the pose group ``parent/name`` in one go (fixed-size arrays)."""
-    parent.write_many(track_specs(name, track, settings, parent.min_chunk_bytes))
-
-
-class TrackWriter:
-    """Builds one pose track frame by frame and writes it in large appends.
-
-    ``add(frame, pose)`` takes frames in increasing order (a repeated frame replaces
-    the earlier pose). With ``growable=True`` the arrays are created in ``parent``
-    at the first pose and extended every ``block`` frames (for unsegmented dumps and
-    crash safety); otherwise everything is written by :meth:`finish`, into the
-    parent given there (a shot group that exists only once the shot ends).
-    """
-
-    def __init__(
-        self,
-        parent: Group | None,
-        name: str,
-        settings: ArraySettings,
-        *,
-        growable: bool = False,
-        block: int = 4096,
-        where: str = "",
-        max_kps: int | None = None,
-    ) -> None:
-        """``where`` names the track in error messages (file and place);
-        ``max_kps`` is the widest pose accepted (``settings.num_kps`` if not given)."""
-        self.parent = parent
-        self.name = name
-        self.settings = settings
-        self.growable = growable
-        self.block = block
-        self.where = where or f"pose track {name}"
-        self._prefix = f"{self.where}: "
-        self.max_kps = max_kps or settings.num_kps
-        self.start_frame: int | None = None
-        self.last_frame: int | None = None
-        self._frames: list[int] = []
-        self._poses: list[np.ndarray] = []
-        self._group: Group | None = None
-        self._arrays: tuple[Array, Array, Array] | None = None
-        self._flushed_rows = 0  # rows already written (growable mode)
-        self._flushed_nnz = 0
-
-    def add(self, frame: int, pose: Any) -> None:
-        """Add the pose at ``frame`` (an int; frames must not decrease).
-
-        Raises:
-            InputError: a frame before the last one, or a pose that is not a
-                ``(keypoints, 3)`` array of at most ``max_kps`` keypoints.
-        """
-        kps = as_keypoints(pose, self.max_kps, self._prefix)
-        if self.start_frame is None:
-            self.start_frame = frame
-            if self.growable:
-                self._create_growable()
-        elif frame <= (self.last_frame or 0):
-            if frame == self.last_frame and self._frames and self._frames[-1] == frame:
-                self._poses[-1] = kps
-                return
-            raise InputError(
-                f"{self.where}: frame {frame} added after frame "
-                f"{self.last_frame}; frames must increase"
-            )
-        self._frames.append(frame)
-        self._poses.append(kps)
-        self.last_frame = frame
-        if self.growable and len(self._frames) >= self.block:
-            self._append(upto=frame)
-
-    @property
-    def buffered(self) -> int:
-        """Poses added and not yet written."""
-        return len(self._frames)
-
-    def _create_growable(self) -> None:
-        assert self.parent is not None, "growable tracks need their parent group"
-        grp = self.parent.create_group(self.name, {"start_frame": self.start_frame})
-        s = self.settings
-        self._group = grp
-        self._arrays = (
-            s.create_growable(grp, "data", DATA_DTYPE, (3,)),
-            s.create_growable(grp, "indices", INDICES_DTYPE, ()),
-            s.create_growable(grp, "indptr", INDPTR_DTYPE, ()),
-        )
-        # indptr holds row ends after its leading 0, appended after data and
-        # indices: a crash leaves complete rows only (see skelstore.recovery).
-        self._arrays[2].append(np.zeros(1, dtype=INDPTR_DTYPE))
-
-    def _encode_pending(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """CSR of the buffered poses over ``rows`` rows from the first unwritten row."""
-        assert self.start_frame is not None
-        base = self.start_frame + self._flushed_rows
-        if self._poses:
-            width = max(p.shape[0] for p in self._poses)
-            stack = np.zeros((len(self._poses), width, 3), dtype=DATA_DTYPE)
-            for i, p in enumerate(self._poses):
-                stack[i, : p.shape[0]] = p
-        else:
-            stack = np.zeros((0, 1, 3), dtype=DATA_DTYPE)
-        rel = np.asarray(self._frames, dtype=np.int64) - base
-        return encode_rows(stack, rel, rows)
-
-    def _append(self, upto: int) -> None:
-        """Write every buffered frame up to and including ``upto`` (growable mode)."""
-        assert self._arrays is not None and self.start_frame is not None
-        rows = upto - self.start_frame + 1 - self._flushed_rows
-        data, indices, indptr = self._encode_pending(rows)
-        check_track_values(
-            data,
-            indptr,
-            self.start_frame + self._flushed_rows,
-            self.settings.data_scale_digits,
-            self.where,
-        )
-        data_a, indices_a, indptr_a = self._arrays
-        data_a.append(data)
-        indices_a.append(indices)
-        indptr_a.append((indptr[1:].astype(np.int64) + self._flushed_nnz).astype(INDPTR_DTYPE))
-        self._flushed_rows += rows
-        self._flushed_nnz += len(data)
-        self._frames.clear()
-        self._poses.clear()
-        if self._group is not None:
-            self._group.flush()  # each appended block is durable
-
-    def flush(self) -> None:
-        """Append every buffered frame now (growable tracks; a no-op otherwise or when
-        nothing is buffered). Lets a caller bound memory for tracks that went idle."""
-        if self.growable and self._frames and self.last_frame is not None:
-            self._append(upto=self.last_frame)
-
-    def finish(self, parent: Group | None = None) -> Group | None:
-        """Write what is left; the group's ``end_frame`` is the last frame + 1.
-
-        Returns the pose group, or ``None`` if no pose was ever added.
-        """
-        parent = parent if parent is not None else self.parent
-        if self.start_frame is None or self.last_frame is None:
-            return None
-        end = self.last_frame + 1
-        if self.growable:
-            assert self._arrays is not None and self._group is not None
-            if self._frames:
-                self._append(upto=self.last_frame)
-            self._group.attrs["end_frame"] = end
-            return self._group
-        track = self.take_track()
-        if parent is None:
-            raise ValueError("finish() needs the parent group of the track")
-        write_track(parent, self.name, track, self.settings)
-        node = parent[self.name]
-        return node if isinstance(node, Group) else None
-
-    def take_track(self) -> Track:
-        """The buffered poses as one :class:`Track` (not growable mode), emptying
-        the buffer; its rows run from the first pose's frame to the last's."""
-        if self.start_frame is None or self.last_frame is None or self.growable:
-            raise ValueError(f"pose track {self.name}: nothing buffered to take")
-        end = self.last_frame + 1
-        data, indices, indptr = self._encode_pending(end - self.start_frame)
-        check_track_values(
-            data, indptr, self.start_frame, self.settings.data_scale_digits, self.where
-        )
-        track = Track(self.start_frame, end, data, indices, indptr)
-        self._frames.clear()
-        self._poses.clear()
-        return track
 
 
 # ----------------------------------------------------------------- reading
@@ -870,60 +498,3 @@ def first_stored_at_or_beyond(root: Group, limit: int) -> tuple[str, int] | None
             if idx.size and int(idx.max()) >= limit:
                 return t.where, int(idx[idx >= limit][0])
     return None
-
-
-# ------------------------------------------------------------ dimension names
-
-#: Dimension names of the arrays of a pose group (``poseN``), by array name.
-POSE_DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "data": ("keypoint_entry", "xyc"),
-    "indices": ("keypoint_entry",),
-    "indptr": ("frame_boundary",),
-}
-#: Dimension names of the arrays of the face group (``faces``), by array name.
-FACE_DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "indices": ("frame",),
-    "frame_pers": ("face", "frame_person"),
-    "embed": ("face", "embedding"),
-    "fod_bbox": ("face", "fod_box"),
-    "chip_bbox": ("face", "chip_box"),
-    "chip": ("face", "chip_y", "chip_x", "chip_channel"),
-}
-
-
-#: Dimension names of the packed layout's arrays, directly in ``/timeline``
-#: (:mod:`skelstore.packed`; its tables and concatenated CSR arrays).
-PACKED_DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "shots": ("shot", "shot_field"),
-    "tracks": ("track", "track_field"),
-    "indptr": ("row_edge",),
-    "data": ("entry", "xyc"),
-    "indices": ("entry",),
-}
-
-
-def dimension_names(path: str, ndim: int) -> tuple[str, ...]:
-    """The names of the dimensions of the array at ``path`` (for storage that keeps
-    them: Zarr's ``dimension_names``, which xarray needs).
-
-    Arrays of a pose group (``.../poseN/data``), of the face group
-    (``.../faces/embed``) and of a packed timeline (``timeline/data``) get
-    :data:`POSE_DIMENSIONS`, :data:`FACE_DIMENSIONS` and :data:`PACKED_DIMENSIONS`;
-    any other array, or one with another number of dimensions, ``<name>_dim<i>``,
-    which no other array of its group shares (xarray requires a dimension shared
-    within a group to have one length).
-    """
-    parts = [p for p in path.split("/") if p]
-    leaf = parts[-1] if parts else "array"
-    parent = parts[-2] if len(parts) > 1 else ""
-    table: dict[str, tuple[str, ...]] = {}
-    if parent.startswith("pose") and parent[4:].isdigit() and parent[4:].isascii():
-        table = POSE_DIMENSIONS
-    elif parent == "faces":  # skelstore.face.FACES (this module does not import face)
-        table = FACE_DIMENSIONS
-    elif parent == TIMELINE and len(parts) == 2:
-        table = PACKED_DIMENSIONS
-    names = table.get(leaf)
-    if names is not None and len(names) == ndim:
-        return names
-    return tuple(f"{leaf}_dim{i}" for i in range(ndim))

@@ -74,9 +74,10 @@ from skelstore.errors import (
     OpenPoseError,
     UnknownModeError,
 )
-from skelstore.layout import TIMELINE, ArraySettings, TrackWriter
+from skelstore.layout import TIMELINE
 from skelstore.pose import LIMBS, MODES
 from skelstore.storage import Group
+from skelstore.trackwriter import ArraySettings, TrackWriter
 from skelstore.urls import is_local, local_path, to_fs
 
 __all__ = [

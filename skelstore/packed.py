@@ -33,17 +33,11 @@ from typing import Any
 import numpy as np
 
 from skelstore.compression import Encoding, Preset
+from skelstore.dimensions import PACKED_DIMENSIONS
 from skelstore.errors import FormatError
-from skelstore.layout import (
-    DATA_DTYPE,
-    INDICES_DTYPE,
-    PACKED_DIMENSIONS,
-    TIMELINE,
-    ArraySettings,
-    Track,
-    TrackWriter,
-)
+from skelstore.layout import DATA_DTYPE, INDICES_DTYPE, TIMELINE, Track
 from skelstore.storage import Array, Group
+from skelstore.trackwriter import ArraySettings, TrackWriter
 
 __all__ = [
     "LAYOUTS",

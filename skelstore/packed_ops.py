@@ -616,7 +616,7 @@ def unpack_timeline(src: Group, dst_timeline: Group, settings: Any, tick: Any = 
     """Write a packed ``src``'s timeline into ``dst_timeline`` in skelshop's layout:
     skelshop's chunking and per-track encodings (the small-track rule) from
     ``settings``; unsegmented tracks growable, as skelshop's writer makes them."""
-    from skelstore.layout import track_specs
+    from skelstore.trackwriter import track_specs
 
     unseg = src.attrs.get("fmt_type") == "unseg"
     min_chunk = dst_timeline.min_chunk_bytes

@@ -14,10 +14,10 @@ import zarr
 import skelstore
 from skelstore.backends.zarr import compat as zarr_compat
 from skelstore.conversion import convert
+from skelstore.dimensions import FACE_DIMENSIONS, POSE_DIMENSIONS, dimension_names
 from skelstore.dump import add_fmt_metadata, add_metadata, write_shots
 from skelstore.face import FaceWriter
 from skelstore.io import UnsegmentedWriter
-from skelstore.layout import FACE_DIMENSIONS, POSE_DIMENSIONS, dimension_names
 from skelstore.sample import sample_frames
 
 GOLDEN = Path(__file__).parent / "data" / "golden"

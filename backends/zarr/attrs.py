@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from skelstore.dimensions import dimension_names
 from skelstore.errors import (
     FormatError,
 )
-from skelstore.layout import dimension_names
 from skelstore.storage import (
     normalize_attr,
 )
