@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import skelstore
-import skelstore.openpose as op
+import skelstore.openpose.importer as op_importer
 from skelstore.cli import cli
 from skelstore.conversion import compare_dumps
 from skelstore.io import ShotSegmentedReader, UnsegmentedReader
@@ -221,7 +221,7 @@ def test_import_streams_in_bounded_memory(
 ) -> None:
     """Memory stays far below the poses' size. Tracked: people come and go (a new
     person_id every 50 frames), so tracks that ended must not keep their buffers."""
-    monkeypatch.setattr(op, "IMPORT_BLOCK_FRAMES", 64)
+    monkeypatch.setattr(op_importer, "IMPORT_BLOCK_FRAMES", 64)
     src = tmp_path / "json"
     rng = np.random.default_rng(4)
     src.mkdir()
