@@ -1,4 +1,5 @@
-"""The code's map holds: zarr's internals are touched in one compat module only."""
+"""The code's map holds: zarr's internals are touched in one compat module only, and
+no library module grows past 800 lines."""
 
 from __future__ import annotations
 
@@ -22,3 +23,13 @@ def test_only_the_compat_module_touches_zarr_internals():
     ]
     assert offenders == []
     assert ZARR_INTERNALS.search(ZARR_COMPAT.read_text())  # the pattern finds what it should
+
+
+#: The most lines a library module may have: past it, a module holds several concerns.
+MAX_MODULE_LINES = 800
+
+
+def test_no_library_module_is_over_800_lines():
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in LIBRARY}
+    assert {p: n for p, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+    assert sizes["skelstore/io.py"] > 0  # the walk finds the library
