@@ -14,65 +14,19 @@
 
 from __future__ import annotations
 
+from skelstore import errors
 from skelstore.config import get_options, set_options
 from skelstore.conversion import ConvertReport, compare_dumps, convert
 from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
-from skelstore.errors import (
-    ClosedError,
-    EngineError,
-    FormatError,
-    FrameRangeError,
-    IncompleteDumpError,
-    InputError,
-    LockedError,
-    MissingDependencyError,
-    MissingFramesError,
-    NoSuchFaceError,
-    NotFoundError,
-    OpenPoseError,
-    OverwriteRefusedError,
-    ReadOnlyError,
-    RemoteAccessError,
-    RemoteError,
-    RemoteTimeoutError,
-    RepairWarning,
-    SkelstoreError,
-    StorageFullError,
-    UnknownModeError,
-    VerificationError,
-    WriteError,
-)
+from skelstore.errors import *  # noqa: F403  (the exception hierarchy: errors.__all__)
 from skelstore.storage import Array, Group
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Array",
-    "ClosedError",
     "ConvertReport",
-    "EngineError",
-    "FormatError",
-    "FrameRangeError",
     "Group",
-    "IncompleteDumpError",
-    "InputError",
-    "LockedError",
-    "MissingDependencyError",
-    "MissingFramesError",
-    "NoSuchFaceError",
-    "NotFoundError",
-    "OpenPoseError",
-    "OverwriteRefusedError",
-    "ReadOnlyError",
-    "RemoteAccessError",
-    "RemoteError",
-    "RemoteTimeoutError",
-    "RepairWarning",
-    "SkelstoreError",
-    "StorageFullError",
-    "UnknownModeError",
-    "VerificationError",
-    "WriteError",
     "__version__",
     "as_group",
     "compare_dumps",
@@ -83,4 +37,5 @@ __all__ = [
     "list_engines",
     "open",
     "set_options",
+    *errors.__all__,
 ]
