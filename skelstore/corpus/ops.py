@@ -29,6 +29,17 @@ def _check_processes(urls: Iterable[str], runner: Runner, n: int) -> None:
             )
 
 
+def _read_jobs(
+    sources: str | Iterable[str], storage_options: dict[str, Any] | None, runner: Runner | None
+) -> tuple[Runner, list[Job]]:
+    """The runner (a default one if ``None``) and a job per source, globs expanded,
+    for a command that only reads (checked: no ``memory://`` on Dask workers)."""
+    runner = runner or Runner()
+    jobs = [Job(s) for s in expand_sources(sources, storage_options)]
+    _check_processes([j.src for j in jobs], runner, len(jobs))
+    return runner, jobs
+
+
 def _run(command: str, fn: Any, jobs: list[Job], runner: Runner, **kwargs: Any) -> CorpusReport:
     t0 = time.perf_counter()
     results = runner.map(fn, jobs, desc=command, **kwargs)
@@ -156,9 +167,7 @@ def validate_corpus(
         NotFoundError: a glob matches nothing.
         MissingDependencyError: Dask is needed but not installed.
     """
-    runner = runner or Runner()
-    jobs = [Job(s) for s in expand_sources(sources, storage_options)]
-    _check_processes([j.src for j in jobs], runner, len(jobs))
+    runner, jobs = _read_jobs(sources, storage_options, runner)
     return _run(
         "validate", validate_file, jobs, runner, deep=deep, storage_options=storage_options,
         engine=engine,
@@ -180,7 +189,5 @@ def info_corpus(
         NotFoundError: a glob matches nothing.
         MissingDependencyError: Dask is needed but not installed.
     """
-    runner = runner or Runner()
-    jobs = [Job(s) for s in expand_sources(sources, storage_options)]
-    _check_processes([j.src for j in jobs], runner, len(jobs))
+    runner, jobs = _read_jobs(sources, storage_options, runner)
     return _run("info", info_file, jobs, runner, storage_options=storage_options, engine=engine)
