@@ -55,6 +55,8 @@ class PoseBase:
     """A pose: ``keypoints`` is a ``(limbs, 3)`` array of x, y, confidence."""
 
     keypoints: np.ndarray
+    #: OpenPose's JSON lists this mode's pose stacks, in order (:meth:`from_json`).
+    json_parts: tuple[str, ...] = ("pose_keypoints_2d",)
 
     @classmethod
     def from_keypoints(cls, keypoints: np.ndarray) -> PoseBase:
@@ -64,7 +66,8 @@ class PoseBase:
 
     @classmethod
     def from_json(cls, person: Mapping[str, Any]) -> PoseBase:
-        return cls.from_keypoints(json_to_np(person["pose_keypoints_2d"]))
+        """A pose from one person of an OpenPose JSON frame (its :attr:`json_parts`)."""
+        return cls.from_keypoints(np.vstack([json_to_np(person[k]) for k in cls.json_parts]))
 
     def all(self) -> np.ndarray:
         """All keypoints, ``(limbs, 3)``."""
@@ -89,21 +92,22 @@ class PoseBody25(PoseBase):
 class PoseBody25Hands(PoseBody25):
     """BODY_25 plus both hands, formatted like BODY_135."""
 
+    json_parts = ("pose_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d")
+
     @classmethod
     def from_parts(cls, pose: np.ndarray, lhand: np.ndarray, rhand: np.ndarray) -> PoseBase:
         return cls.from_keypoints(np.vstack([pose, lhand, rhand]))
 
-    @classmethod
-    def from_json(cls, person: Mapping[str, Any]) -> PoseBase:
-        return cls.from_parts(
-            json_to_np(person["pose_keypoints_2d"]),
-            json_to_np(person["hand_left_keypoints_2d"]),
-            json_to_np(person["hand_right_keypoints_2d"]),
-        )
-
 
 class PoseBody25All(PoseBody25):
     """BODY_25 plus both hands and the face, formatted like BODY_135."""
+
+    json_parts = (
+        "pose_keypoints_2d",
+        "hand_left_keypoints_2d",
+        "hand_right_keypoints_2d",
+        "face_keypoints_2d",
+    )
 
     @classmethod
     def from_parts(
@@ -111,40 +115,25 @@ class PoseBody25All(PoseBody25):
     ) -> PoseBase:
         return cls.from_keypoints(np.vstack([pose, lhand, rhand, face]))
 
-    @classmethod
-    def from_json(cls, person: Mapping[str, Any]) -> PoseBase:
-        return cls.from_parts(
-            json_to_np(person["pose_keypoints_2d"]),
-            json_to_np(person["hand_left_keypoints_2d"]),
-            json_to_np(person["hand_right_keypoints_2d"]),
-            json_to_np(person["face_keypoints_2d"]),
-        )
-
 
 class PoseFace(PoseBody25):
     """OpenPose's face (70 keypoints)."""
+
+    json_parts = ("face_keypoints_2d",)
 
     @classmethod
     def from_parts(cls, face: np.ndarray) -> PoseBase:
         return cls.from_keypoints(face)
 
-    @classmethod
-    def from_json(cls, person: Mapping[str, Any]) -> PoseBase:
-        return cls.from_parts(json_to_np(person["face_keypoints_2d"]))
-
 
 class PoseBody25Face(PoseBody25):
     """BODY_25 plus the face."""
 
+    json_parts = ("pose_keypoints_2d", "face_keypoints_2d")
+
     @classmethod
     def from_parts(cls, pose: np.ndarray, face: np.ndarray) -> PoseBase:
         return cls.from_keypoints(np.vstack([pose, face]))
-
-    @classmethod
-    def from_json(cls, person: Mapping[str, Any]) -> PoseBase:
-        return cls.from_parts(
-            json_to_np(person["pose_keypoints_2d"]), json_to_np(person["face_keypoints_2d"])
-        )
 
 
 class PoseBody135(PoseBody25):

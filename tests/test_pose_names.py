@@ -184,3 +184,15 @@ def test_golden_body25all_refused_with_the_track_named(tmp_path: Path) -> None:
     golden = Path(__file__).parent / "data" / "golden" / "trackshots_body25all.h5"
     with pytest.raises(skelstore.FormatError, match=r"shot0/pose0: stores keypoint 137 \(Pad137\)"):
         export_openpose(golden, tmp_path / "out")
+
+
+@pytest.mark.parametrize("mode", sorted(PARTS))
+def test_pose_from_json_stacks_the_parts_the_importer_stacks(mode: str) -> None:
+    from skelstore.pose import POSE_CLASSES
+
+    rng = np.random.default_rng(7)
+    person = {key: rng.random(3 * n).astype(np.float32).tolist() for key, n in PARTS[mode]}
+    pose = POSE_CLASSES[mode].from_json(person)
+    expected = np.concatenate([np.reshape(person[key], (-1, 3)) for key, _ in PARTS[mode]])
+    assert pose.keypoints.dtype == np.float32
+    assert np.array_equal(pose.keypoints, expected.astype(np.float32))
