@@ -7,6 +7,7 @@ import os
 import re
 import time
 import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,29 +231,16 @@ def export_openpose(
     """
     from skelstore.engines import as_group
 
-    if isinstance(src, (str, os.PathLike)):
-        with open_store(os.fspath(src), "r", storage_options=storage_options) as root:
-            return _export(
-                root,
-                os.fspath(src),
-                os.fspath(dst),
-                basename,
-                storage_options,
-                overwrite,
-                progress,
-                max_frames,
-            )
-    root = as_group(src)
-    return _export(
-        root,
-        root.source,
-        os.fspath(dst),
-        basename,
-        storage_options,
-        overwrite,
-        progress,
-        max_frames,
-    )
+    with ExitStack() as stack:
+        if isinstance(src, (str, os.PathLike)):
+            name = os.fspath(src)
+            root = stack.enter_context(open_store(name, "r", storage_options=storage_options))
+        else:
+            root = as_group(src)
+            name = root.source
+        return _export(
+            root, name, os.fspath(dst), basename, storage_options, overwrite, progress, max_frames
+        )
 
 
 def _export(
