@@ -303,6 +303,26 @@ def remote_error(
     )
 
 
+def _raise_unless_retried(
+    exc: Exception,
+    what: str,
+    attempt: int,
+    policy: RetryPolicy,
+    during_read: bool,
+    action: str,
+) -> None:
+    """Return if attempt ``attempt``'s failure ``exc`` is worth another try under
+    ``policy``; else raise it: skelstore's own errors and non-remote ones (such as
+    programming errors) unchanged, remote ones as :func:`remote_error`."""
+    if isinstance(exc, SkelstoreError):
+        raise exc
+    remote, transient, _ = classify(exc)
+    if not remote:
+        raise exc
+    if not transient or attempt == policy.attempts:
+        raise remote_error(exc, what, attempt, during_read=during_read, action=action) from exc
+
+
 def call_with_retries(
     call: Callable[[float | None], T],
     what: str,
@@ -321,16 +341,8 @@ def call_with_retries(
     for attempt in range(1, policy.attempts + 1):
         try:
             return call(policy.attempt_timeout(nbytes))
-        except SkelstoreError:
-            raise
         except Exception as exc:
-            remote, transient, _ = classify(exc)
-            if not remote:
-                raise
-            if not transient or attempt == policy.attempts:
-                raise remote_error(
-                    exc, what, attempt, during_read=during_read, action=action
-                ) from exc
+            _raise_unless_retried(exc, what, attempt, policy, during_read, action)
         time.sleep(policy.pause(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -349,14 +361,8 @@ async def retry_async(
     for attempt in range(1, policy.attempts + 1):
         try:
             return await asyncio.wait_for(call(), policy.attempt_timeout(nbytes))
-        except SkelstoreError:
-            raise
         except Exception as exc:
-            remote, transient, _ = classify(exc)
-            if not remote:
-                raise
-            if not transient or attempt == policy.attempts:
-                raise remote_error(exc, what, attempt, action=action) from exc
+            _raise_unless_retried(exc, what, attempt, policy, False, action)
         await asyncio.sleep(policy.pause(attempt))
     raise AssertionError("unreachable")  # pragma: no cover
 
