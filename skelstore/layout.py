@@ -205,8 +205,8 @@ def decode_rows(
         )
     flat = rows + indices  # flat (row, keypoint) index: one fancy index, not two
     if data.dtype == _NATIVE_F4 and data.ndim == 2 and data.shape[1] == 3:
-        # Scatter whole 12-byte keypoints into float32 and widen once: 2.7x faster
-        # than a casting fancy-index assignment (measured, 30k BODY_25_ALL rows).
+        # Scatter whole 12-byte keypoints into float32 and widen once, rather than a
+        # casting fancy-index assignment (docs/performance.md: measurements behind the code).
         out32 = np.zeros((n * limbs, 3), dtype=np.float32)
         np.put(
             out32.view(KEYPOINT_ELEMENT).reshape(-1),

@@ -134,10 +134,8 @@ def split_suffix(url: str) -> str:
 #:   default is ``legacy``, 5 attempts). It retries HTTP 500/502/503/504,
 #:   throttling and connection errors and timeouts, with jittered exponential
 #:   backoff (at most 1 s, then 2 s). s3fs retries timeouts and broken
-#:   connections up to 5 times itself, at two nested levels, on top of botocore:
-#:   a request that keeps timing out is tried 75 times with standard/3 and 125
-#:   with legacy/5 (measured), and a persistent 5xx takes ~8 s on average with
-#:   legacy/5 against ~1.5 s here. skelstore's own bounded retries
+#:   connections itself, at two nested levels, on top of botocore, so botocore's
+#:   attempts multiply (docs/performance.md has the counts). skelstore's own bounded retries
 #:   (:data:`skelstore.rangefile.DEFAULT_RETRY`, each attempt limited in time)
 #:   come on top and cap the total. Left out when ``AWS_RETRY_MODE`` or
 #:   ``AWS_MAX_ATTEMPTS`` is set, so the environment's choice stands.
