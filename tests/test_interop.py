@@ -113,6 +113,30 @@ def test_sleap_export_imported_back_gives_the_same_poses(tmp_path: Path, src: Pa
         assert validate(d).ok
 
 
+@pytest.mark.parametrize(
+    "src", [GOLDEN / "trackshots_body25all.h5", UNSEG], ids=["tracked", "unseg"]
+)
+@pytest.mark.parametrize(
+    ("name", "layout"), [("back.h5", "packed"), ("back.zarr", "skelshop")], ids=["h5", "zarr"]
+)
+def test_import_writes_the_layout_asked_for(
+    tmp_path: Path, src: Path, name: str, layout: str
+) -> None:
+    """``skelstore import --layout`` (``import_sleap(layout=)``) overrides the engine's
+    default layout; the poses are the same."""
+    export_sleap(src, tmp_path / "out.slp")
+    args = ["import", str(tmp_path / "out.slp"), str(tmp_path / name), "--layout", layout]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    with skelstore.open(tmp_path / name) as root:
+        assert root.attrs.get("layout", "skelshop") == layout
+        assert validate(root).ok
+    a, b = stored_poses(src), stored_poses(tmp_path / name)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
 def test_import_of_another_tools_labels(tmp_path: Path) -> None:
     """A custom skeleton becomes a CUSTOM dump; tracks become pose ids; a user
     instance wins over a prediction of the same track; untracked instances follow."""

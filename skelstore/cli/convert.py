@@ -12,6 +12,7 @@ from skelstore.cli.options import (
     PRESETS,
     corpus_options,
     finish_corpus,
+    layout_option,
     make_runner,
     sources_of,
     storage_option,
@@ -39,11 +40,7 @@ from skelstore.cli.options import (
     help="Recompress pose arrays with this preset (default: keep the source's).",
 )
 @zarr_format_option
-@click.option(
-    "--layout",
-    type=click.Choice(["skelshop", "packed"]),
-    help="Layout of the output (default: packed for Zarr, skelshop's for HDF5).",
-)
+@layout_option
 @click.option("--verify", is_flag=True, help="Re-read the output and compare it with the source.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing destination.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")

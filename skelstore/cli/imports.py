@@ -34,11 +34,6 @@ from skelstore.pose import MODES
     help="A frame number missing from the files: an error, or a frame without people.",
 )
 @new_dump_options
-@click.option(
-    "--layout",
-    type=click.Choice(["skelshop", "packed"]),
-    help="Layout of the output (default: packed for Zarr, skelshop's for HDF5).",
-)
 @click.option("--video", help="The dump's video attribute (default: the files' base name.mp4).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
@@ -102,6 +97,7 @@ def import_(
     compression: str | None,
     engine: str | None,
     zarr_format: str | None,
+    layout: str | None,
     video: str | None,
     overwrite: bool,
     quiet: bool,
@@ -127,6 +123,7 @@ def import_(
         compression=compression,
         engine=engine,
         zarr_format=int(zarr_format) if zarr_format else None,
+        layout=layout,
         video=video,
         storage_options=ctx.storage_options,
         overwrite=overwrite,

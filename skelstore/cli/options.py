@@ -38,8 +38,19 @@ def zarr_format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def layout_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--layout of a command's output."""
+    return click.option(
+        "--layout",
+        type=click.Choice(["skelshop", "packed"]),
+        help="Layout of the output (default: packed for Zarr, skelshop's for HDF5).",
+    )(fn)
+
+
 def new_dump_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--compression, --engine and --zarr-format of a command that writes a new dump."""
+    """--compression, --engine, --zarr-format and --layout of a command that writes a
+    new dump."""
+    fn = layout_option(fn)
     fn = zarr_format_option(fn)
     fn = click.option(
         "--engine", help="Destination engine (hdf5, zarr); guessed from DST's suffix."

@@ -188,6 +188,7 @@ def import_sleap(
     video: str | None = None,
     storage_options: dict[str, Any] | None = None,
     overwrite: bool = False,
+    layout: str | None = None,
 ) -> ImportReport:
     """Import what sleap-io reads (``sleap_io.load_file``) into a new dump at ``dst``
     (see the module docs for the mapping).
@@ -201,6 +202,8 @@ def import_sleap(
         video: the root's ``video`` attribute (default: the source's video file name).
         storage_options: fsspec options for both ends.
         overwrite: replace an existing ``dst``.
+        layout: ``"skelshop"`` or ``"packed"`` (default: the destination engine's,
+            see :func:`skelstore.packed.writer_layout`).
 
     Raises:
         MissingDependencyError: sleap-io is not installed.
@@ -298,7 +301,9 @@ def import_sleap(
         with open_store(stage.path, "w", engine=dst_engine.name, zarr_format=zarr_format) as root:
             if tracked:
                 add_fmt_metadata(root, "trackshots")
-                writer: Any = ShotSegmentedWriter(root, num_kps=limbs, compression=compression)
+                writer: Any = ShotSegmentedWriter(
+                    root, num_kps=limbs, compression=compression, layout=layout
+                )
                 shots = sorted({k[0] for k in rows})
                 end = 0
                 for shot_no in range(shots[-1] + 1):
@@ -327,7 +332,9 @@ def import_sleap(
                     end = last + 1
             else:
                 add_fmt_metadata(root, "unseg")
-                writer = UnsegmentedWriter(root, num_kps=limbs, compression=compression)
+                writer = UnsegmentedWriter(
+                    root, num_kps=limbs, compression=compression, layout=layout
+                )
                 writer.start_shot(frames_all[0])
                 for _, f, p in sorted(rows, key=lambda k: (k[1], k[2])):
                     writer.add_pose(f, p, rows[(0, f, p)][1])
