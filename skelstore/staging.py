@@ -54,6 +54,7 @@ __all__ = [
     "Staged",
     "check_destination",
     "check_replaceable",
+    "exists",
     "sweep_stale",
     "write_error",
 ]
@@ -293,6 +294,12 @@ def _state(url: str, storage_options: dict[str, Any] | None) -> str:
         raise EngineError(f"{url}: access denied ({exc})") from exc
     members = [m for m in members if m.rstrip("/") != path.rstrip("/")]
     return "dir" if members else ("empty" if fs.isdir(path) else "missing")
+
+
+def exists(url: str, storage_options: dict[str, Any] | None = None) -> bool:
+    """True if a file, an object or a directory (a prefix, on object stores) is at
+    ``url``; an empty local directory counts. A cached listing is not trusted."""
+    return _state(url, storage_options) != "missing"
 
 
 def _store_keys(url: str, storage_options: dict[str, Any] | None) -> list[str]:

@@ -32,18 +32,10 @@ from typing import Any
 from skelstore.errors import NotFoundError
 from skelstore.urls import is_local, local_path, to_fs
 
-__all__ = ["RECORD_VERSION", "exists", "fingerprint", "make_record", "record_matches"]
+__all__ = ["RECORD_VERSION", "fingerprint", "make_record", "record_matches"]
 
 #: Version of the record's JSON layout.
 RECORD_VERSION = 1
-
-
-def exists(url: str, storage_options: dict[str, Any] | None) -> bool:
-    """True if a file, object or directory (prefix) exists at ``url``."""
-    if is_local(url):
-        return os.path.lexists(local_path(url))
-    fs, path = to_fs(url, storage_options)
-    return bool(fs.exists(path))
 
 
 def fingerprint(src: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:

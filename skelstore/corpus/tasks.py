@@ -248,6 +248,7 @@ def convert_file(
     """
     from skelstore.conversion import convert
     from skelstore.corpus import record as rec
+    from skelstore.staging import exists
 
     t0 = time.perf_counter()
     src, dst = job.src, job.dst
@@ -258,7 +259,7 @@ def convert_file(
         if layout is not None:  # recorded only when asked for: older records stay valid
             options["layout"] = layout
         source = rec.fingerprint(src, storage_options)
-        if not overwrite and rec.exists(dst, storage_options):
+        if not overwrite and exists(dst, storage_options):
             report, note = _existing(src, dst, options, source, storage_options, src_engine)
             return FileResult(
                 src, "skipped", dst=dst, note=note, conversion=report,
