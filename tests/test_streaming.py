@@ -14,8 +14,8 @@ from dumputil import (
 )
 
 import skelstore
-import skelstore.io
 import skelstore.layout
+import skelstore.readers
 from skelstore.conversion import convert
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -27,7 +27,7 @@ def test_block_reads_decode_like_whole_reads(
     name: str, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(skelstore.layout, "WHOLE_TRACK_BYTES", 0)  # stream every track
-    monkeypatch.setattr(skelstore.io, "READ_BLOCK_FRAMES", 7)  # many blocks, odd size
+    monkeypatch.setattr(skelstore.readers, "READ_BLOCK_FRAMES", 7)  # many blocks, odd size
     src = GOLDEN / name
     if engine == "zarr":
         convert(src, tmp_path / "x.zarr")
