@@ -10,7 +10,7 @@ import numpy as np
 
 from skelstore.backends.hdf5.attrs import _encode_attr, _H5Attrs
 from skelstore.backends.hdf5.encoding import _SCALEOFFSET_FILTER_ID
-from skelstore.backends.hdf5.errors import _H5_ERRORS, _sync, _writing
+from skelstore.backends.hdf5.errors import _sync, _writing, h5_errors
 from skelstore.compression import (
     BLOSC_BITSHUFFLE,
     BLOSC_FILTER_ID,
@@ -23,7 +23,6 @@ from skelstore.errors import (
     ClosedError,
     FormatError,
     ReadOnlyError,
-    SkelstoreError,
 )
 from skelstore.storage import (
     CHECKED_READ_BYTES,
@@ -138,24 +137,16 @@ class HDF5Array(Array):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        try:
+        with h5_errors(self.where, "cannot read the shape"):
             shape = self._ds.shape
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self.where()}: cannot read the shape ({exc})") from exc
         if shape and max(shape) >= 2**63:  # beyond any index (len() fails on it)
             raise FormatError(f"{self.where()}: impossible shape {shape}")
         return shape
 
     @property
     def dtype(self) -> np.dtype:
-        try:
+        with h5_errors(self.where, "cannot read the data type"):
             return self._ds.dtype
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self.where()}: cannot read the data type ({exc})") from exc
 
     @property
     def chunks(self) -> tuple[int, ...] | None:
@@ -223,16 +214,12 @@ class HDF5Array(Array):
             )
 
     def __getitem__(self, selection: Any) -> np.ndarray:
-        try:
+        with h5_errors(self.where, "cannot read"):
             self._check_source()
             self._check_size(selection)
             if selection is Ellipsis or selection == ():
                 return _read_whole(self._ds)
             return self._ds[selection]
-        except SkelstoreError:
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self.where()}: cannot read ({exc})") from exc
 
     def _check_values(self, values: Any) -> None:
         """Refuse values this dataset's scale-offset filter cannot keep (InputError)."""

@@ -11,10 +11,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from skelstore.backends.hdf5.errors import _H5_ERRORS, _writing
+from skelstore.backends.hdf5.errors import _H5_ERRORS, _writing, h5_errors
 from skelstore.errors import (
     FormatError,
-    SkelstoreError,
 )
 from skelstore.storage import (
     normalize_attr,
@@ -73,12 +72,8 @@ class _H5Attrs(MutableMapping[str, Any]):
         self._source = source or where
 
     def _raw(self) -> Any:
-        try:
+        with h5_errors(self._where, "cannot read attributes"):
             return self._obj.attrs
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self._where}: cannot read attributes ({exc})") from exc
 
     def _json_names(self, raw: Any) -> list[str]:
         try:
@@ -103,17 +98,11 @@ class _H5Attrs(MutableMapping[str, Any]):
         if key == JSON_ATTRS:
             raise KeyError(key)
         raw = self._raw()
-        try:
+        with h5_errors(self._where, f"cannot read attribute {key!r}", passing=(KeyError,)):
             value = _scalar_attr(self._obj, key)
             if value is not None:
                 return value
             value = raw[key]
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except KeyError:
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self._where}: cannot read attribute {key!r} ({exc})") from exc
         if isinstance(value, h5py.Empty):
             return None
         if isinstance(value, (str, bytes)) and key in self._json_names(raw):
@@ -158,20 +147,12 @@ class _H5Attrs(MutableMapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         if key == JSON_ATTRS:
             return False
-        try:
+        with h5_errors(self._where, "cannot read attributes"):
             return key in self._raw()
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self._where}: cannot read attributes ({exc})") from exc
 
     def _names(self) -> list[str]:
-        try:
+        with h5_errors(self._where, "cannot list attributes"):
             return [k for k in self._raw() if k != JSON_ATTRS]
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self._where}: cannot list attributes ({exc})") from exc
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names())

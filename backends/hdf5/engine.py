@@ -8,15 +8,14 @@ from typing import Any
 import h5py
 
 from skelstore.backends.hdf5.encoding import FILE_KWARGS
+from skelstore.backends.hdf5.errors import h5_errors
 from skelstore.backends.hdf5.files import _OPEN_ON_FILE_OBJECTS, _open_local, _open_local_root
 from skelstore.backends.hdf5.groups import HDF5Group
 from skelstore.errors import (
     EngineError,
-    FormatError,
     NotFoundError,
     RemoteAccessError,
     RemoteError,
-    SkelstoreError,
     WriteError,
 )
 from skelstore.rangefile import RangeCacheFile, call_with_retries, fs_call, fs_retried
@@ -90,13 +89,11 @@ class HDF5Engine(Engine):
             raise NotFoundError(f"{url}: no such object")
         fobj = RangeCacheFile(fs, path, size=size, url=url)
         try:
-            f = h5py.File(fobj, "r", **FILE_KWARGS)
-        except SkelstoreError:  # a RemoteError while HDF5 read the superblock
+            with h5_errors(url, "not an HDF5 file", catch=(OSError,)):
+                f = h5py.File(fobj, "r", **FILE_KWARGS)
+        except BaseException:
             fobj.close()
             raise
-        except OSError as exc:
-            fobj.close()
-            raise FormatError(f"{url}: not an HDF5 file ({exc})") from exc
         root = HDF5Group(
             f, url, owner=True, finalize=fobj.close, rangefile=fobj, allow_external=allow_external
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from skelstore.errors import (
+    FormatError,
     SkelstoreError,
     WriteError,
 )
@@ -17,6 +18,31 @@ from skelstore.staging import write_error
 #: What h5py raises for damaged files (corrupt metadata, failing filters, types
 #: it cannot map); turned into FormatError naming the file and node.
 _H5_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError)
+
+
+@contextlib.contextmanager
+def h5_errors(
+    where: str | Callable[[], str],
+    doing: str,
+    *,
+    error: type[SkelstoreError] = FormatError,
+    catch: tuple[type[BaseException], ...] = _H5_ERRORS,
+    passing: tuple[type[BaseException], ...] = (),
+) -> Iterator[None]:
+    """Around a call into h5py: what h5py raises (``catch``) becomes ``error``
+    with the message ``"{where}: {doing} ({exc})"``; skelstore's own errors (e.g. a
+    RemoteError raised while HDF5 read) and ``passing`` go through unchanged.
+    ``where`` may be a callable, called only for the message (h5py's ``.name``
+    costs a library call)."""
+    try:
+        yield
+    except SkelstoreError:
+        raise
+    except passing:
+        raise
+    except catch as exc:
+        at = where() if callable(where) else where
+        raise error(f"{at}: {doing} ({exc})") from exc
 
 
 #: Open files whose write failed, by HDF5 file number: the error, raised again by

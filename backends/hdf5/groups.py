@@ -14,7 +14,14 @@ from skelstore.backends.hdf5.arrays import HDF5Array, chunk_byte_ranges
 from skelstore.backends.hdf5.attrs import _encode_attr, _H5Attrs
 from skelstore.backends.hdf5.direct import blosc_settings, write_chunks
 from skelstore.backends.hdf5.encoding import encoding_kwargs
-from skelstore.backends.hdf5.errors import _FAILED, _H5_ERRORS, _detach, _fileno, _sync, _writing
+from skelstore.backends.hdf5.errors import (
+    _FAILED,
+    _detach,
+    _fileno,
+    _sync,
+    _writing,
+    h5_errors,
+)
 from skelstore.compression import Encoding, check_lossy
 from skelstore.config import get_options
 from skelstore.errors import (
@@ -23,7 +30,6 @@ from skelstore.errors import (
     FormatError,
     NotFoundError,
     ReadOnlyError,
-    SkelstoreError,
     WriteError,
 )
 from skelstore.locks import WriteLock
@@ -108,12 +114,8 @@ class HDF5Group(Group):
         return {"hdf5_version": h5py.version.hdf5_version}
 
     def keys(self) -> list[str]:
-        try:
+        with h5_errors(self.where, "cannot list the group"):
             return sorted(self._grp.keys(), key=natural_key)
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{self.where()}: cannot list the group ({exc})") from exc
 
     def _wrap(self, obj: Any) -> HDF5Group | HDF5Array | None:
         if isinstance(obj, h5py.Group):
@@ -134,17 +136,13 @@ class HDF5Group(Group):
         def where() -> str:  # for messages only: h5py's .name costs a library call
             return f"{self.source}:{self.path.rstrip('/')}/{name}"
 
-        try:
+        with h5_errors(where, "cannot read the link"):
             links = self._grp.id.links
             key = name.encode("utf-8", "surrogateescape")
             if not links.exists(key):
                 return None
             kind = links.get_info(key).type
             target = None if kind == h5py.h5l.TYPE_HARD else links.get_val(key)
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{where()}: cannot read the link ({exc})") from exc
         if kind != h5py.h5l.TYPE_HARD and not self._allow_external:
             if kind == h5py.h5l.TYPE_SOFT:
                 path = bytes(target).decode("utf-8", "replace")
@@ -156,15 +154,12 @@ class HDF5Group(Group):
                 "allows it)"
             )
         try:
-            return self._wrap(self._open(key))
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
+            with h5_errors(where, "cannot open", passing=(KeyError,)):
+                return self._wrap(self._open(key))
         except KeyError:
             if kind != h5py.h5l.TYPE_HARD:  # a dangling soft or external link: missing
                 return None
             raise FormatError(f"{where()}: cannot open the object (damaged file?)") from None
-        except _H5_ERRORS as exc:
-            raise FormatError(f"{where()}: cannot open ({exc})") from exc
 
     def _open(self, key: bytes) -> Any:
         """The h5py object linked as ``key`` (h5py's ``group[name]`` without its
@@ -182,17 +177,13 @@ class HDF5Group(Group):
             raise FormatError(f"{where}: more than {_MAX_SOFT_HOPS} soft links in a row (a cycle?)")
         node: HDF5Group | HDF5Array | None = self
         if target.startswith("/"):
-            try:
+            with h5_errors(where, "cannot open the root group"):
                 node = HDF5Group(
                     self._grp.file["/"],
                     self._source,
                     rangefile=self._rangefile,
                     allow_external=self._allow_external,
                 )
-            except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-                raise
-            except _H5_ERRORS as exc:
-                raise FormatError(f"{where}: cannot open the root group ({exc})") from exc
         for part in (p for p in target.split("/") if p):
             if not isinstance(node, HDF5Group):
                 return None
@@ -262,21 +253,24 @@ class HDF5Group(Group):
         maxshape = (None, *shape[1:]) if growable or shape[:1] == (0,) else None
         if data is not None and len(data) == 0:
             data = None  # h5py rejects empty data with filters; the shape says it all
-        try:
-            with _writing(self._grp, self._source):
-                ds = self._grp.create_dataset(
-                    name,
-                    shape=shape,
-                    dtype=dtype,
-                    data=data,
-                    chunks=chunks,
-                    maxshape=maxshape,
-                    **kwargs,
-                )
-                if data is not None:
-                    _sync(ds)
-        except (TypeError, ValueError) as exc:
-            raise EngineError(f"{self.where()}/{name}: h5py refused the settings ({exc})") from exc
+        refused = h5_errors(
+            lambda: f"{self.where()}/{name}",
+            "h5py refused the settings",
+            error=EngineError,
+            catch=(TypeError, ValueError),
+        )
+        with refused, _writing(self._grp, self._source):
+            ds = self._grp.create_dataset(
+                name,
+                shape=shape,
+                dtype=dtype,
+                data=data,
+                chunks=chunks,
+                maxshape=maxshape,
+                **kwargs,
+            )
+            if data is not None:
+                _sync(ds)
         return HDF5Array(ds, self._source, True, allow_external=self._allow_external)
 
     def write_many(self, nodes: Sequence[GroupSpec | ArraySpec]) -> None:
@@ -308,23 +302,15 @@ class HDF5Group(Group):
             ds = arr.raw
             settings = blosc_settings(ds)
             if settings is None:
-                try:
-                    with _writing(ds, self._source):
-                        ds[...] = data
-                        _sync(ds)
-                except SkelstoreError:
-                    raise
-                except _H5_ERRORS as exc:
-                    raise EngineError(f"{arr.where()}: cannot write ({exc})") from exc
+                failed = h5_errors(arr.where, "cannot write", error=EngineError)
+                with failed, _writing(ds, self._source):
+                    ds[...] = data
+                    _sync(ds)
             else:
                 direct.append((ds, settings, data))
-        try:
-            with _writing(self._grp, self._source):
-                write_chunks(direct)
-        except SkelstoreError:
-            raise
-        except _H5_ERRORS as exc:
-            raise EngineError(f"{self.where()}: cannot write chunks ({exc})") from exc
+        failed = h5_errors(self.where, "cannot write chunks", error=EngineError)
+        with failed, _writing(self._grp, self._source):
+            write_chunks(direct)
 
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read in sequence; on remote files, first fetch every chunk the requests
