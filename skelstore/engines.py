@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -202,6 +203,20 @@ def as_group(obj: Any) -> Group:
     )
 
 
+def _engine_options(url: str, engine: Engine, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of ``given`` set to a value, all of them declared by ``engine``
+    (:attr:`~skelstore.storage.Engine.open_options`).
+
+    Raises:
+        EngineError: an option the engine does not declare, named with the engine.
+    """
+    options = {key: value for key, value in given.items() if value is not None}
+    for key in options:
+        if key not in engine.open_options:
+            raise EngineError(f"{url}: {key}= does not apply to the {engine.name} engine")
+    return options
+
+
 def open(
     target: Any,
     mode: str = "r",
@@ -213,6 +228,7 @@ def open(
     allow_external: bool = False,
     untrusted: bool | None = None,
     layout: str | None = None,
+    open_options: Mapping[str, Any] | None = None,
 ) -> Group:
     """Open a skeleton dump (or any HDF5/Zarr hierarchy) and return its root group.
 
@@ -225,7 +241,8 @@ def open(
             from the suffix (``.h5 .hdf5 .hdf`` → hdf5; ``.zarr .zarr.zip`` → zarr)
             and, when reading, from the target's bytes if not given.
         storage_options: passed to fsspec (credentials, ``endpoint_url``, ...).
-        zarr_format: 2 or 3 when creating a Zarr store (3 by default).
+        zarr_format: 2 or 3 when creating a Zarr store (3 by default); an
+            option of the Zarr engine (see ``open_options``).
         allow_incomplete: open a dump whose writer did not finish (it still
             carries the in-progress mark). Reading: only what is complete is
             shown (its complete shots; the complete rows of an ``unseg`` dump's
@@ -246,12 +263,17 @@ def open(
             when they are not given one (a writer's own ``layout=`` wins; a dump that
             already has a timeline keeps its own; without either, Zarr stores are
             packed and HDF5 files skelshop's). Reading detects the layout.
+        open_options: the chosen engine's own options (``Engine.open_options``;
+            ``zarr_format`` is one of the Zarr engine's), forwarded to its
+            ``open``. Options set to ``None`` are left out; one the engine does
+            not declare raises :class:`~skelstore.errors.EngineError` naming it.
 
     Returns:
         The root :class:`~skelstore.storage.Group`; use it as a context manager.
 
     Raises:
-        EngineError: unknown engine, or one that cannot be guessed.
+        EngineError: unknown engine, or one that cannot be guessed; an option the
+            engine does not take (``zarr_format`` for HDF5).
         NotFoundError: reading a target that does not exist.
         ReadOnlyError: a mode other than ``r`` for a read-only URL (``http(s)://``).
         IncompleteDumpError: opening a dump still marked in progress, without
@@ -275,8 +297,10 @@ def open(
     if mode != "r" and is_read_only(url):
         raise ReadOnlyError(f"{url}: HTTP(S) URLs are read only; cannot open with mode {mode!r}")
     eng = get_engine(engine) if engine else guess_engine(url, mode, storage_options)
-    if zarr_format not in (None, 2, 3):
-        raise EngineError(f"{url}: zarr_format must be 2 or 3, not {zarr_format!r}")
+    given = dict(open_options or {})
+    if zarr_format is not None:
+        given["zarr_format"] = zarr_format
+    options = _engine_options(url, eng, given)
     if untrusted is None:
         untrusted = get_options().untrusted
     if untrusted and mode == "r":
@@ -285,8 +309,9 @@ def open(
         check_untrusted(
             url, engine=eng.name, storage_options=storage_options, allow_external=allow_external
         )
-    extra = {"allow_external": True} if allow_external else {}
-    root = eng.open(url, mode, storage_options=storage_options, zarr_format=zarr_format, **extra)
+    if allow_external:
+        options["allow_external"] = True
+    root = eng.open(url, mode, storage_options=storage_options, **options)
     if layout is not None and mode != "r":
         root.requested_layout = layout
     if mode in ("w", "w-", "x"):

@@ -625,8 +625,10 @@ class Engine(ABC):
     name: ClassVar[str]
     #: Name endings this engine claims, longest first (``.zarr.zip`` before ``.zip``).
     suffixes: ClassVar[tuple[str, ...]] = ()
-    #: What to ``pip install`` when its library is missing.
-    install_hint: ClassVar[str] = ""
+    #: The engine's own keywords of :meth:`open` (``{"zarr_format"}`` for Zarr):
+    #: :func:`skelstore.open` forwards an option given a value (not ``None``) only
+    #: to engines that declare it, and refuses it for the others.
+    open_options: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def sniff(self, probe: Probe) -> bool:
@@ -639,15 +641,18 @@ class Engine(ABC):
         mode: str,
         *,
         storage_options: dict[str, Any] | None = None,
-        zarr_format: int | None = None,
         allow_external: bool = False,
+        **options: Any,
     ) -> Group:
         """Open ``url`` in ``mode`` and return its root group (which owns the file).
 
         ``allow_external``: follow references to data in other files (HDF5 external
         links, external raw storage, virtual datasets); engines refuse them with
         :class:`~skelstore.errors.FormatError` by default. It is only passed when
-        true, so engines written before it existed keep working."""
+        true, so engines written before it existed keep working.
+
+        ``options``: the engine's own keywords, those named in :attr:`open_options`
+        (an engine declaring none need not take ``**options``)."""
 
     @abstractmethod
     def owns(self, obj: Any) -> bool:

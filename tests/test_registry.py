@@ -65,3 +65,19 @@ def test_a_broken_engine_module_is_not_reported_as_a_missing_library(monkeypatch
             engines._load_engine("absent")
     finally:
         engines._load_engine.cache_clear()
+
+
+def test_engine_options_go_only_to_engines_that_declare_them(tmp_path) -> None:
+    with skelstore.open(tmp_path / "a.zarr", "w", open_options={"zarr_format": 2}) as root:
+        assert root.format_info == {"zarr_format": 2}
+    with skelstore.open(tmp_path / "b.h5", "w", zarr_format=None) as root:  # None: not given
+        assert root.engine_name == "hdf5"
+    for options in ({"zarr_format": 3}, {"nosuch": 1}):
+        (name,) = options
+        with pytest.raises(skelstore.EngineError) as info:
+            skelstore.open(tmp_path / "c.h5", "w", open_options=options)
+        assert str(info.value) == f"{tmp_path / 'c.h5'}: {name}= does not apply to the hdf5 engine"
+    assert not (tmp_path / "c.h5").exists()
+    with pytest.raises(skelstore.EngineError, match="nosuch= does not apply to the zarr engine"):
+        skelstore.open(tmp_path / "c.zarr", "w", open_options={"nosuch": 1})
+    assert not (tmp_path / "c.zarr").exists()

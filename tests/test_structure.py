@@ -33,3 +33,17 @@ def test_no_library_module_is_over_800_lines():
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in LIBRARY}
     assert {p: n for p, n in sizes.items() if n > MAX_MODULE_LINES} == {}
     assert sizes["skelstore/io.py"] > 0  # the walk finds the library
+
+
+def test_engine_options_are_declared_not_in_every_signature():
+    """zarr_format is the Zarr engine's own option: declared by it, absent from the
+    HDF5 engine's ``open``."""
+    import inspect
+
+    from skelstore.engines import get_engine
+
+    hdf5, zarr = get_engine("hdf5"), get_engine("zarr")
+    assert "zarr_format" not in inspect.signature(hdf5.open).parameters
+    assert hdf5.open_options == frozenset()
+    assert "zarr_format" in zarr.open_options
+    assert set(zarr.open_options) <= set(inspect.signature(zarr.open).parameters)

@@ -56,11 +56,8 @@ class HDF5Engine(Engine):
         mode: str,
         *,
         storage_options: dict[str, Any] | None = None,
-        zarr_format: int | None = None,
         allow_external: bool = False,
     ) -> HDF5Group:
-        if zarr_format is not None:
-            raise EngineError(f"{url}: zarr_format= does not apply to the hdf5 engine")
         if is_local(url):
             return _open_local_root(url, mode, allow_external)
         fs, path = to_fs(url, storage_options)

@@ -47,6 +47,7 @@ class ZarrEngine(Engine):
 
     name = "zarr"
     suffixes = (".zarr.zip", ".zarr")
+    open_options = frozenset({"zarr_format"})
     install_hint = "pip install 'zarr>=3.1.3' numcodecs"
 
     def sniff(self, probe: Probe) -> bool:
@@ -77,8 +78,8 @@ class ZarrEngine(Engine):
         mode: str = "r",
         *,
         storage_options: dict[str, Any] | None = None,
-        zarr_format: int | None = None,
         allow_external: bool = False,
+        zarr_format: int | None = None,
     ) -> ZarrGroup:
         """Open ``url`` in ``mode`` (h5py's meanings) and return its root group.
 
