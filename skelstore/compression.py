@@ -19,12 +19,13 @@ skelshop's meaning, kept exactly:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from skelstore.errors import FormatError, InputError
+from skelstore.errors import EngineError, FormatError, InputError
 
 __all__ = [
     "LOSSY_MAX_ABS",
@@ -38,6 +39,7 @@ __all__ = [
     "lossy_limit",
     "lossy_problem",
     "preset_name",
+    "translate_h5py",
 ]
 
 #: Tracks with fewer stored keypoints than this are written without Blosc.
@@ -205,3 +207,83 @@ def preset_name(data: Encoding | None, indices: Encoding | None) -> str | None:
         if (data, indices) == (preset.data, preset.indices):
             return preset.name
     return None
+
+
+#: h5py ``create_dataset`` keywords that have no effect on an array's contents.
+_IGNORED_H5PY = frozenset({"maxshape", "track_times", "track_order"})
+
+
+def _h5py_unsupported(key: str, value: Any, where: str, engine: str) -> EngineError:
+    shown = f"{type(value).__name__} filter" if hasattr(value, "filter_id") else repr(value)
+    return EngineError(
+        f"{where}: the {engine} engine cannot honour h5py option {key!r}; "
+        f"use compression='lossless' or a preset (got {key}={shown})"
+    )
+
+
+def translate_h5py(options: Mapping[str, Any], where: str, engine: str) -> dict[str, Any]:
+    """Translate h5py ``create_dataset`` keywords (skelshop's ``lossless_kwargs`` /
+    ``lossy_kwargs``, as an array's ``engine_options``) for an engine other than
+    HDF5, named ``engine`` in messages.
+
+    Returns a dict with any of ``blosc_level`` and ``scale_digits`` (the fields of
+    an :class:`Encoding` they override), ``chunks`` and ``fill_value``. A Blosc
+    filter is honoured only as zstd with bit-shuffle (what skelshop's presets
+    use); ``scaleoffset`` becomes a scale-offset filter; ``maxshape``,
+    ``track_times`` and ``track_order`` do not change an array's contents and are
+    ignored.
+
+    Raises:
+        EngineError: an option that cannot be carried out exactly, named.
+    """
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in _IGNORED_H5PY or key == "compression_opts":
+            continue
+        if key == "compression":
+            if value is None:
+                continue
+            if hasattr(value, "filter_id"):  # hdf5plugin.Blosc and other filter refs
+                fid, fopts = value.filter_id, tuple(getattr(value, "filter_options", ()) or ())
+            elif isinstance(value, int) and not isinstance(value, bool):  # **hdf5plugin.Blosc()
+                fid, fopts = value, tuple(options.get("compression_opts") or ())
+            else:
+                raise _h5py_unsupported(key, value, where, engine)
+            if (
+                fid != BLOSC_FILTER_ID
+                or len(fopts) < 7
+                or fopts[5] != BLOSC_BITSHUFFLE
+                or fopts[6] != BLOSC_ZSTD
+            ):
+                raise _h5py_unsupported(key, value, where, engine)
+            out["blosc_level"] = int(fopts[4])
+        elif key == "scaleoffset":
+            if value is None or value is False:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise _h5py_unsupported(key, value, where, engine)
+            out["scale_digits"] = int(value)
+        elif key in ("shuffle", "fletcher32"):
+            if value:
+                raise _h5py_unsupported(key, value, where, engine)
+        elif key == "chunks":
+            if isinstance(value, (tuple, list)):
+                out["chunks"] = tuple(value)
+            elif value not in (None, True, False):
+                raise _h5py_unsupported(key, value, where, engine)
+        elif key == "fillvalue":
+            if value is not None:
+                out["fill_value"] = value
+        else:
+            raise _h5py_unsupported(key, value, where, engine)
+    opts = options.get("compression_opts")
+    compression = options.get("compression")
+    if opts is not None and not (
+        (isinstance(compression, int) and not isinstance(compression, bool))
+        or (
+            hasattr(compression, "filter_options")
+            and tuple(opts) == tuple(compression.filter_options)
+        )
+    ):
+        raise _h5py_unsupported("compression_opts", opts, where, engine)
+    return out

@@ -470,9 +470,11 @@ class Group(Node):
             chunks: chunk shape (every entry ≥ 1); ``None`` lets the engine choose.
             encoding: engine-neutral compression; ``None`` means none.
             growable: allow :meth:`Array.append` along the first axis.
-            engine_options: settings only one engine understands (h5py's
-                ``create_dataset`` keywords for HDF5). An engine that cannot honour
-                one raises :class:`~skelstore.errors.EngineError` naming it.
+            engine_options: h5py ``create_dataset`` keywords (skelshop's writers
+                pass its ``lossless_kwargs``/``lossy_kwargs``): HDF5 takes them as
+                they are, other engines through
+                :func:`skelstore.compression.translate_h5py`. An engine that cannot
+                honour one raises :class:`~skelstore.errors.EngineError` naming it.
             shards: a shard shape (a multiple of ``chunks``) for engines that store
                 several chunks per object (Zarr 3); the others ignore it.
             dimension_names: a name per dimension, for engines that record them

@@ -482,3 +482,21 @@ def test_zarr_tree_mirrors_hdf5(tmp_path, kind, writer):
             assert z.attrs["fmt_type"] == a.attrs["fmt_type"]
             some = next(p for p, d in ta.items() if d[0] == "array" and p.endswith("indices"))
             assert z[some.lstrip("/")].dtype == np.uint16
+
+
+def test_skelshops_keywords_translate_for_any_engine():
+    """The translation of skelshop's h5py keywords lives with the presets, for any
+    engine that is not HDF5 (the Zarr engine uses it; errors name the engine)."""
+    from skelstore.compression import translate_h5py
+
+    assert translate_h5py(SKELSHOP_LOSSLESS, "x", "other") == {"blosc_level": 5}
+    assert translate_h5py({**SKELSHOP_LOSSLESS, **SKELSHOP_LOSSY}, "x", "other") == {
+        "blosc_level": 5,
+        "scale_digits": 2,
+    }
+    assert translate_h5py({"maxshape": (None,), "chunks": (4,)}, "x", "other") == {"chunks": (4,)}
+    with pytest.raises(skelstore.EngineError) as info:
+        translate_h5py({"fletcher32": True}, "f.x:/a", "other")
+    assert str(info.value).startswith(
+        "f.x:/a: the other engine cannot honour h5py option 'fletcher32'"
+    )

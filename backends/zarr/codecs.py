@@ -1,5 +1,6 @@
 """Zarr codecs: skelstore's encodings (compression presets) as zarr codecs and back,
-unsafe codecs refused, and h5py ``create_dataset`` keywords translated."""
+unsafe codecs refused (h5py ``create_dataset`` keywords are translated by
+:func:`skelstore.compression.translate_h5py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from zarr.codecs import BloscCodec
 from zarr.codecs.numcodecs import FixedScaleOffset
 
 from skelstore.backends.zarr.util import _quiet
-from skelstore.compression import BLOSC_BITSHUFFLE, BLOSC_FILTER_ID, BLOSC_ZSTD, Encoding
+from skelstore.compression import BLOSC_BITSHUFFLE, Encoding, translate_h5py
 from skelstore.errors import (
     EngineError,
 )
@@ -24,10 +25,6 @@ _UNSAFE_CODECS = frozenset({"pickle", "json", "json2", "msgpack", "msgpack2", "v
 
 #: Codecs that only (de)serialise and do not change what an Encoding describes.
 _NEUTRAL_CODECS = frozenset({"bytes", "vlen-utf8", "vlen-bytes"})
-
-
-#: h5py ``create_dataset`` keywords that have no effect on a Zarr array's contents.
-_IGNORED_H5PY = frozenset({"maxshape", "track_times", "track_order"})
 
 
 def _codec_spec(codec: Any) -> tuple[str, dict[str, Any]]:
@@ -118,7 +115,7 @@ def _new_array_codecs(
 ) -> tuple[list[Any] | None, Any, dict[str, Any]]:
     """``(filters, compressors, other h5py settings)`` of a new array: ``encoding``
     overridden field by field by the h5py keywords in ``engine_options``."""
-    extra = _translate_h5py(engine_options, where) if engine_options else {}
+    extra = translate_h5py(engine_options, where, "zarr") if engine_options else {}
     enc = encoding or Encoding()
     enc = Encoding(
         extra.get("blosc_level", enc.blosc_level), extra.get("scale_digits", enc.scale_digits)
@@ -166,74 +163,3 @@ def _codecs_for(
                 cname="zstd", clevel=level, shuffle="bitshuffle", typesize=typesize
             )
     return filters, compressors
-
-
-def _h5py_unsupported(key: str, value: Any, where: str) -> EngineError:
-    shown = f"{type(value).__name__} filter" if hasattr(value, "filter_id") else repr(value)
-    return EngineError(
-        f"{where}: the zarr engine cannot honour h5py option {key!r}; "
-        f"use compression='lossless' or a preset (got {key}={shown})"
-    )
-
-
-def _translate_h5py(options: dict[str, Any], where: str) -> dict[str, Any]:
-    """Translate h5py ``create_dataset`` keywords into what this engine can do.
-
-    Returns a dict with any of ``blosc_level``, ``scale_digits``, ``chunks`` and
-    ``fill_value``. A Blosc filter is honoured only as zstd with bit-shuffle (what
-    skelshop's presets use); ``scaleoffset`` becomes a scale-offset filter.
-
-    Raises:
-        EngineError: an option that cannot be carried out exactly, named.
-    """
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        if key in _IGNORED_H5PY or key == "compression_opts":
-            continue
-        if key == "compression":
-            if value is None:
-                continue
-            if hasattr(value, "filter_id"):  # hdf5plugin.Blosc and other filter refs
-                fid, fopts = value.filter_id, tuple(getattr(value, "filter_options", ()) or ())
-            elif isinstance(value, int) and not isinstance(value, bool):  # **hdf5plugin.Blosc()
-                fid, fopts = value, tuple(options.get("compression_opts") or ())
-            else:
-                raise _h5py_unsupported(key, value, where)
-            if (
-                fid != BLOSC_FILTER_ID
-                or len(fopts) < 7
-                or fopts[5] != BLOSC_BITSHUFFLE
-                or fopts[6] != BLOSC_ZSTD
-            ):
-                raise _h5py_unsupported(key, value, where)
-            out["blosc_level"] = int(fopts[4])
-        elif key == "scaleoffset":
-            if value is None or value is False:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise _h5py_unsupported(key, value, where)
-            out["scale_digits"] = int(value)
-        elif key in ("shuffle", "fletcher32"):
-            if value:
-                raise _h5py_unsupported(key, value, where)
-        elif key == "chunks":
-            if isinstance(value, (tuple, list)):
-                out["chunks"] = tuple(value)
-            elif value not in (None, True, False):
-                raise _h5py_unsupported(key, value, where)
-        elif key == "fillvalue":
-            if value is not None:
-                out["fill_value"] = value
-        else:
-            raise _h5py_unsupported(key, value, where)
-    opts = options.get("compression_opts")
-    compression = options.get("compression")
-    if opts is not None and not (
-        (isinstance(compression, int) and not isinstance(compression, bool))
-        or (
-            hasattr(compression, "filter_options")
-            and tuple(opts) == tuple(compression.filter_options)
-        )
-    ):
-        raise _h5py_unsupported("compression_opts", opts, where)
-    return out
