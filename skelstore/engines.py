@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import shlex
 from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
@@ -30,23 +32,25 @@ from skelstore.urls import confirmed, is_read_only, split_suffix, to_fs
 
 __all__ = ["as_group", "get_engine", "guess_engine", "list_engines", "open"]
 
-#: Built-in engines: name -> "module:Class". Entry points may add more.
-BUILTIN_ENGINES: dict[str, str] = {
-    "hdf5": "skelstore.backends.hdf5:HDF5Engine",
-    "zarr": "skelstore.backends.zarr:ZarrEngine",
+#: Built-in engines, in the manner of fsspec's ``known_implementations``: name ->
+#: ``{"class": "module:Class", "err": what to install when its library is missing}``.
+#: Entry points add more (``{"class": ...}`` only).
+BUILTIN_ENGINES: dict[str, dict[str, str]] = {
+    "hdf5": {"class": "skelstore.backends.hdf5:HDF5Engine", "err": "pip install h5py hdf5plugin"},
+    "zarr": {
+        "class": "skelstore.backends.zarr:ZarrEngine",
+        "err": "pip install 'zarr>=3.1.3' numcodecs",
+    },
 }
 
 _ALIASES = {"h5": "hdf5", "h5py": "hdf5", "zarr3": "zarr", "zarr2": "zarr"}
 
-#: Libraries of the built-in engines (skelstore's own dependencies).
-_ENGINE_LIBRARIES = frozenset({"h5py", "hdf5plugin", "zarr", "numcodecs"})
-
 
 @cache
-def _engine_table() -> dict[str, str]:
-    table = dict(BUILTIN_ENGINES)
+def _engine_table() -> dict[str, dict[str, str]]:
+    table = {name: dict(entry) for name, entry in BUILTIN_ENGINES.items()}
     for ep in entry_points(group="skelstore.backends"):
-        table.setdefault(ep.name, ep.value)
+        table.setdefault(ep.name, {"class": ep.value})
     return table
 
 
@@ -73,25 +77,39 @@ def get_engine(name: str) -> Engine:
     return _load_engine(key)
 
 
+def _install_hint(err: str | None, missing: str) -> str:
+    """What to install for the missing module ``missing``: the requirement of an
+    engine's ``pip install`` hint (its ``err``) that names it (``pip install h5py``
+    of ``pip install h5py hdf5plugin``), else the whole hint."""
+    if not err:
+        return "install it"
+    words = shlex.split(err)
+    if words[:2] == ["pip", "install"]:
+        for requirement in words[2:]:
+            name = re.split(r"[<>=!~\[;@ ]", requirement, maxsplit=1)[0]
+            if name.lower().replace("-", "_") == missing.lower():
+                return f"pip install {shlex.quote(requirement)}"
+    return err
+
+
 @cache
 def _load_engine(key: str) -> Engine:
     """Import and instantiate the registered engine ``key`` (once)."""
-    table = _engine_table()
-    module_name, _, cls_name = table[key].partition(":")
+    entry = _engine_table()[key]
+    module_name, _, cls_name = entry["class"].partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         top = (exc.name or "").split(".")[0]
         if top == "skelstore":  # a bug in skelstore's own modules, not a missing library
             raise
-        # the built-in engines' libraries install under their module names
-        missing = f"pip install {top}" if top in _ENGINE_LIBRARIES else "install it"
+        hint = _install_hint(entry.get("err"), top)
         raise MissingDependencyError(
-            f"engine {key!r} needs a library that is not installed ({exc}): {missing}"
+            f"engine {key!r} needs a library that is not installed ({exc}): {hint}"
         ) from exc
     engine = getattr(module, cls_name)()
     if not isinstance(engine, Engine):
-        raise EngineError(f"{table[key]} is not a skelstore Engine")
+        raise EngineError(f"{entry['class']} is not a skelstore Engine")
     return engine
 
 

@@ -200,10 +200,6 @@ class IncompleteView(Group):
         return self._root.engine_name
 
     @property
-    def supports_concurrent_reads(self) -> bool:
-        return self._root.supports_concurrent_reads
-
-    @property
     def format_info(self) -> dict[str, Any]:
         return self._root.format_info
 

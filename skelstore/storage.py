@@ -340,11 +340,6 @@ class Group(Node):
         """True if this group's file was opened for writing."""
 
     @property
-    def supports_concurrent_reads(self) -> bool:
-        """True if :meth:`read_many` fetches arrays concurrently (latency hiding)."""
-        return False
-
-    @property
     def min_chunk_bytes(self) -> int | None:
         """Chunks smaller than this (uncompressed) cost this engine disproportionately
         per chunk; writers of large arrays scale their chunk shape up to a multiple

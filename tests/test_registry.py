@@ -54,7 +54,12 @@ def test_a_broken_engine_module_is_not_reported_as_a_missing_library(monkeypatch
     only a missing third-party library is a MissingDependencyError."""
     from skelstore import engines
 
-    table = {"broken": "skelstore.no_such_module:Engine", "absent": "no_such_lib_xyz:Engine"}
+    table = {
+        "broken": {"class": "skelstore.no_such_module:Engine"},
+        "absent": {"class": "no_such_lib_xyz:Engine"},
+        "hinted": {"class": "no_such_lib_xyz:Engine", "err": "pip install xyz-engine"},
+        "named": {"class": "no_such_lib_xyz:Engine", "err": "pip install a 'no-such-lib-xyz>=2'"},
+    }
     monkeypatch.setattr(engines, "_engine_table", lambda: table)
     engines._load_engine.cache_clear()
     try:
@@ -63,6 +68,11 @@ def test_a_broken_engine_module_is_not_reported_as_a_missing_library(monkeypatch
         assert not isinstance(info.value, skelstore.MissingDependencyError)
         with pytest.raises(skelstore.MissingDependencyError, match="no_such_lib_xyz"):
             engines._load_engine("absent")
+        with pytest.raises(skelstore.MissingDependencyError, match=r"pip install xyz-engine$"):
+            engines._load_engine("hinted")  # the hint of the registry's table
+        with pytest.raises(skelstore.MissingDependencyError) as info:
+            engines._load_engine("named")  # the hint's requirement for the missing module
+        assert str(info.value).endswith(": pip install 'no-such-lib-xyz>=2'")
     finally:
         engines._load_engine.cache_clear()
 

@@ -38,7 +38,6 @@ class HDF5Engine(Engine):
 
     name = "hdf5"
     suffixes = (".h5", ".hdf5", ".hdf")
-    install_hint = "pip install h5py hdf5plugin"
 
     def sniff(self, probe: Probe) -> bool:
         head = probe.head or b""

@@ -48,7 +48,6 @@ class ZarrEngine(Engine):
     name = "zarr"
     suffixes = (".zarr.zip", ".zarr")
     open_options = frozenset({"zarr_format"})
-    install_hint = "pip install 'zarr>=3.1.3' numcodecs"
 
     def sniff(self, probe: Probe) -> bool:
         if probe.members & {"zarr.json", ".zgroup"}:
