@@ -250,7 +250,7 @@ class IncompleteView(Group):
         assert isinstance(self._node, Group)
         return [k for k in list(self._node) if not self._hidden(k)]
 
-    def _child(self, name: str) -> Group | Array | None:
+    def child(self, name: str) -> Group | Array | None:
         if self._hidden(name):
             return None
         assert isinstance(self._node, Group)

@@ -357,7 +357,7 @@ class Group(Node):
         """Names of the direct children, in natural order."""
 
     @abstractmethod
-    def _child(self, name: str) -> Group | Array | None:
+    def child(self, name: str) -> Group | Array | None:
         """The direct child called ``name``, or ``None`` if there is none."""
 
     def __iter__(self) -> Iterator[str]:
@@ -388,7 +388,7 @@ class Group(Node):
         """
         node: Group | Array = self
         for part in [p for p in path.split("/") if p]:
-            child = node._child(part) if isinstance(node, Group) else None
+            child = node.child(part) if isinstance(node, Group) else None
             if child is None:
                 full = (self.path.rstrip("/") + "/" + path.strip("/")).replace("//", "/")
                 raise NotFoundError(f"{self.source}: no group or array at {full!r}")
@@ -406,7 +406,7 @@ class Group(Node):
         """``(name, child)`` pairs in natural order."""
         out = []
         for k in self.keys():
-            child = self._child(k)
+            child = self.child(k)
             if child is not None:
                 out.append((k, child))
         return out
@@ -558,11 +558,29 @@ class Group(Node):
         self.__dict__.setdefault("_close_hooks", []).append(hook)
         return True
 
-    def _run_close_hooks(self) -> None:
-        """Engines call this first thing in :meth:`close` (runs each hook once)."""
+    def run_close_hooks(self) -> None:
+        """Run the hooks of :meth:`add_close_hook`, each once, with
+        :attr:`exit_ok`. Engines call this first thing in :meth:`close` (or
+        :meth:`drop_close_hooks` instead, when nothing more may be written)."""
         ok = self.__dict__.pop("_close_ok", True)
         for hook in self.__dict__.pop("_close_hooks", []):
             hook(ok)
+
+    def drop_close_hooks(self) -> None:
+        """Forget the hooks of :meth:`add_close_hook` without running them (in
+        :meth:`abort`, or in :meth:`close` after a failed write)."""
+        self.__dict__.pop("_close_hooks", None)
+
+    @property
+    def exit_ok(self) -> bool:
+        """False while closing after the ``with`` block raised (or after
+        :meth:`abort`): close hooks get it as ``ok``, and :meth:`close` then raises
+        no error of its own over the one already leaving. Engines may set it."""
+        return bool(self.__dict__.get("_close_ok", True))
+
+    @exit_ok.setter
+    def exit_ok(self, ok: bool) -> None:
+        self.__dict__["_close_ok"] = ok
 
     def flush(self) -> None:
         """Make everything written so far durable (no-op where writes are immediate)."""
@@ -577,14 +595,14 @@ class Group(Node):
         was already written stays. Used when an open is refused after the engine
         opened the target, so that the target is left byte for byte as it was.
         Engines override it; the default runs :meth:`close` without hooks."""
-        self.__dict__.pop("_close_hooks", None)
+        self.drop_close_hooks()
         self.close()
 
     def __enter__(self) -> Group:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.__dict__["_close_ok"] = exc_type is None
+        self.exit_ok = exc_type is None
         self.close()
 
     def __repr__(self) -> str:

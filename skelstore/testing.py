@@ -165,6 +165,17 @@ class EngineTests:
             assert len(tl) == 6
             assert "shot10" in tl and "shot3" not in tl and 5 not in tl
 
+    def test_child_is_the_named_child_or_none(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            root.create_group("g").create_array("a", data=np.arange(3))
+        with skelstore.open(url) as root:
+            g = root.child("g")
+            assert isinstance(g, skelstore.Group) and g.path == "/g"
+            a = g.child("a")
+            assert isinstance(a, skelstore.Array) and a.path == "/g/a"
+            assert root.child("nope") is None and g.child("b") is None
+
     def test_groups_create_require_and_paths(self, store):
         url, kw, _ = store
         with skelstore.open(url, "w", **kw) as root:
@@ -365,6 +376,25 @@ class EngineTests:
                 assert basename(url) in str(info.value)
             assert root.attrs["x"] == 1
             np.testing.assert_array_equal(root["a"].read(), np.zeros(3))
+
+    # ------------------------------------------------------------ closing
+
+    def test_close_runs_hooks_once_with_how_the_block_ended(self, store):
+        url, kw, _ = store
+        calls: list[bool] = []
+        with skelstore.open(url, "w", **kw) as root:
+            assert root.add_close_hook(calls.append)
+            assert not root.create_group("g").add_close_hook(calls.append)  # roots only
+        root.close()
+        assert calls == [True]
+        with pytest.raises(RuntimeError), skelstore.open(url, "r+", **kw) as root:
+            root.add_close_hook(calls.append)
+            raise RuntimeError("the block failed")
+        assert calls == [True, False]
+        root = skelstore.open(url, "r+", **kw)
+        root.add_close_hook(calls.append)
+        root.abort()  # releases the target without running hooks
+        assert calls == [True, False]
 
     # ------------------------------------------------------------ open modes
 

@@ -314,12 +314,12 @@ def test_a_storage_not_found_is_not_reported_as_a_missing_timeline(golden_dir, m
         def vanished(name, *args):
             raise skelstore.NotFoundError(f"{root.source}: object {name} vanished (HTTP 404)")
 
-        monkeypatch.setattr(type(root), "_child", lambda self, name, *a: vanished(name))
+        monkeypatch.setattr(type(root), "child", lambda self, name, *a: vanished(name))
         with pytest.raises(skelstore.NotFoundError, match="vanished") as info:
             ShotSegmentedReader(root)
         assert not isinstance(info.value, skelstore.FormatError)
     with skelstore.open(golden_dir / "trackshots_lossless.h5") as root:
-        monkeypatch.setattr(type(root), "_child", lambda self, name, *a: None)
+        monkeypatch.setattr(type(root), "child", lambda self, name, *a: None)
         monkeypatch.setattr(type(root), "keys", lambda self: [])
         with pytest.raises(skelstore.FormatError, match="no /timeline group"):
             ShotSegmentedReader(root)

@@ -47,3 +47,16 @@ def test_engine_options_are_declared_not_in_every_signature():
     assert hdf5.open_options == frozenset()
     assert "zarr_format" in zarr.open_options
     assert set(zarr.open_options) <= set(inspect.signature(zarr.open).parameters)
+
+
+def test_engines_use_the_public_extension_points():
+    """Engines implement ``Group.child`` and close through ``run_close_hooks`` /
+    ``drop_close_hooks`` / ``exit_ok``, never the base class's private state."""
+    private = re.compile(r"\b(_child|_close_hooks|_close_ok|_run_close_hooks)\b")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "backends").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert offenders == []

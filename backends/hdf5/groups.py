@@ -126,7 +126,7 @@ class HDF5Group(Group):
             return HDF5Array(obj, self._source, self._writable, allow_external=self._allow_external)
         return None
 
-    def _child(self, name: str, _hops: int = 0) -> HDF5Group | HDF5Array | None:
+    def child(self, name: str, _hops: int = 0) -> HDF5Group | HDF5Array | None:
         """The child ``name``; links are looked at before they are followed: external
         links raise FormatError (unless opened with ``allow_external``), soft links are
         resolved here, one checked component at a time (at most 16 in a row)."""
@@ -187,7 +187,7 @@ class HDF5Group(Group):
         for part in (p for p in target.split("/") if p):
             if not isinstance(node, HDF5Group):
                 return None
-            node = node._child(part, hops)
+            node = node.child(part, hops)
         return node
 
     def _check_new_name(self, name: str, may_exist: bool = True) -> None:
@@ -352,15 +352,15 @@ class HDF5Group(Group):
         """
         if not self._owner:
             return
-        ok = self.__dict__.get("_close_ok", True)
+        ok = self.exit_ok
         key = _fileno(self._grp) if self._grp.id.valid else None
         failure: WriteError | None = None
         done = False
         try:
             if key is not None and key not in _FAILED:
                 with contextlib.suppress(WriteError):  # remembered in _FAILED
-                    self._run_close_hooks()
-            self.__dict__.pop("_close_hooks", None)
+                    self.run_close_hooks()
+            self.drop_close_hooks()
             self._owner = False
             if self._grp.id.valid:
                 try:
@@ -396,13 +396,13 @@ class HDF5Group(Group):
         (:func:`_detach`), a staged remote write is discarded."""
         if not self._owner:
             return
-        self.__dict__.pop("_close_hooks", None)
+        self.drop_close_hooks()
         if self._writable and self._grp.id.valid:
             key = _fileno(self._grp)
             _detach(self._grp)
             if key is not None:  # closing raises nothing about the detached file
                 _FAILED.pop(key, None)
-        self.__dict__["_close_ok"] = False
+        self.exit_ok = False
         publish, self._publish = self._publish, None
         try:
             self.close()

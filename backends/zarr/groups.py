@@ -110,7 +110,7 @@ class ZarrGroup(_ZarrNode, Group):
         members = sorted(self._members(), key=lambda m: natural_key(m[0]))
         return [(name, self._wrap(obj)) for name, obj in members]
 
-    def _child(self, name: str) -> ZarrGroup | ZarrArray | None:
+    def child(self, name: str) -> ZarrGroup | ZarrArray | None:
         self._s.check_open()
         if not name or name in (".", "..") or "/" in name:
             return None
@@ -129,7 +129,7 @@ class ZarrGroup(_ZarrNode, Group):
                             obj = self._raw[name]
             except (KeyError, FileNotFoundError):
                 if not self._s.stale and self._s.check_stale():
-                    return self._child(name)  # the consolidated metadata is stale
+                    return self.child(name)  # the consolidated metadata is stale
                 return None
             except _META_ERRORS as exc:
                 raise FormatError(
@@ -329,7 +329,7 @@ class ZarrGroup(_ZarrNode, Group):
             super().write_many(nodes)
             return
         for name in plan.top_level:
-            if self._child(name) is not None:
+            if self.child(name) is not None:
                 raise self._exists_error(name)
         store = self._raw.store_path.store
         base = self._raw.path
@@ -459,14 +459,14 @@ class ZarrGroup(_ZarrNode, Group):
         """
         if not self._root:
             return
-        ok = self.__dict__.get("_close_ok", True)
+        ok = self.exit_ok
         try:
             if self._s.closed:
                 pass
             elif self._s.failed is None:
-                self._run_close_hooks()
+                self.run_close_hooks()
             else:  # nothing more can be written
-                self.__dict__.pop("_close_hooks", None)
+                self.drop_close_hooks()
         except WriteError:
             pass  # remembered by the session, raised by its close
         finally:
@@ -475,7 +475,7 @@ class ZarrGroup(_ZarrNode, Group):
     def abort(self) -> None:
         """Release the store without consolidating or publishing anything."""
         if self._root:
-            self.__dict__.pop("_close_hooks", None)
+            self.drop_close_hooks()
             self._s.close(False, finish=False)
 
     @property
@@ -485,7 +485,7 @@ class ZarrGroup(_ZarrNode, Group):
     def delete(self, name: str) -> None:
         """Delete child ``name`` and everything under it."""
         self._check_writable()
-        if self._child(name) is None:
+        if self.child(name) is None:
             raise NotFoundError(f"{self.where()}: no member {name!r} to delete")
         with _quiet(), self._s.writing():
             del self._raw[name]
