@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+from skelstore import engines as _engines
 from skelstore import errors
+from skelstore import recovery as _recovery
 from skelstore.config import get_options, set_options
 from skelstore.conversion import ConvertReport, compare_dumps, convert
 from skelstore.engines import as_group, get_engine, guess_engine, list_engines, open
@@ -22,6 +24,10 @@ from skelstore.errors import *  # noqa: F403  (the exception hierarchy: errors._
 from skelstore.storage import Array, Group
 
 __version__ = "0.1.0"
+
+# skelstore.open refuses (or shows the intact part of) dumps whose writer was
+# interrupted: the dump layer's check, registered with the engine registry here
+_engines.register_open_check(_recovery.check_complete)
 
 __all__ = [
     "Array",

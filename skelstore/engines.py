@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -30,7 +30,14 @@ from skelstore.rangefile import fs_retried
 from skelstore.storage import MODES, Engine, Group, Probe
 from skelstore.urls import confirmed, is_read_only, split_suffix, to_fs
 
-__all__ = ["as_group", "get_engine", "guess_engine", "list_engines", "open"]
+__all__ = [
+    "as_group",
+    "get_engine",
+    "guess_engine",
+    "list_engines",
+    "open",
+    "register_open_check",
+]
 
 #: Built-in engines, in the manner of fsspec's ``known_implementations``: name ->
 #: ``{"class": "module:Class", "err": what to install when its library is missing}``.
@@ -221,6 +228,22 @@ def as_group(obj: Any) -> Group:
     )
 
 
+#: What every root :func:`open` opens for reading or changing (modes ``r``, ``r+``,
+#: ``a``) goes through before it is handed out, in order: ``check(root, *, mode,
+#: allow_incomplete)`` returns the group to hand out (the root, or a view of it) or
+#: raises, and the root is then aborted (the target left as it was). The registry
+#: knows nothing of dumps: the dump layer registers its completeness check
+#: (:func:`skelstore.recovery.check_complete`) when ``skelstore`` is imported.
+_OPEN_CHECKS: list[Callable[..., Group]] = []
+
+
+def register_open_check(check: Callable[..., Group]) -> None:
+    """Add ``check`` to what :func:`open` runs on the roots it opens for reading or
+    changing (see :data:`_OPEN_CHECKS`); registering it again changes nothing."""
+    if check not in _OPEN_CHECKS:
+        _OPEN_CHECKS.append(check)
+
+
 def _engine_options(url: str, engine: Engine, given: Mapping[str, Any]) -> dict[str, Any]:
     """The options of ``given`` set to a value, all of them declared by ``engine``
     (:attr:`~skelstore.storage.Engine.open_options`).
@@ -334,10 +357,11 @@ def open(
         root.requested_layout = layout
     if mode in ("w", "w-", "x"):
         return root
-    from skelstore.recovery import check_complete
-
+    opened = root
     try:
-        return check_complete(root, allow_incomplete=allow_incomplete, mode=mode)
+        for check in _OPEN_CHECKS:
+            root = check(root, allow_incomplete=allow_incomplete, mode=mode)
     except BaseException:
-        root.abort()  # refused: leave the target as it was
+        opened.abort()  # refused: leave the target as it was
         raise
+    return root

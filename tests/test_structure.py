@@ -3,6 +3,7 @@ no library module grows past 800 lines."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -60,3 +61,27 @@ def test_engines_use_the_public_extension_points():
         if private.search(line)
     ]
     assert offenders == []
+
+
+def test_the_registry_knows_nothing_of_dumps():
+    """skelstore.engines does not reach up into the dump layer: the completeness
+    check of interrupted dumps is registered with it (register_open_check)."""
+    import skelstore
+    from skelstore import engines, recovery
+
+    tree = ast.parse((ROOT / "skelstore" / "engines.py").read_text())
+    imported = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+        )
+    }
+    assert "skelstore.config" in imported  # the walk finds imports
+    dump_layer = {"skelstore.recovery", "skelstore.io", "skelstore.dump", "skelstore.layout"}
+    assert not imported & dump_layer
+    assert recovery.check_complete in engines._OPEN_CHECKS
+    assert skelstore.open is engines.open
