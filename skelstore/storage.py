@@ -232,9 +232,28 @@ class Node(ABC):
     def raw(self) -> Any:
         """The engine's own object (``h5py.Group``/``Dataset``, ``zarr.Group``/``Array``)."""
 
+    @property
+    def writable(self) -> bool:
+        """True if this node's file was opened for writing (groups must say; arrays
+        of read-only engines need not)."""
+        return False
+
     def where(self) -> str:
         """``source:path``, the form every error message uses."""
         return f"{self.source}:{self.path}"
+
+    def check_open(self) -> None:
+        """Raise if writes can no longer reach this node's file: engines raise
+        :class:`~skelstore.errors.ClosedError` once it is closed (and may raise an
+        earlier failed write's error again). The default raises nothing."""
+        return None
+
+    def _check_writable(self) -> None:
+        """Refuse a write to this node: what :meth:`check_open` raises, then
+        :class:`~skelstore.errors.ReadOnlyError` if it is not :attr:`writable`."""
+        self.check_open()
+        if not self.writable:
+            raise ReadOnlyError(f"{self.where()}: opened read-only")
 
 
 class Array(Node):

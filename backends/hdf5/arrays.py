@@ -22,7 +22,6 @@ from skelstore.config import get_options
 from skelstore.errors import (
     ClosedError,
     FormatError,
-    ReadOnlyError,
 )
 from skelstore.storage import (
     CHECKED_READ_BYTES,
@@ -132,7 +131,7 @@ class HDF5Array(Array):
             writable=self._writable,
             where=where,
             encode=_encode_attr,
-            guard=self._check_open,
+            guard=self.check_open,
         )
 
     @property
@@ -256,11 +255,10 @@ class HDF5Array(Array):
         with _writing(self._ds, self._source):
             self._ds.resize(length, axis=0)
 
-    def _check_open(self) -> None:
+    @property
+    def writable(self) -> bool:
+        return self._writable
+
+    def check_open(self) -> None:
         if not self._ds.id.valid:
             raise ClosedError(f"{self._source}: the dump has been closed; cannot write to it")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if not self._writable:
-            raise ReadOnlyError(f"{self.where()}: opened read-only")

@@ -29,7 +29,6 @@ from skelstore.errors import (
     EngineError,
     FormatError,
     NotFoundError,
-    ReadOnlyError,
     WriteError,
 )
 from skelstore.locks import WriteLock
@@ -106,7 +105,7 @@ class HDF5Group(Group):
             writable=self._writable,
             where=where,
             encode=_encode_attr,
-            guard=self._check_open,
+            guard=self.check_open,
         )
 
     @property
@@ -326,7 +325,7 @@ class HDF5Group(Group):
 
     def flush(self) -> None:
         if self._writable:
-            self._check_open()
+            self.check_open()
             with _writing(self._grp, self._source):
                 self._grp.file.flush()
 
@@ -410,11 +409,6 @@ class HDF5Group(Group):
             if publish is not None:
                 publish(False)
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
         if not self._grp.id.valid:
             raise ClosedError(f"{self._source}: the dump has been closed; cannot write to it")
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if not self._writable:
-            raise ReadOnlyError(f"{self.where()}: opened read-only")

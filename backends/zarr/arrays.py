@@ -75,11 +75,15 @@ class _ZarrNode:
             writable=self._s.writable,
             where=where,
             encode=lambda v: _json_safe(v, where),
-            guard=lambda: self._s.check_write(where),
+            guard=self._check_writable,
         )
 
-    def _check_writable(self) -> None:
-        self._s.check_write(self.where())
+    @property
+    def writable(self) -> bool:
+        return self._s.writable and not self._s.closed
+
+    def check_open(self) -> None:
+        self._s.check_write_state()
 
 
 class ZarrArray(_ZarrNode, Array):

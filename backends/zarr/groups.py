@@ -57,10 +57,6 @@ class ZarrGroup(_ZarrNode, Group):
         self._root = root
 
     @property
-    def writable(self) -> bool:
-        return self._s.writable and not self._s.closed
-
-    @property
     def min_chunk_bytes(self) -> int | None:
         """zarr-python decodes each chunk through an async pipeline at ~0.2 ms a
         chunk (measured here: 106 chunks of 25 KB took 19-24 ms to read, HDF5 5 ms,

@@ -21,7 +21,6 @@ from skelstore.backends.zarr.zipsink import _ZipSink
 from skelstore.errors import (
     ClosedError,
     EngineError,
-    ReadOnlyError,
     SkelstoreError,
     WriteError,
 )
@@ -90,9 +89,9 @@ class _Session:
         if self.closed:
             raise EngineError(f"{self.source}: the store has been closed")
 
-    def check_write(self, where: str) -> None:
-        """Refuse a write: to a closed root (ClosedError), after a failed write (that
-        error again), or through a read-only root (ReadOnlyError)."""
+    def check_write_state(self) -> None:
+        """Refuse a write to a closed root (ClosedError) or after a failed write (that
+        error again)."""
         if self.closed:
             raise ClosedError(f"{self.source}: the dump has been closed; cannot write to it")
         if self.failed is not None:
@@ -101,8 +100,6 @@ class _Session:
                 path=self.source,
                 errno=self.failed.errno,
             )
-        if not self.writable:
-            raise ReadOnlyError(f"{where}: opened read-only")
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
