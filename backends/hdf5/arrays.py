@@ -1,5 +1,5 @@
 """HDF5 datasets as skelstore arrays (:class:`HDF5Array`), with read-size guards
-and exact chunk byte ranges for remote reads."""
+and exact chunk byte ranges for remote reads; what groups and arrays share."""
 
 from __future__ import annotations
 
@@ -99,7 +99,43 @@ def chunk_byte_ranges(ds: h5py.Dataset, sel: Any = ...) -> list[tuple[int, int]]
     return out
 
 
-class HDF5Array(Array):
+class _H5Node:
+    """What HDF5 groups and arrays share: an h5py object (:attr:`raw`) of an open
+    file, its source for messages and whether the file was opened for writing."""
+
+    _source: str
+    _writable: bool
+    raw: Any
+
+    @property
+    def path(self) -> str:
+        return self.raw.name  # type: ignore[no-any-return]
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def writable(self) -> bool:
+        return self._writable
+
+    @property
+    def attrs(self) -> Attrs:
+        where = self.where()  # type: ignore[attr-defined]
+        return Attrs(
+            _H5Attrs(self.raw, where, self._source),
+            writable=self._writable,
+            where=where,
+            encode=_encode_attr,
+            guard=self.check_open,
+        )
+
+    def check_open(self) -> None:
+        if not self.raw.id.valid:
+            raise ClosedError(f"{self._source}: the dump has been closed; cannot write to it")
+
+
+class HDF5Array(_H5Node, Array):
     """An ``h5py.Dataset``."""
 
     def __init__(
@@ -112,27 +148,8 @@ class HDF5Array(Array):
         self._source_checked = False
 
     @property
-    def path(self) -> str:
-        return self._ds.name
-
-    @property
-    def source(self) -> str:
-        return self._source
-
-    @property
     def raw(self) -> h5py.Dataset:
         return self._ds
-
-    @property
-    def attrs(self) -> Attrs:
-        where = self.where()
-        return Attrs(
-            _H5Attrs(self._ds, where, self._source),
-            writable=self._writable,
-            where=where,
-            encode=_encode_attr,
-            guard=self.check_open,
-        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -254,11 +271,3 @@ class HDF5Array(Array):
             raise FormatError(f"{self.where()}: cannot truncate to {length}")
         with _writing(self._ds, self._source):
             self._ds.resize(length, axis=0)
-
-    @property
-    def writable(self) -> bool:
-        return self._writable
-
-    def check_open(self) -> None:
-        if not self._ds.id.valid:
-            raise ClosedError(f"{self._source}: the dump has been closed; cannot write to it")

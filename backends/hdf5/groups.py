@@ -10,8 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from skelstore.backends.hdf5.arrays import HDF5Array, chunk_byte_ranges
-from skelstore.backends.hdf5.attrs import _encode_attr, _H5Attrs
+from skelstore.backends.hdf5.arrays import HDF5Array, _H5Node, chunk_byte_ranges
 from skelstore.backends.hdf5.direct import blosc_settings, write_chunks
 from skelstore.backends.hdf5.encoding import encoding_kwargs
 from skelstore.backends.hdf5.errors import (
@@ -25,7 +24,6 @@ from skelstore.backends.hdf5.errors import (
 from skelstore.compression import Encoding, check_lossy
 from skelstore.config import get_options
 from skelstore.errors import (
-    ClosedError,
     EngineError,
     FormatError,
     NotFoundError,
@@ -37,7 +35,6 @@ from skelstore.staging import write_error
 from skelstore.storage import (
     Array,
     ArraySpec,
-    Attrs,
     Group,
     GroupSpec,
     check_specs,
@@ -48,7 +45,7 @@ from skelstore.storage import (
 _MAX_SOFT_HOPS = 16
 
 
-class HDF5Group(Group):
+class HDF5Group(_H5Node, Group):
     """An ``h5py.Group`` (or ``h5py.File`` for the root).
 
     A root opened by :class:`HDF5Engine` owns its file and closes it; ``finalize``
@@ -82,31 +79,8 @@ class HDF5Group(Group):
         self._unlock = weakref.finalize(self, lock.release) if lock is not None else None
 
     @property
-    def path(self) -> str:
-        return self._grp.name
-
-    @property
-    def source(self) -> str:
-        return self._source
-
-    @property
     def raw(self) -> h5py.Group:
         return self._grp
-
-    @property
-    def writable(self) -> bool:
-        return self._writable
-
-    @property
-    def attrs(self) -> Attrs:
-        where = self.where()
-        return Attrs(
-            _H5Attrs(self._grp, where, self._source),
-            writable=self._writable,
-            where=where,
-            encode=_encode_attr,
-            guard=self.check_open,
-        )
 
     @property
     def format_info(self) -> dict[str, Any]:
@@ -408,7 +382,3 @@ class HDF5Group(Group):
         finally:
             if publish is not None:
                 publish(False)
-
-    def check_open(self) -> None:
-        if not self._grp.id.valid:
-            raise ClosedError(f"{self._source}: the dump has been closed; cannot write to it")

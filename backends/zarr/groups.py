@@ -20,7 +20,7 @@ from skelstore.backends.zarr.batch import _BatchPlan
 from skelstore.backends.zarr.chunking import ZARR_MIN_CHUNK_BYTES, _default_chunks, _shard_shape
 from skelstore.backends.zarr.codecs import _new_array_codecs
 from skelstore.backends.zarr.session import _Session
-from skelstore.backends.zarr.util import _META_ERRORS, _join, _quiet
+from skelstore.backends.zarr.util import _EXISTS_ERRORS, _META_ERRORS, _join, _quiet
 from skelstore.compression import Encoding, check_lossy
 from skelstore.errors import (
     EngineError,
@@ -168,11 +168,7 @@ class ZarrGroup(_ZarrNode, Group):
         try:
             with _quiet(), self._s.writing():
                 raw = self._raw.create_group(leaf, attributes=attributes)
-        except (
-            zarr.errors.ContainsGroupError,
-            zarr.errors.ContainsArrayError,
-            zarr.errors.ContainsArrayAndGroupError,
-        ) as exc:
+        except _EXISTS_ERRORS as exc:
             raise self._exists_error(leaf) from exc
         except ValueError as exc:
             raise FormatError(f"{self.where()}: cannot create group {leaf!r} ({exc})") from exc
@@ -288,11 +284,7 @@ class ZarrGroup(_ZarrNode, Group):
                     fill_value=extra.get("fill_value", 0),
                     **dims,
                 )
-        except (
-            zarr.errors.ContainsGroupError,
-            zarr.errors.ContainsArrayError,
-            zarr.errors.ContainsArrayAndGroupError,
-        ) as exc:
+        except _EXISTS_ERRORS as exc:
             raise self._exists_error(leaf) from exc
         except (TypeError, ValueError) as exc:
             raise EngineError(f"{where}: zarr refused the settings ({exc})") from exc

@@ -16,7 +16,7 @@ import zarr.storage
 from skelstore import rangefile as _rangefile
 from skelstore.backends.zarr.groups import ZarrGroup
 from skelstore.backends.zarr.session import _consolidated_is_stale, _drop_consolidated, _Session
-from skelstore.backends.zarr.util import _META_ERRORS, _quiet
+from skelstore.backends.zarr.util import _EXISTS_ERRORS, _META_ERRORS, _quiet
 from skelstore.backends.zarr.zipsink import _ZipSink
 from skelstore.errors import (
     EngineError,
@@ -139,12 +139,7 @@ def _open_root(
                 )
     except SkelstoreError:
         raise
-    except (
-        FileExistsError,
-        zarr.errors.ContainsGroupError,
-        zarr.errors.ContainsArrayError,
-        zarr.errors.ContainsArrayAndGroupError,
-    ) as exc:
+    except (FileExistsError, *_EXISTS_ERRORS) as exc:
         if zmode == "w-":
             raise EngineError(f"{url}: already exists (mode {mode!r})") from exc
         raise FormatError(f"{url}: holds a Zarr array, not a group") from exc

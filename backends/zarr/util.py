@@ -8,6 +8,8 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 
+import zarr.errors
+
 #: What zarr raises for metadata documents it cannot make sense of (bad JSON,
 #: wrong types, unknown codecs or dtypes): turned into FormatError.
 _META_ERRORS = (
@@ -22,6 +24,13 @@ _META_ERRORS = (
     EOFError,
     zipfile.BadZipFile,
     zlib.error,
+)
+
+#: What zarr raises when a node is created where one already is.
+_EXISTS_ERRORS = (
+    zarr.errors.ContainsGroupError,
+    zarr.errors.ContainsArrayError,
+    zarr.errors.ContainsArrayAndGroupError,
 )
 
 
