@@ -20,6 +20,14 @@ Settings, each with the environment variable it starts from:
   only the calling thread.
 - ``legacy_skels`` (``LEGACY_SKELS``, set to anything): recorded in a new
   dump's ``legacy_skels`` attribute, as skelshop does.
+- ``remote_timeout`` (``SKELSTORE_REMOTE_TIMEOUT=SECONDS``, ``0`` or ``none`` for
+  ``None``): how long one attempt of a remote request may take, in seconds, before
+  the allowance for the bytes it moves (:class:`skelstore.rangefile.RetryPolicy`);
+  ``None``: no limit of skelstore's own. 30 by default.
+- ``remote_attempts`` (``SKELSTORE_REMOTE_ATTEMPTS=N``): tries per remote request,
+  the first included. 3 by default.
+
+The remote limits are read when a remote file or store is opened.
 
 Corpus runs (:mod:`skelstore.corpus`) hand the settings in force to every task,
 also on Dask workers in other processes.
@@ -49,17 +57,39 @@ class Settings:
     allow_external: bool = False
     threads: int | None = None
     legacy_skels: bool = False
+    remote_timeout: float | None = 30.0
+    remote_attempts: int = 3
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings that environment variables ask for (``os.environ`` by default)."""
+        """The settings that environment variables ask for (``os.environ`` by default).
+
+        Raises:
+            InputError: ``SKELSTORE_REMOTE_TIMEOUT`` is not a number, or
+                ``SKELSTORE_REMOTE_ATTEMPTS`` not an integer >= 1 (also a
+                ``ValueError``).
+        """
         env = os.environ if environ is None else environ
         threads = env.get("SKELSTORE_THREADS", "").strip()
+        remote: dict[str, Any] = {}
+        raw = env.get("SKELSTORE_REMOTE_TIMEOUT", "").strip()
+        if raw:
+            try:
+                timeout = None if raw.lower() == "none" else float(raw)
+            except ValueError:
+                raise InputError(f"SKELSTORE_REMOTE_TIMEOUT={raw!r} is not a number") from None
+            remote["remote_timeout"] = timeout if timeout else None
+        raw = env.get("SKELSTORE_REMOTE_ATTEMPTS", "").strip()
+        if raw:
+            if not raw.isdigit() or int(raw) < 1:
+                raise InputError(f"SKELSTORE_REMOTE_ATTEMPTS={raw!r} is not an integer >= 1")
+            remote["remote_attempts"] = int(raw)
         return cls(
             untrusted=env.get("SKELSTORE_UNTRUSTED", "") == "1",
             allow_external=env.get("SKELSTORE_HDF5_ALLOW_EXTERNAL", "") == "1",
             threads=max(1, int(threads)) if threads.isdigit() else None,
             legacy_skels="LEGACY_SKELS" in env,
+            **remote,
         )
 
 
@@ -79,11 +109,17 @@ def _validated(changes: dict[str, Any]) -> dict[str, Any]:
             raise InputError(
                 f"unknown skelstore option {key!r}; options: {', '.join(sorted(names))}"
             )
-        if key == "threads":
-            if value is not None and (
+        if key in ("threads", "remote_attempts"):
+            if (value is not None or key == "remote_attempts") and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
-                raise InputError(f"threads must be a whole number >= 1 or None, not {value!r}")
+                also = " or None" if key == "threads" else ""
+                raise InputError(f"{key} must be a whole number >= 1{also}, not {value!r}")
+        elif key == "remote_timeout":
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+            ):
+                raise InputError(f"remote_timeout must be seconds > 0 or None, not {value!r}")
         elif not isinstance(value, bool):
             raise InputError(f"{key} must be True or False, not {value!r}")
     return changes

@@ -19,7 +19,7 @@ Nothing is ever evicted: memory is bounded by the bytes actually read, which for
 the access patterns above is at most about the file size.
 
 Failures. Every fetch goes through :func:`call_with_retries` under a
-:class:`RetryPolicy` (:data:`DEFAULT_RETRY` unless given): transient failures
+:class:`RetryPolicy` (:func:`default_retry` unless given): transient failures
 (HTTP 5xx/408/429, timeouts, refused or dropped connections, short reads) are
 tried again a bounded number of times with jittered exponential backoff, each
 attempt bounded in wall-clock time (for async filesystems: fsspec cancels the
@@ -42,7 +42,6 @@ import asyncio
 import bisect
 import errno
 import io
-import os
 import random
 import threading
 import time
@@ -50,6 +49,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from skelstore.config import Settings, get_options
 from skelstore.errors import (
     NotFoundError,
     RemoteAccessError,
@@ -59,11 +59,11 @@ from skelstore.errors import (
 )
 
 __all__ = [
-    "DEFAULT_RETRY",
     "RangeCacheFile",
     "RetryPolicy",
     "call_with_retries",
     "classify",
+    "default_retry",
     "fs_call",
     "fs_retried",
     "remote_error",
@@ -108,30 +108,22 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.attempts must be >= 1")
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        """The default policy with the limits of ``settings`` (``remote_timeout``,
+        ``remote_attempts``; see :mod:`skelstore.config`)."""
+        return cls(attempts=settings.remote_attempts, timeout=settings.remote_timeout)
+
+    @classmethod
     def from_env(cls, environ: Any = None) -> RetryPolicy:
-        """The default policy, with ``SKELSTORE_REMOTE_TIMEOUT`` (seconds an attempt
-        may take, before the per-byte allowance; ``0`` or ``none``: no limit of
-        skelstore's own) and ``SKELSTORE_REMOTE_ATTEMPTS`` (tries per request) from
-        the environment when set.
+        """The default policy with the limits the environment variables
+        ``SKELSTORE_REMOTE_TIMEOUT`` and ``SKELSTORE_REMOTE_ATTEMPTS`` ask for
+        (of ``environ``, ``os.environ`` by default; read by
+        :meth:`skelstore.config.Settings.from_environ`).
 
         Raises:
             ValueError: a variable that is not a number (attempts: an integer >= 1).
         """
-        env = os.environ if environ is None else environ
-        kwargs: dict[str, Any] = {}
-        raw = env.get("SKELSTORE_REMOTE_TIMEOUT", "").strip()
-        if raw:
-            try:
-                timeout = None if raw.lower() == "none" else float(raw)
-            except ValueError:
-                raise ValueError(f"SKELSTORE_REMOTE_TIMEOUT={raw!r} is not a number") from None
-            kwargs["timeout"] = timeout if timeout else None
-        raw = env.get("SKELSTORE_REMOTE_ATTEMPTS", "").strip()
-        if raw:
-            if not raw.isdigit() or int(raw) < 1:
-                raise ValueError(f"SKELSTORE_REMOTE_ATTEMPTS={raw!r} is not an integer >= 1")
-            kwargs["attempts"] = int(raw)
-        return cls(**kwargs)
+        return cls.from_settings(Settings.from_environ(environ))
 
     def attempt_timeout(self, nbytes: int | None = None) -> float | None:
         """The time limit of one attempt that requests ``nbytes`` bytes."""
@@ -145,12 +137,14 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-#: The policy used when none is given (read when a file or store is opened), for
-#: reads and writes alike. 3 attempts, pauses of 0.125-0.25 s and 0.25-0.5 s, 30 s
-#: (+2 s per MiB) an attempt; ``SKELSTORE_REMOTE_TIMEOUT`` and
-#: ``SKELSTORE_REMOTE_ATTEMPTS`` change it (see :meth:`RetryPolicy.from_env`). See
-#: docs/remote.md ("Failures") for how it stacks with the filesystem's own retries.
-DEFAULT_RETRY = RetryPolicy.from_env()
+def default_retry() -> RetryPolicy:
+    """The policy used when none is given, for reads and writes alike, from the
+    settings in force (:func:`skelstore.get_options`: ``remote_timeout``,
+    ``remote_attempts``), asked for when a remote file or store is opened. By
+    default 3 attempts, pauses of 0.125-0.25 s and 0.25-0.5 s, 30 s (+2 s per MiB)
+    an attempt. See docs/remote.md ("Failures") for how it stacks with the
+    filesystem's own retries."""
+    return RetryPolicy.from_settings(get_options())
 
 
 # Exception classes (by name, so neither aiohttp nor botocore is imported here)
@@ -337,7 +331,7 @@ def call_with_retries(
     as programming errors, pass unchanged). ``timeout`` is the attempt's time limit,
     for ``call`` to enforce (``None``: none). ``action`` names what is tried, for
     messages (``read``, ``write``)."""
-    policy = policy or DEFAULT_RETRY
+    policy = policy or default_retry()
     for attempt in range(1, policy.attempts + 1):
         try:
             return call(policy.attempt_timeout(nbytes))
@@ -357,7 +351,7 @@ async def retry_async(
 ) -> T:
     """The coroutine version of :func:`call_with_retries`: ``await call()`` under
     ``asyncio.wait_for`` with the attempt's time limit."""
-    policy = policy or DEFAULT_RETRY
+    policy = policy or default_retry()
     for attempt in range(1, policy.attempts + 1):
         try:
             return await asyncio.wait_for(call(), policy.attempt_timeout(nbytes))
@@ -415,7 +409,7 @@ def fs_retried(
 class RangeCacheFile(io.RawIOBase):
     """Random-access, read-only view of ``fs``/``path`` with a range cache.
 
-    ``retry`` is the :class:`RetryPolicy` of every fetch (:data:`DEFAULT_RETRY`
+    ``retry`` is the :class:`RetryPolicy` of every fetch (:func:`default_retry`
     when the file is made, if not given); ``url`` names the object in errors.
 
     Attributes:
@@ -441,7 +435,7 @@ class RangeCacheFile(io.RawIOBase):
         self.fs = fs
         self.path = path
         self.url = url or path
-        self.retry = retry or DEFAULT_RETRY
+        self.retry = retry or default_retry()
         if size is None:
             size = call_with_retries(
                 lambda t: fs_call(fs, "size", path, timeout=t), self.url, self.retry

@@ -136,7 +136,7 @@ def split_suffix(url: str) -> str:
 #:   backoff (at most 1 s, then 2 s). s3fs retries timeouts and broken
 #:   connections itself, at two nested levels, on top of botocore, so botocore's
 #:   attempts multiply (docs/performance.md has the counts). skelstore's own bounded retries
-#:   (:data:`skelstore.rangefile.DEFAULT_RETRY`, each attempt limited in time)
+#:   (:func:`skelstore.rangefile.default_retry`, each attempt limited in time)
 #:   come on top and cap the total. Left out when ``AWS_RETRY_MODE`` or
 #:   ``AWS_MAX_ATTEMPTS`` is set, so the environment's choice stands.
 PROTOCOL_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -11,6 +11,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
+import fsspec
 import pytest
 from click.testing import CliRunner
 
@@ -98,3 +99,33 @@ def test_cli_flag_does_not_outlive_its_command(golden_dir):
     )
     assert result.exit_code == 0, result.output
     assert not skelstore.get_options().untrusted
+
+
+def test_remote_limits_are_settings(monkeypatch):
+    """SKELSTORE_REMOTE_TIMEOUT/_ATTEMPTS are read by the settings object, and the
+    retry policy of remote files and stores follows the settings in force."""
+    from skelstore import rangefile
+
+    env = {"SKELSTORE_REMOTE_TIMEOUT": "7.5", "SKELSTORE_REMOTE_ATTEMPTS": "5"}
+    got = Settings.from_environ(env)
+    assert (got.remote_timeout, got.remote_attempts) == (7.5, 5)
+    assert Settings.from_environ({"SKELSTORE_REMOTE_TIMEOUT": "0"}).remote_timeout is None
+    assert Settings.from_environ({}).remote_timeout == 30.0
+    with pytest.raises(skelstore.InputError, match="SKELSTORE_REMOTE_ATTEMPTS='x'"):
+        Settings.from_environ({"SKELSTORE_REMOTE_ATTEMPTS": "x"})
+    before = rangefile.default_retry()
+    with skelstore.set_options(remote_timeout=2.5, remote_attempts=4):
+        policy = rangefile.default_retry()
+        assert (policy.timeout, policy.attempts) == (2.5, 4)
+        fs = fsspec.filesystem("memory")
+        fs.pipe_file("/settings-test/x.bin", b"abc")
+        remote = rangefile.RangeCacheFile(fs, "/settings-test/x.bin", size=3)
+        assert remote.retry == policy  # read when a remote file is opened
+        fs.rm("/settings-test", recursive=True)
+    with skelstore.set_options(remote_timeout=None):
+        assert rangefile.default_retry().timeout is None
+    assert rangefile.default_retry() == before
+    for bad in ({"remote_timeout": 0}, {"remote_timeout": "1"}, {"remote_attempts": 0}):
+        with pytest.raises(skelstore.InputError):
+            skelstore.set_options(**bad)
+

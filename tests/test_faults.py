@@ -16,7 +16,7 @@ What is checked:
 
 The retry layers stack: botocore (``standard`` mode, 3 attempts, set by
 ``skelstore.urls.PROTOCOL_DEFAULTS``), s3fs (timeouts and broken connections) and
-skelstore's own :data:`skelstore.rangefile.DEFAULT_RETRY`. Faults are armed for
+skelstore's own :func:`skelstore.rangefile.default_retry`. Faults are armed for
 more consecutive requests than botocore's 3 attempts where skelstore's own layer
 is the one under test.
 """
@@ -139,19 +139,19 @@ def padded_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def quick_policy(monkeypatch: pytest.MonkeyPatch) -> RetryPolicy:
-    """A short-fused :data:`DEFAULT_RETRY` (2 attempts of at most 0.75 s), so hangs
+    """A short-fused :func:`default_retry` (2 attempts of at most 0.75 s), so hangs
     and persistent failures end within seconds."""
     policy = RetryPolicy(attempts=2, backoff=0.05, max_backoff=0.2, timeout=0.75)
-    monkeypatch.setattr(rangefile, "DEFAULT_RETRY", policy)
+    monkeypatch.setattr(rangefile, "default_retry", lambda: policy)
     return policy
 
 
 @pytest.fixture
 def short_pauses(monkeypatch: pytest.MonkeyPatch) -> RetryPolicy:
-    """:data:`DEFAULT_RETRY` with 2 attempts and short pauses, but time enough per
+    """:func:`default_retry` with 2 attempts and short pauses, but time enough per
     attempt for botocore's own retries (its backoff alone can take 3 s)."""
     policy = RetryPolicy(attempts=2, backoff=0.05, max_backoff=0.2, timeout=15.0)
-    monkeypatch.setattr(rangefile, "DEFAULT_RETRY", policy)
+    monkeypatch.setattr(rangefile, "default_retry", lambda: policy)
     return policy
 
 
@@ -251,11 +251,11 @@ def test_persistent_500_raises_remote_error_in_bounded_time(
     assert elapsed < BOUND
     exc = info.value
     assert isinstance(exc, SkelstoreError) and isinstance(exc, OSError)
-    assert (exc.status, exc.attempts) == (500, rangefile.DEFAULT_RETRY.attempts)
+    assert (exc.status, exc.attempts) == (500, rangefile.default_retry().attempts)
     assert "HTTP 500" in str(exc)
     _assert_names(exc, url)
     gets = remote.counts()["by_method"]["GET"]
-    tries = 3 * rangefile.DEFAULT_RETRY.attempts  # botocore's 3 x skelstore's 3
+    tries = 3 * rangefile.default_retry().attempts  # botocore's 3 x skelstore's 3
     if engine == "hdf5":
         assert gets == tries
     else:  # zarr asks for its metadata documents concurrently: each is tried as often

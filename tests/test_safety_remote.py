@@ -108,7 +108,7 @@ def test_objects_uploaded_by_another_client_are_found(bucket: tuple[str, dict[st
 def quick(monkeypatch: pytest.MonkeyPatch) -> RetryPolicy:
     """A short-fused default policy (2 attempts of about a second)."""
     policy = RetryPolicy(attempts=2, backoff=0.05, max_backoff=0.1, timeout=1.0, min_rate=2**30)
-    monkeypatch.setattr(rangefile, "DEFAULT_RETRY", policy)
+    monkeypatch.setattr(rangefile, "default_retry", lambda: policy)
     return policy
 
 

@@ -85,3 +85,11 @@ def test_the_registry_knows_nothing_of_dumps():
     assert not imported & dump_layer
     assert recovery.check_complete in engines._OPEN_CHECKS
     assert skelstore.open is engines.open
+
+
+def test_only_the_config_module_reads_skelstores_environment_variables():
+    """skelstore's own environment variables are read in one place, the settings
+    object (skelstore.config); everything else asks get_options()."""
+    names = re.compile(r"""["'](SKELSTORE_[A-Z_]+|LEGACY_SKELS)["']""")
+    readers = [str(p.relative_to(ROOT)) for p in LIBRARY if names.search(p.read_text())]
+    assert readers == ["skelstore/config.py"]

@@ -30,7 +30,7 @@ A write the storage fails (a full disk) raises
 it again, and closing neither consolidates nor publishes a zip.
 
 Remote stores (fsspec) are wrapped in :class:`_RetryingStore`: reads that fail
-transiently are retried under :data:`skelstore.rangefile.DEFAULT_RETRY`, and
+transiently are retried under :func:`skelstore.rangefile.default_retry`, and
 failures raise :class:`~skelstore.errors.RemoteError` naming the URL.
 
 The engine is a package, a module per concern: ``engine`` (guessing, opening,

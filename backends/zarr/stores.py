@@ -114,7 +114,7 @@ class _RetryingStore(zarr.storage.WrapperStore):  # type: ignore[type-arg]
     def __init__(self, store: Any, url: str = "", policy: RetryPolicy | None = None) -> None:
         super().__init__(store)
         self.url = url or str(store)
-        self.policy = policy or _rangefile.DEFAULT_RETRY
+        self.policy = policy or _rangefile.default_retry()
 
     def _with_store(self, store: Any) -> _RetryingStore:
         return type(self)(store, self.url, self.policy)
