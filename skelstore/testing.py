@@ -2,8 +2,9 @@
 
 Every engine, built-in or third-party, must keep the contract of
 :mod:`skelstore.storage` (paths, natural child order, normalised attributes,
-arrays and growable arrays, batch reads and writes, read-only roots, h5py's open
-modes and the errors each case raises). :class:`EngineTests` checks it the way
+child lookups (``Group.child``), arrays and growable arrays, batch reads and
+writes, read-only roots, close hooks, h5py's open modes and the errors each case
+raises). :class:`EngineTests` checks it the way
 ``zarr.testing.store.StoreTests`` checks zarr stores: subclass it in a test module,
 say which engine and suffix to use, and pytest collects every test::
 
