@@ -128,4 +128,3 @@ def test_remote_limits_are_settings(monkeypatch):
     for bad in ({"remote_timeout": 0}, {"remote_timeout": "1"}, {"remote_attempts": 0}):
         with pytest.raises(skelstore.InputError):
             skelstore.set_options(**bad)
-
