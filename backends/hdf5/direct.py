@@ -12,9 +12,9 @@ written: same dataset, chunks, filter and parameters; each chunk a Blosc buffer
 with the filter's settings (the stored bytes may differ from the filter's own by
 the Blosc build; HDF5's filter reads either).
 
-Reads stay with h5py: reading chunks directly and decompressing them on two
-threads was 1.3x faster in isolation but no faster end to end on a 2-vCPU machine
-(skelshop's 25 KB chunks cost a thread hand-off each; see docs/performance.md).
+Reads stay with h5py: reading chunks directly and decompressing them on threads
+gained nothing end to end (skelshop's 25 KB chunks cost a thread hand-off each;
+the figures are in docs/performance.md, measurements behind the code).
 """
 
 from __future__ import annotations
@@ -146,9 +146,8 @@ def write_chunks(jobs: Sequence[tuple[h5py.Dataset, BloscSettings, np.ndarray]])
         results: Iterator[list[bytes]] = map(_compress_part, parts)
     else:
         # one task per thread (contiguous runs of about equal bytes), not one per
-        # chunk: a task costs a few thread wake-ups, which on a 2-vCPU machine
-        # cost as much as compressing a small chunk (measured: per-chunk tasks
-        # added 0.16 s of CPU time to a 0.8 s write)
+        # chunk: a task costs a few thread wake-ups, as much as compressing a
+        # small chunk (docs/performance.md, measurements behind the code)
         parts = _split(work, threads)
         results = _pool().map(_compress_part, parts)  # the first part is written
         # while the others still compress

@@ -58,9 +58,9 @@ class ZarrGroup(_ZarrNode, Group):
 
     @property
     def min_chunk_bytes(self) -> int | None:
-        """zarr-python decodes each chunk through an async pipeline at ~0.2 ms a
-        chunk (measured here: 106 chunks of 25 KB took 19-24 ms to read, HDF5 5 ms,
-        one chunk 2 ms), so pose arrays are chunked in >= 1 MiB pieces."""
+        """Pose arrays are chunked in >= 1 MiB pieces: zarr-python decodes each
+        chunk through an async pipeline at a fixed cost a chunk (the figures:
+        docs/performance.md, measurements behind the code)."""
         return ZARR_MIN_CHUNK_BYTES
 
     @property
