@@ -66,15 +66,7 @@ def check_frame(frame: Any, where: str = "", what: str = "frame") -> int:
     Raises:
         InputError: not an integer, negative, or beyond :data:`MAX_FRAME`.
     """
-    if isinstance(frame, bool):
-        raise InputError(f"{where}{what} must be an integer, not {frame!r}")
-    try:
-        value = operator.index(frame)
-    except TypeError:
-        raise InputError(f"{where}{what} must be an integer, not {frame!r}") from None
-    if not 0 <= value < MAX_FRAME:
-        raise InputError(f"{where}{what} {value} is not between 0 and {MAX_FRAME - 1}")
-    return value
+    return _integer_below(frame, MAX_FRAME, where, what, f"{MAX_FRAME - 1}")
 
 
 def pose_name(pose_id: Any, where: str = "") -> str:
@@ -83,15 +75,21 @@ def pose_name(pose_id: Any, where: str = "") -> str:
     Raises:
         InputError: not an integer, negative, or too large for readers (18 digits).
     """
-    if isinstance(pose_id, bool):
-        raise InputError(f"{where}pose id must be an integer, not {pose_id!r}")
+    return f"pose{_integer_below(pose_id, 10**18, where, 'pose id', '10**18 - 1')}"
+
+
+def _integer_below(value: Any, limit: int, where: str, what: str, largest: str) -> int:
+    """``value`` as an int from 0 to ``limit - 1`` (``largest``, as messages say it);
+    bools and non-integers are refused."""
+    if isinstance(value, bool):
+        raise InputError(f"{where}{what} must be an integer, not {value!r}")
     try:
-        value = operator.index(pose_id)
+        number = operator.index(value)
     except TypeError:
-        raise InputError(f"{where}pose id must be an integer, not {pose_id!r}") from None
-    if not 0 <= value < 10**18:
-        raise InputError(f"{where}pose id {value} is not between 0 and 10**18 - 1")
-    return f"pose{value}"
+        raise InputError(f"{where}{what} must be an integer, not {value!r}") from None
+    if not 0 <= number < limit:
+        raise InputError(f"{where}{what} {number} is not between 0 and {largest}")
+    return number
 
 
 def check_track_values(
