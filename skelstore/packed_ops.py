@@ -19,7 +19,7 @@ from skelstore.layout import (
     TIMELINE,
     Track,
     frame_attrs,
-    list_tracks,
+    parse_index,
     shot_info,
     shot_names,
 )
@@ -45,8 +45,8 @@ from skelstore.packed import (
     is_packed,
     written_parts,
 )
-from skelstore.packed_read import PackedTimeline, ReadCache
-from skelstore.storage import Array, Group, GroupSpec
+from skelstore.packed_read import PackedTimeline, ReadCache, parts_with_bytes, unseg_range
+from skelstore.storage import Array, Group, GroupSpec, NodeInfo
 
 __all__ = [
     "DumpShot",
@@ -129,6 +129,48 @@ class TrackRecord:
     entries: int
 
 
+def _track_record(
+    tree: dict[str, NodeInfo], src: str, parent: NodeInfo, name: str, check: Any
+) -> TrackRecord | None:
+    """The record of the pose group ``name`` of ``parent`` from a listed tree, with
+    the checks :class:`skelstore.layout.TrackSource` makes on an open track."""
+    gwhere = f"{src}:{parent.path}"
+    pid = parse_index(name, "pose", gwhere)
+    pose = tree.get(f"{parent.path.rstrip('/')}/{name}")
+    if pose is None:  # a dangling link: left out, as Group.items leaves it out
+        return None
+    where = f"{src}:{pose.path}"
+    if not pose.is_group:
+        raise FormatError(f"{gwhere.rstrip('/')}/{name}: expected a pose group")
+    start, end = frame_attrs(pose, where)  # type: ignore[arg-type]
+    arrays: dict[str, NodeInfo] = {}
+    for role in ("data", "indices", "indptr"):
+        path = f"{pose.path}/{role}"
+        node = tree.get(path)
+        if node is None:
+            raise FormatError(
+                f"{where}: incomplete pose group ({src}: no group or array at {path!r})"
+            )
+        if node.is_group:
+            raise FormatError(f"{src}:{path}: expected an array, found a group")
+        arrays[role] = node
+    data = arrays["data"]
+    assert data.shape is not None and data.dtype is not None
+    if data.shape[1:] != (3,) or len(data.shape) != 2:
+        raise FormatError(f"{where}/data: shape {data.shape}, expected (n, 3)")
+    for role, kinds in (("data", "fiu"), ("indices", "iu"), ("indptr", "iu")):
+        arr = arrays[role]
+        assert arr.shape is not None and arr.dtype is not None
+        if role != "data" and len(arr.shape) != 1:
+            raise FormatError(f"{src}:{arr.path}: shape {arr.shape}, expected (n,)")
+        if arr.dtype.kind not in kinds:
+            what = "numbers" if kinds == "fiu" else "integers"
+            raise FormatError(f"{src}:{arr.path}: dtype {arr.dtype}, expected {what}")
+    if check is not None:
+        check(parent, pose, arrays)
+    return TrackRecord(pid, name, start, end, data.shape[0])
+
+
 @dataclass
 class SkelshopWalk:
     """A skelshop-layout dump's tree, listed once: every shot (or the unsegmented
@@ -145,28 +187,41 @@ class SkelshopWalk:
 
     @classmethod
     def of(cls, root: Group, check: Any = None) -> SkelshopWalk:
-        """List ``root``'s tree; ``check(parent, track_source)`` is called on every
-        track while its arrays are open."""
+        """List ``root``'s tree in one :meth:`~skelstore.storage.Group.list_tree`
+        call, with the checks readers make on a track's group and arrays;
+        ``check(parent, pose, arrays)`` is called on every track with the
+        :class:`~skelstore.storage.NodeInfo` of its shot (or the timeline), its pose
+        group and its arrays by name."""
         timeline = _timeline_of(root)
         unseg = root.attrs.get("fmt_type") == "unseg"
+        tree = timeline.list_tree(2 if unseg else 3)
+        src = root.source
+        top = tree[timeline.path]
         if unseg:
             shots = [DumpShot(0, *frame_attrs(timeline))]
-            groups = [(0, timeline)]
+            groups = [(0, top)]
         else:
             shots, groups = [], []
-            for i, n in shot_names(timeline):
-                info = shot_info(timeline, i, n)
-                shots.append(DumpShot(i, info.start_frame, info.end_frame))
-                groups.append((i, info.group))
+            numbered = sorted(
+                (parse_index(n, "shot", timeline.where()), n) for n in top.members or ()
+            )
+            for i, n in numbered:
+                node = tree.get(f"{top.path.rstrip('/')}/{n}")
+                if node is None:  # a dangling link: as the interface says, no such node
+                    timeline[n]
+                    continue
+                where = f"{src}:{node.path}"
+                if not node.is_group:
+                    raise FormatError(f"{where}: expected a shot group")
+                shots.append(DumpShot(i, *frame_attrs(node, where)))  # type: ignore[arg-type]
+                groups.append((i, node))
         parents = []
         for idx, group in groups:
-            records = []
-            for t in list_tracks(group):
-                if check is not None:
-                    check(group, t)
-                records.append(
-                    TrackRecord(t.pose_id, t.group.name, t.start_frame, t.end_frame, len(t.data))
-                )
+            records = [
+                _track_record(tree, src, group, name, check) for name in group.members or ()
+            ]
+            records = [r for r in records if r is not None]
+            records.sort(key=lambda r: r.pose_id)
             parents.append((idx, group.path, records))
         return cls(root, unseg, shots, parents)
 
@@ -186,13 +241,9 @@ class SkelshopWalk:
         for idx, path, records in self.parents:
             group = self.root[path] if path != "/" else self.root
             assert isinstance(group, Group)
-            requests: list[Array] = []
-            for r in records:
-                pose = group[r.name]
-                arrays = [pose[role] for role in ("data", "indices", "indptr")]
-                if not all(isinstance(a, Array) for a in arrays) or not isinstance(pose, Group):
-                    raise FormatError(f"{pose.where()}: changed while being converted")
-                requests += arrays  # type: ignore[arg-type]
+            requests = group.arrays_at(
+                [f"{r.name}/{role}" for r in records for role in ("data", "indices", "indptr")]
+            )
             got = group.read_many(requests)
             for k, r in enumerate(records):
                 data, indices, indptr = got[3 * k : 3 * k + 3]
@@ -273,17 +324,10 @@ def repair_packed(root: Group, timeline: Group, intact: int) -> tuple[int, list[
     tracks = np.asarray(tracks, np.int64)
     tracks = tracks[: written_parts(tracks)]  # not a writer's reserve
     unseg = root.attrs.get("fmt_type") == "unseg"
-    n_ptr, n_entries = len(arrays[INDPTR]), min(len(arrays[DATA]), len(arrays[INDICES]))
+    n_ptr = len(arrays[INDPTR])
     if unseg:
         # every tracks row was appended after its bytes: keep those whose bytes are there
-        keep = len(tracks)
-        ptr = arrays[INDPTR].read().astype(np.int64) if keep else np.zeros(1, np.int64)
-        while keep:
-            t = tracks[keep - 1]
-            end_row = int(t[C_ROW] + t[C_END] - t[C_START])
-            if end_row < len(ptr) and int(ptr[end_row]) <= n_entries:
-                break
-            keep -= 1
+        keep = parts_with_bytes(arrays, tracks)
         n_shots, removed = 1, []
     else:
         n_shots = min(intact, len(shots))
@@ -302,9 +346,7 @@ def repair_packed(root: Group, timeline: Group, intact: int) -> tuple[int, list[
     if len(arrays[INDPTR]) == 0:
         arrays[INDPTR].append(np.zeros(1, POINTER_DTYPE))
     if unseg:
-        start = timeline.attrs.get("start_frame", 0)
-        start = start if isinstance(start, int) else 0
-        end = max([start, *(int(e) for e in tracks[:, C_END])]) if keep else start
+        start, end = (int(x) for x in unseg_range(timeline, tracks)[0])
         if len(arrays[SHOTS]):
             arrays[SHOTS].truncate(0)
         arrays[SHOTS].append(np.array([[start, end]], TABLE_DTYPE))
@@ -471,22 +513,21 @@ def check_packable(root: Group, walk: SkelshopWalk | None = None) -> SkelshopWal
     if walk is not None and walk.checked:
         return walk
     hint = " (the packed layout cannot hold it: convert with layout='skelshop')"
-    checked: set[str] = set()
+    src = root.source
 
-    def check(parent: Group, t: Any) -> None:
-        if parent.path not in checked and parent.name.startswith("shot"):
-            checked.add(parent.path)
+    def check(parent: NodeInfo, pose: NodeInfo, arrays: dict[str, NodeInfo]) -> None:
+        if parent.name.startswith("shot"):
             extra = set(parent.attrs) - FRAME_ATTRS
             if extra:
-                raise FormatError(f"{parent.where()}: attributes {sorted(extra)}{hint}")
-        extra = set(t.group.attrs) - FRAME_ATTRS
-        members = set(t.group.keys()) - set(SKELSHOP_DTYPES)
+                raise FormatError(f"{src}:{parent.path}: attributes {sorted(extra)}{hint}")
+        extra = set(pose.attrs) - FRAME_ATTRS
+        members = set(pose.members or ()) - set(SKELSHOP_DTYPES)
         if extra or members:
             what = f"attributes {sorted(extra)}" if extra else f"members {sorted(members)}"
-            raise FormatError(f"{t.where}: {what}{hint}")
-        for arr in (t.data, t.indices, t.indptr_array):
-            if arr.dtype != SKELSHOP_DTYPES[arr.name] or len(arr.attrs):
-                raise FormatError(f"{arr.where()}: dtype {arr.dtype} or attributes{hint}")
+            raise FormatError(f"{src}:{pose.path}: {what}{hint}")
+        for arr in arrays.values():
+            if arr.dtype != SKELSHOP_DTYPES[arr.name] or arr.attrs:
+                raise FormatError(f"{src}:{arr.path}: dtype {arr.dtype} or attributes{hint}")
 
     walk = SkelshopWalk.of(root, check)
     walk.checked = True

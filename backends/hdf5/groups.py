@@ -35,6 +35,7 @@ from skelstore.storage import (
     Attrs,
     Group,
     GroupSpec,
+    NodeInfo,
     check_specs,
     natural_key,
 )
@@ -325,6 +326,18 @@ class HDF5Group(Group):
             raise
         except _H5_ERRORS as exc:
             raise EngineError(f"{self.where()}: cannot write chunks ({exc})") from exc
+
+    def list_tree(self, depth: int = 1) -> dict[str, NodeInfo]:
+        """See :meth:`Group.list_tree`; listed by :mod:`skelstore.backends.hdf5.tree`."""
+        from skelstore.backends.hdf5.tree import list_tree
+
+        return list_tree(self, depth)
+
+    def arrays_at(self, paths: Sequence[str]) -> list[Array]:
+        """See :meth:`Group.arrays_at`; opened by :mod:`skelstore.backends.hdf5.tree`."""
+        from skelstore.backends.hdf5.tree import arrays_at
+
+        return arrays_at(self, paths)
 
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read in sequence; on remote files, first fetch every chunk the requests
