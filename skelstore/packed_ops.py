@@ -558,10 +558,16 @@ def packed_sizes(root: Group, walk: SkelshopWalk | None = None) -> tuple[int, in
 
 class PackedStream:
     """Writes a whole packed timeline from whole tracks in (shot, pose id) order,
-    knowing its final size: chunks are fitted (:func:`skelstore.packed.plan_arrays`)
-    and every array is appended in whole shards (or groups of chunks), so no
-    stored object is written twice. For conversion, which stages its output: no
-    crash-safe ordering is kept here."""
+    knowing its final size: chunks are fitted (:func:`skelstore.packed.plan_arrays`),
+    the CSR arrays are created at their final length, and each is written in whole
+    shards (or groups of chunks), so no stored object is written twice (and no
+    array's metadata is rewritten to grow it). ``data`` and ``indices`` have the
+    same units, filled together and written in one
+    :meth:`~skelstore.storage.Group.set_many` (encoded concurrently on Zarr). For
+    conversion, which stages its output: no crash-safe ordering is kept here.
+
+    Raises (:meth:`add`, :meth:`close`) FormatError if the tracks added do not
+    add up to the sizes given (a source that changed while being converted)."""
 
     def __init__(
         self, root: Group, timeline: Group, settings: Any, sizes: tuple[int, int, int], n_shots: int
@@ -574,13 +580,17 @@ class PackedStream:
             {SHOTS: n_shots, TRACKS: n_tracks, INDPTR: rows + 1, DATA: entries, INDICES: entries},
             small=timeline.min_chunk_bytes is None,
         )
-        self.arrays = {name: plans[name].create(timeline, settings) for name in names}
+        #: Final lengths of the CSR arrays.
+        self.sizes = {INDPTR: rows + 1, DATA: entries, INDICES: entries}
+        self.timeline = timeline
+        self.arrays = {
+            name: plans[name].create(timeline, settings, self.sizes.get(name, 0)) for name in names
+        }
         mark_packed(root)
-        sizes_of = {INDPTR: rows + 1, DATA: entries, INDICES: entries}
-        #: Appended in units of whole shards (or 16 chunks), through one reused buffer
+        #: Written in units of whole shards (or 16 chunks), through one reused buffer
         #: per array: each stored object is written once, from one copy of its values.
         self.units = {
-            name: min(plans[name].shard or plans[name].chunk * 16, max(1, sizes_of[name]))
+            name: min(plans[name].shard or plans[name].chunk * 16, max(1, self.sizes[name]))
             for name in (INDPTR, DATA, INDICES)
         }
         self.buffers = {
@@ -588,6 +598,7 @@ class PackedStream:
             for name in (INDPTR, DATA, INDICES)
         }
         self.buffered = dict.fromkeys((INDPTR, DATA, INDICES), 0)
+        self.written = dict.fromkeys((INDPTR, DATA, INDICES), 0)
         self.table: list[tuple[int, int, int, int, int, int]] = []
         self.rows = self.entries = 0
         self._put(INDPTR, np.zeros(1, POINTER_DTYPE))
@@ -603,10 +614,41 @@ class PackedStream:
             if self.buffered[name] == unit:
                 self._flush(name)
 
-    def _flush(self, name: str) -> None:
-        if self.buffered[name]:
-            self.arrays[name].append(self.buffers[name][: self.buffered[name]])
+    def _put_entries(self, data: np.ndarray, indices: np.ndarray) -> None:
+        """Buffer entries of ``data`` and ``indices`` together (their units are
+        the same), writing both arrays' full units in one call."""
+        if self.units[DATA] != self.units[INDICES]:  # not planned so: one by one
+            self._put(DATA, data)
+            self._put(INDICES, indices)
+            return
+        unit, bd, bi = self.units[DATA], self.buffers[DATA], self.buffers[INDICES]
+        while len(data):
+            at = self.buffered[DATA]
+            take = min(len(data), unit - at)
+            bd[at : at + take] = data[:take]
+            bi[at : at + take] = indices[:take]
+            self.buffered[DATA] = self.buffered[INDICES] = at + take
+            data, indices = data[take:], indices[take:]
+            if at + take == unit:
+                self._flush(DATA, INDICES)
+
+    def _flush(self, *names: str) -> None:
+        items = []
+        for name in names:
+            n = self.buffered[name]
+            if not n:
+                continue
+            at = self.written[name]
+            if at + n > self.sizes[name]:
+                raise FormatError(
+                    f"{self.timeline.where()}/{name}: more rows than the source declared "
+                    f"({self.sizes[name]}); did it change while being converted?"
+                )
+            items.append((self.arrays[name], at, self.buffers[name][:n]))
+            self.written[name] = at + n
             self.buffered[name] = 0
+        if items:
+            self.timeline.set_many(items)
 
     def add(self, shot: int, pose_id: int, track: Track) -> None:
         indptr = np.asarray(track.indptr, np.int64)
@@ -615,16 +657,24 @@ class PackedStream:
             (shot, pose_id, track.start_frame, track.end_frame, self.rows, self.entries)
         )
         if nnz:
-            self._put(DATA, np.asarray(track.data).reshape(-1, 3)[indptr[0] : indptr[-1]])
-            self._put(INDICES, np.asarray(track.indices)[indptr[0] : indptr[-1]])
+            self._put_entries(
+                np.asarray(track.data).reshape(-1, 3)[indptr[0] : indptr[-1]],
+                np.asarray(track.indices)[indptr[0] : indptr[-1]],
+            )
         self._put(INDPTR, (indptr[1:] - indptr[0] + self.entries).astype(POINTER_DTYPE))
         self.rows += len(indptr) - 1
         self.entries += nnz
 
     def close(self, shots: list[tuple[int, int]]) -> None:
-        for name in (DATA, INDICES, INDPTR):
-            self._flush(name)
+        self._flush(DATA, INDICES)
+        self._flush(INDPTR)
         self.buffers.clear()
+        for name, size in self.sizes.items():
+            if self.written[name] != size:
+                raise FormatError(
+                    f"{self.timeline.where()}/{name}: {self.written[name]} rows written, "
+                    f"{size} declared by the source; did it change while being converted?"
+                )
         if self.table:
             self.arrays[TRACKS].append(np.asarray(self.table, TABLE_DTYPE))
         if shots:
