@@ -490,3 +490,26 @@ def test_untrusted_open_reads_packed_dumps(tmp_path: Path, suffix: str) -> None:
     with skelstore.open(url, untrusted=True) as root:
         assert describe(root).layout == "packed"
         assert [s.index for s in ShotSegmentedReader(root)] == [-1, 0, 1, 2, 3]  # from frame 2
+
+
+@pytest.mark.parametrize("declared", [(1, 3, 5), (1, 3, 9)])
+def test_pack_stream_refuses_tracks_that_do_not_add_up(tmp_path, declared):
+    """Conversion writes the packed arrays at the sizes the source declared; tracks
+    that disagree (a source changed while being converted) are an error, not a
+    short or overflowing array."""
+    from skelstore.compression import get_preset
+    from skelstore.layout import ArraySettings, Track
+    from skelstore.packed_ops import PackedStream
+
+    track = Track(
+        0, 3, np.ones((7, 3), np.float32), np.zeros(7, np.uint16), np.array([0, 2, 4, 7])
+    )
+    with skelstore.open(tmp_path / "p.zarr", "w") as root:
+        stream = PackedStream(
+            root, root.create_group("timeline"), ArraySettings.make(25, get_preset("none")),
+            declared, 1,
+        )  # fmt: skip
+        with pytest.raises(skelstore.FormatError, match="change while being converted"):
+            stream.add(0, 0, track)
+            stream.close([(0, 3)])
+        root.abort()
