@@ -51,45 +51,56 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
     source = group.source
     out: dict[str, NodeInfo] = {}
 
-    def attrs_of(obj: Any, path: str) -> dict[str, Any]:
+    def attrs_of(oid: Any, path: str) -> dict[str, Any]:
         where = f"{source}:{path}"
         try:
-            fast = _scalar_attrs(obj.id)
+            fast = _scalar_attrs(oid)
         except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
             raise
         except _H5_ERRORS:
             fast = None  # the nodes' own reader names the problem
         if fast is not None:
             return fast
+        obj = h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else h5py.Dataset(oid)
         return dict(Attrs(_H5Attrs(obj, where, source), writable=False, where=where))
 
-    def visit(grp: h5py.Group, path: str, level: int) -> None:
+    def members(gid: Any) -> list[tuple[str, bool | None]]:
+        """``(name, hard link?)`` of a group's members in natural order (``None``:
+        not known, looked at one by one)."""
+        found: list[tuple[bytes, int]] = []
+        gid.links.iterate(lambda n, info: found.append((n, info.type)), info=True)
+        if all(n.isascii() for n, _ in found):
+            named = [(n.decode("ascii"), t == h5py.h5l.TYPE_HARD) for n, t in found]
+            return sorted(named, key=lambda nt: natural_key(nt[0]))
+        return [(n, None) for n in sorted(h5py.Group(gid).keys(), key=natural_key)]
+
+    def visit(gid: Any, path: str, level: int) -> None:
         where = f"{source}:{path}"
         try:
-            names = sorted(grp.keys(), key=natural_key)
-            links = grp.id.links
+            names = members(gid)
+            links = gid.links
         except SkelstoreError:
             raise
         except _H5_ERRORS as exc:
             raise FormatError(f"{where}: cannot list the group ({exc})") from exc
-        out[path] = NodeInfo(path, attrs_of(grp, path), tuple(names))
+        out[path] = NodeInfo(path, attrs_of(gid, path), tuple(n for n, _ in names))
         if level >= depth:
             return
         wrapper: HDF5Group | None = None
-        for name in names:
+        for name, hard in names:
             child_path = f"{path.rstrip('/')}/{name}"
             key = name.encode("utf-8", "surrogateescape")
             try:
-                hard = links.exists(key) and links.get_info(key).type == h5py.h5l.TYPE_HARD
-                oid = h5py.h5o.open(grp.id, key) if hard else None
+                if hard is None:
+                    hard = links.exists(key) and links.get_info(key).type == h5py.h5l.TYPE_HARD
+                oid = h5py.h5o.open(gid, key) if hard else None
             except SkelstoreError:
                 raise
             except _H5_ERRORS:
                 oid, hard = None, False  # the group's own _child names the problem
             if isinstance(oid, h5py.h5g.GroupID):
-                visit(h5py.Group(oid), child_path, level + 1)
+                visit(oid, child_path, level + 1)
             elif isinstance(oid, h5py.h5d.DatasetID):
-                ds = h5py.Dataset(oid)
                 try:
                     shape, dtype = oid.shape, oid.dtype
                 except SkelstoreError:
@@ -99,23 +110,23 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
                 if shape and max(shape) >= 2**63:  # as HDF5Array.shape refuses it
                     raise FormatError(f"{source}:{child_path}: impossible shape {shape}")
                 out[child_path] = NodeInfo(
-                    child_path, attrs_of(ds, child_path), shape=shape, dtype=dtype
+                    child_path, attrs_of(oid, child_path), shape=shape, dtype=dtype
                 )
             elif not hard:
                 # links, and objects that would not open: the interface's own rules
                 if wrapper is None:
-                    wrapper = group._wrap(grp)  # type: ignore[assignment]
+                    wrapper = group._wrap(h5py.Group(gid))  # type: ignore[assignment]
                 assert wrapper is not None
                 child = wrapper._child(name)
                 if isinstance(child, Group):
-                    visit(child.raw, child_path, level + 1)
+                    visit(child.raw.id, child_path, level + 1)
                 elif child is not None:
                     out[child_path] = NodeInfo(
                         child_path, dict(child.attrs), shape=child.shape, dtype=child.dtype
                     )
             # else: a named datatype, which is not a node of the interface
 
-    visit(group.raw, group.path, 0)
+    visit(group.raw.id, group.path, 0)
     return out
 
 
@@ -125,26 +136,24 @@ def arrays_at(group: HDF5Group, paths: Sequence[str]) -> list[Array]:
     other path (links, missing or damaged nodes) goes through ``group[path]``,
     which applies the interface's rules and names the problem. The arrays read
     as any other (:class:`HDF5Array`: the same guards)."""
-    groups: dict[tuple[str, ...], Any] = {(): group.raw.id}
+    base = group.raw.id
+    links = base.links
+    hard_links: set[bytes] = set()  # relative paths whose every link is hard
 
     def open_hard(parts: list[str]) -> Any:
-        gid = groups[()]
-        for i, part in enumerate(parts):
-            prefix = tuple(parts[: i + 1])
-            if prefix in groups:
-                gid = groups[prefix]
+        keys = [p.encode("utf-8", "surrogateescape") for p in parts]
+        for i in range(1, len(keys) + 1):
+            key = b"/".join(keys[:i])
+            if key in hard_links:
                 continue
-            key = part.encode("utf-8", "surrogateescape")
-            links = gid.links
-            if not links.exists(key) or links.get_info(key).type != h5py.h5l.TYPE_HARD:
+            # the components before the last are hard links already: the lookup
+            # follows no soft or external link
+            if links.get_info(key).type != h5py.h5l.TYPE_HARD:
                 return None
-            oid = h5py.h5o.open(gid, key)
-            if i == len(parts) - 1:
-                return oid if isinstance(oid, h5py.h5d.DatasetID) else None
-            if not isinstance(oid, h5py.h5g.GroupID):
-                return None
-            groups[prefix] = gid = oid
-        return None
+            if i < len(keys):
+                hard_links.add(key)
+        oid = h5py.h5o.open(base, b"/".join(keys))
+        return oid if isinstance(oid, h5py.h5d.DatasetID) else None
 
     out: list[Array] = []
     for path in paths:
