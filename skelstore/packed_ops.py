@@ -189,9 +189,9 @@ class SkelshopWalk:
     def of(cls, root: Group, check: Any = None) -> SkelshopWalk:
         """List ``root``'s tree in one :meth:`~skelstore.storage.Group.list_tree`
         call, with the checks readers make on a track's group and arrays;
-        ``check(parent, pose, arrays)`` is called on every track with the
-        :class:`~skelstore.storage.NodeInfo` of its shot (or the timeline), its pose
-        group and its arrays by name."""
+        ``check(parent, pose, arrays)`` is called on every shot (``pose`` ``None``)
+        and every track, with the :class:`~skelstore.storage.NodeInfo` of its shot
+        (or the timeline), its pose group and its arrays by name."""
         timeline = _timeline_of(root)
         unseg = root.attrs.get("fmt_type") == "unseg"
         tree = timeline.list_tree(2 if unseg else 3)
@@ -215,6 +215,8 @@ class SkelshopWalk:
                     raise FormatError(f"{where}: expected a shot group")
                 shots.append(DumpShot(i, *frame_attrs(node, where)))  # type: ignore[arg-type]
                 groups.append((i, node))
+                if check is not None:
+                    check(node, None, {})  # every shot, also one without tracks
         parents = []
         for idx, group in groups:
             records = [
@@ -515,11 +517,12 @@ def check_packable(root: Group, walk: SkelshopWalk | None = None) -> SkelshopWal
     hint = " (the packed layout cannot hold it: convert with layout='skelshop')"
     src = root.source
 
-    def check(parent: NodeInfo, pose: NodeInfo, arrays: dict[str, NodeInfo]) -> None:
-        if parent.name.startswith("shot"):
+    def check(parent: NodeInfo, pose: NodeInfo | None, arrays: dict[str, NodeInfo]) -> None:
+        if pose is None:  # a shot group
             extra = set(parent.attrs) - FRAME_ATTRS
             if extra:
                 raise FormatError(f"{src}:{parent.path}: attributes {sorted(extra)}{hint}")
+            return
         extra = set(pose.attrs) - FRAME_ATTRS
         members = set(pose.members or ()) - set(SKELSHOP_DTYPES)
         if extra or members:
