@@ -453,11 +453,10 @@ class Group(Node):
         """This group and every node below it down to ``depth`` levels (1: its
         children), keyed by absolute path (as reached from this group: a member
         reached through a soft link is listed under the link's path), parents
-        before children and members in
-        natural order: what :attr:`~Node.attrs`, :meth:`keys`,
-        :attr:`Array.shape` and :attr:`Array.dtype` say of each, without keeping
-        any node open. Members the interface does not return (dangling links)
-        are left out, as :meth:`items` leaves them out.
+        before children and members in natural order: what :attr:`~Node.attrs`,
+        :meth:`keys`, :attr:`Array.shape` and :attr:`Array.dtype` say of each,
+        without keeping any node open. Members the interface does not return
+        (dangling links) are left out, as :meth:`items` leaves them out.
 
         The default walks the interface; engines that can list a tree faster
         override it (HDF5: object headers read directly, no per-node wrappers).
