@@ -24,6 +24,7 @@ or none).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -328,14 +329,7 @@ def convert(
             src_info = _SourceInfo.of_walk(src_root, walk, storage_options)
         unseg = src_root.attrs.get("fmt_type") == "unseg"
         with stage:
-            from tqdm.auto import tqdm
-
-            with tqdm(
-                total=src_info.pose_tracks,
-                disable=not progress,
-                unit="track",
-                desc=os.path.basename(src),
-            ) as bar:
+            with _progress_bar(progress, src_info.pose_tracks, os.path.basename(src)) as bar:
                 limbs = src_root.attrs.get("limbs")
                 copier = _Copier(
                     preset,
@@ -384,6 +378,23 @@ def convert(
     return ConvertReport.of(
         src, dst, src_info, dst_info, seconds=time.perf_counter() - t0, verified=verify
     )
+
+
+class _NoBar:
+    """What :func:`convert` uses of a tqdm bar, when it shows none."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _progress_bar(show: bool, total: int, desc: str) -> Any:
+    """A tqdm bar over ``total`` tracks, or a :class:`_NoBar` (tqdm is imported
+    only to be shown: importing it costs ~50 ms, a tenth of a small conversion)."""
+    if not show:
+        return contextlib.nullcontext(_NoBar())
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="track", desc=desc)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from skelstore.layout import (
     TIMELINE,
     Track,
     frame_attrs,
-    list_tracks,
+    parse_index,
     shot_info,
     shot_names,
 )
@@ -45,8 +45,8 @@ from skelstore.packed import (
     is_packed,
     written_parts,
 )
-from skelstore.packed_read import PackedTimeline, ReadCache
-from skelstore.storage import Array, Group, GroupSpec
+from skelstore.packed_read import PackedTimeline, ReadCache, parts_with_bytes, unseg_range
+from skelstore.storage import Array, Group, GroupSpec, NodeInfo
 
 __all__ = [
     "DumpShot",
@@ -129,6 +129,48 @@ class TrackRecord:
     entries: int
 
 
+def _track_record(
+    tree: dict[str, NodeInfo], src: str, parent: NodeInfo, name: str, check: Any
+) -> TrackRecord | None:
+    """The record of the pose group ``name`` of ``parent`` from a listed tree, with
+    the checks :class:`skelstore.layout.TrackSource` makes on an open track."""
+    gwhere = f"{src}:{parent.path}"
+    pid = parse_index(name, "pose", gwhere)
+    pose = tree.get(f"{parent.path.rstrip('/')}/{name}")
+    if pose is None:  # a dangling link: left out, as Group.items leaves it out
+        return None
+    where = f"{src}:{pose.path}"
+    if not pose.is_group:
+        raise FormatError(f"{gwhere.rstrip('/')}/{name}: expected a pose group")
+    start, end = frame_attrs(pose, where)  # type: ignore[arg-type]
+    arrays: dict[str, NodeInfo] = {}
+    for role in ("data", "indices", "indptr"):
+        path = f"{pose.path}/{role}"
+        node = tree.get(path)
+        if node is None:
+            raise FormatError(
+                f"{where}: incomplete pose group ({src}: no group or array at {path!r})"
+            )
+        if node.is_group:
+            raise FormatError(f"{src}:{path}: expected an array, found a group")
+        arrays[role] = node
+    data = arrays["data"]
+    assert data.shape is not None and data.dtype is not None
+    if data.shape[1:] != (3,) or len(data.shape) != 2:
+        raise FormatError(f"{where}/data: shape {data.shape}, expected (n, 3)")
+    for role, kinds in (("data", "fiu"), ("indices", "iu"), ("indptr", "iu")):
+        arr = arrays[role]
+        assert arr.shape is not None and arr.dtype is not None
+        if role != "data" and len(arr.shape) != 1:
+            raise FormatError(f"{src}:{arr.path}: shape {arr.shape}, expected (n,)")
+        if arr.dtype.kind not in kinds:
+            what = "numbers" if kinds == "fiu" else "integers"
+            raise FormatError(f"{src}:{arr.path}: dtype {arr.dtype}, expected {what}")
+    if check is not None:
+        check(parent, pose, arrays)
+    return TrackRecord(pid, name, start, end, data.shape[0])
+
+
 @dataclass
 class SkelshopWalk:
     """A skelshop-layout dump's tree, listed once: every shot (or the unsegmented
@@ -145,28 +187,41 @@ class SkelshopWalk:
 
     @classmethod
     def of(cls, root: Group, check: Any = None) -> SkelshopWalk:
-        """List ``root``'s tree; ``check(parent, track_source)`` is called on every
-        track while its arrays are open."""
+        """List ``root``'s tree in one :meth:`~skelstore.storage.Group.list_tree`
+        call, with the checks readers make on a track's group and arrays;
+        ``check(parent, pose, arrays)`` is called on every shot (``pose`` ``None``)
+        and every track, with the :class:`~skelstore.storage.NodeInfo` of its shot
+        (or the timeline), its pose group and its arrays by name."""
         timeline = _timeline_of(root)
         unseg = root.attrs.get("fmt_type") == "unseg"
+        tree = timeline.list_tree(2 if unseg else 3)
+        src = root.source
+        top = tree[timeline.path]
         if unseg:
             shots = [DumpShot(0, *frame_attrs(timeline))]
-            groups = [(0, timeline)]
+            groups = [(0, top)]
         else:
             shots, groups = [], []
-            for i, n in shot_names(timeline):
-                info = shot_info(timeline, i, n)
-                shots.append(DumpShot(i, info.start_frame, info.end_frame))
-                groups.append((i, info.group))
+            numbered = sorted(
+                (parse_index(n, "shot", timeline.where()), n) for n in top.members or ()
+            )
+            for i, n in numbered:
+                node = tree.get(f"{top.path.rstrip('/')}/{n}")
+                if node is None:  # a dangling link: as the interface says, no such node
+                    timeline[n]
+                    continue
+                where = f"{src}:{node.path}"
+                if not node.is_group:
+                    raise FormatError(f"{where}: expected a shot group")
+                shots.append(DumpShot(i, *frame_attrs(node, where)))  # type: ignore[arg-type]
+                groups.append((i, node))
+                if check is not None:
+                    check(node, None, {})  # every shot, also one without tracks
         parents = []
         for idx, group in groups:
-            records = []
-            for t in list_tracks(group):
-                if check is not None:
-                    check(group, t)
-                records.append(
-                    TrackRecord(t.pose_id, t.group.name, t.start_frame, t.end_frame, len(t.data))
-                )
+            records = [_track_record(tree, src, group, name, check) for name in group.members or ()]
+            records = [r for r in records if r is not None]
+            records.sort(key=lambda r: r.pose_id)
             parents.append((idx, group.path, records))
         return cls(root, unseg, shots, parents)
 
@@ -186,13 +241,9 @@ class SkelshopWalk:
         for idx, path, records in self.parents:
             group = self.root[path] if path != "/" else self.root
             assert isinstance(group, Group)
-            requests: list[Array] = []
-            for r in records:
-                pose = group[r.name]
-                arrays = [pose[role] for role in ("data", "indices", "indptr")]
-                if not all(isinstance(a, Array) for a in arrays) or not isinstance(pose, Group):
-                    raise FormatError(f"{pose.where()}: changed while being converted")
-                requests += arrays  # type: ignore[arg-type]
+            requests = group.arrays_at(
+                [f"{r.name}/{role}" for r in records for role in ("data", "indices", "indptr")]
+            )
             got = group.read_many(requests)
             for k, r in enumerate(records):
                 data, indices, indptr = got[3 * k : 3 * k + 3]
@@ -273,17 +324,10 @@ def repair_packed(root: Group, timeline: Group, intact: int) -> tuple[int, list[
     tracks = np.asarray(tracks, np.int64)
     tracks = tracks[: written_parts(tracks)]  # not a writer's reserve
     unseg = root.attrs.get("fmt_type") == "unseg"
-    n_ptr, n_entries = len(arrays[INDPTR]), min(len(arrays[DATA]), len(arrays[INDICES]))
+    n_ptr = len(arrays[INDPTR])
     if unseg:
         # every tracks row was appended after its bytes: keep those whose bytes are there
-        keep = len(tracks)
-        ptr = arrays[INDPTR].read().astype(np.int64) if keep else np.zeros(1, np.int64)
-        while keep:
-            t = tracks[keep - 1]
-            end_row = int(t[C_ROW] + t[C_END] - t[C_START])
-            if end_row < len(ptr) and int(ptr[end_row]) <= n_entries:
-                break
-            keep -= 1
+        keep = parts_with_bytes(arrays, tracks)
         n_shots, removed = 1, []
     else:
         n_shots = min(intact, len(shots))
@@ -302,9 +346,7 @@ def repair_packed(root: Group, timeline: Group, intact: int) -> tuple[int, list[
     if len(arrays[INDPTR]) == 0:
         arrays[INDPTR].append(np.zeros(1, POINTER_DTYPE))
     if unseg:
-        start = timeline.attrs.get("start_frame", 0)
-        start = start if isinstance(start, int) else 0
-        end = max([start, *(int(e) for e in tracks[:, C_END])]) if keep else start
+        start, end = (int(x) for x in unseg_range(timeline, tracks)[0])
         if len(arrays[SHOTS]):
             arrays[SHOTS].truncate(0)
         arrays[SHOTS].append(np.array([[start, end]], TABLE_DTYPE))
@@ -471,22 +513,22 @@ def check_packable(root: Group, walk: SkelshopWalk | None = None) -> SkelshopWal
     if walk is not None and walk.checked:
         return walk
     hint = " (the packed layout cannot hold it: convert with layout='skelshop')"
-    checked: set[str] = set()
+    src = root.source
 
-    def check(parent: Group, t: Any) -> None:
-        if parent.path not in checked and parent.name.startswith("shot"):
-            checked.add(parent.path)
+    def check(parent: NodeInfo, pose: NodeInfo | None, arrays: dict[str, NodeInfo]) -> None:
+        if pose is None:  # a shot group
             extra = set(parent.attrs) - FRAME_ATTRS
             if extra:
-                raise FormatError(f"{parent.where()}: attributes {sorted(extra)}{hint}")
-        extra = set(t.group.attrs) - FRAME_ATTRS
-        members = set(t.group.keys()) - set(SKELSHOP_DTYPES)
+                raise FormatError(f"{src}:{parent.path}: attributes {sorted(extra)}{hint}")
+            return
+        extra = set(pose.attrs) - FRAME_ATTRS
+        members = set(pose.members or ()) - set(SKELSHOP_DTYPES)
         if extra or members:
             what = f"attributes {sorted(extra)}" if extra else f"members {sorted(members)}"
-            raise FormatError(f"{t.where}: {what}{hint}")
-        for arr in (t.data, t.indices, t.indptr_array):
-            if arr.dtype != SKELSHOP_DTYPES[arr.name] or len(arr.attrs):
-                raise FormatError(f"{arr.where()}: dtype {arr.dtype} or attributes{hint}")
+            raise FormatError(f"{src}:{pose.path}: {what}{hint}")
+        for arr in arrays.values():
+            if arr.dtype != SKELSHOP_DTYPES[arr.name] or arr.attrs:
+                raise FormatError(f"{src}:{arr.path}: dtype {arr.dtype} or attributes{hint}")
 
     walk = SkelshopWalk.of(root, check)
     walk.checked = True
@@ -517,10 +559,16 @@ def packed_sizes(root: Group, walk: SkelshopWalk | None = None) -> tuple[int, in
 
 class PackedStream:
     """Writes a whole packed timeline from whole tracks in (shot, pose id) order,
-    knowing its final size: chunks are fitted (:func:`skelstore.packed.plan_arrays`)
-    and every array is appended in whole shards (or groups of chunks), so no
-    stored object is written twice. For conversion, which stages its output: no
-    crash-safe ordering is kept here."""
+    knowing its final size: chunks are fitted (:func:`skelstore.packed.plan_arrays`),
+    the CSR arrays are created at their final length, and each is written in whole
+    shards (or groups of chunks), so no stored object is written twice (and no
+    array's metadata is rewritten to grow it). ``data`` and ``indices`` have the
+    same units, filled together and written in one
+    :meth:`~skelstore.storage.Group.set_many` (encoded concurrently on Zarr). For
+    conversion, which stages its output: no crash-safe ordering is kept here.
+
+    Raises (:meth:`add`, :meth:`close`) FormatError if the tracks added do not
+    add up to the sizes given (a source that changed while being converted)."""
 
     def __init__(
         self, root: Group, timeline: Group, settings: Any, sizes: tuple[int, int, int], n_shots: int
@@ -533,13 +581,17 @@ class PackedStream:
             {SHOTS: n_shots, TRACKS: n_tracks, INDPTR: rows + 1, DATA: entries, INDICES: entries},
             small=timeline.min_chunk_bytes is None,
         )
-        self.arrays = {name: plans[name].create(timeline, settings) for name in names}
+        #: Final lengths of the CSR arrays.
+        self.sizes = {INDPTR: rows + 1, DATA: entries, INDICES: entries}
+        self.timeline = timeline
+        self.arrays = {
+            name: plans[name].create(timeline, settings, self.sizes.get(name, 0)) for name in names
+        }
         mark_packed(root)
-        sizes_of = {INDPTR: rows + 1, DATA: entries, INDICES: entries}
-        #: Appended in units of whole shards (or 16 chunks), through one reused buffer
+        #: Written in units of whole shards (or 16 chunks), through one reused buffer
         #: per array: each stored object is written once, from one copy of its values.
         self.units = {
-            name: min(plans[name].shard or plans[name].chunk * 16, max(1, sizes_of[name]))
+            name: min(plans[name].shard or plans[name].chunk * 16, max(1, self.sizes[name]))
             for name in (INDPTR, DATA, INDICES)
         }
         self.buffers = {
@@ -547,6 +599,7 @@ class PackedStream:
             for name in (INDPTR, DATA, INDICES)
         }
         self.buffered = dict.fromkeys((INDPTR, DATA, INDICES), 0)
+        self.written = dict.fromkeys((INDPTR, DATA, INDICES), 0)
         self.table: list[tuple[int, int, int, int, int, int]] = []
         self.rows = self.entries = 0
         self._put(INDPTR, np.zeros(1, POINTER_DTYPE))
@@ -562,10 +615,41 @@ class PackedStream:
             if self.buffered[name] == unit:
                 self._flush(name)
 
-    def _flush(self, name: str) -> None:
-        if self.buffered[name]:
-            self.arrays[name].append(self.buffers[name][: self.buffered[name]])
+    def _put_entries(self, data: np.ndarray, indices: np.ndarray) -> None:
+        """Buffer entries of ``data`` and ``indices`` together (their units are
+        the same), writing both arrays' full units in one call."""
+        if self.units[DATA] != self.units[INDICES]:  # not planned so: one by one
+            self._put(DATA, data)
+            self._put(INDICES, indices)
+            return
+        unit, bd, bi = self.units[DATA], self.buffers[DATA], self.buffers[INDICES]
+        while len(data):
+            at = self.buffered[DATA]
+            take = min(len(data), unit - at)
+            bd[at : at + take] = data[:take]
+            bi[at : at + take] = indices[:take]
+            self.buffered[DATA] = self.buffered[INDICES] = at + take
+            data, indices = data[take:], indices[take:]
+            if at + take == unit:
+                self._flush(DATA, INDICES)
+
+    def _flush(self, *names: str) -> None:
+        items = []
+        for name in names:
+            n = self.buffered[name]
+            if not n:
+                continue
+            at = self.written[name]
+            if at + n > self.sizes[name]:
+                raise FormatError(
+                    f"{self.timeline.where()}/{name}: more rows than the source declared "
+                    f"({self.sizes[name]}); did it change while being converted?"
+                )
+            items.append((self.arrays[name], at, self.buffers[name][:n]))
+            self.written[name] = at + n
             self.buffered[name] = 0
+        if items:
+            self.timeline.set_many(items)
 
     def add(self, shot: int, pose_id: int, track: Track) -> None:
         indptr = np.asarray(track.indptr, np.int64)
@@ -574,16 +658,24 @@ class PackedStream:
             (shot, pose_id, track.start_frame, track.end_frame, self.rows, self.entries)
         )
         if nnz:
-            self._put(DATA, np.asarray(track.data).reshape(-1, 3)[indptr[0] : indptr[-1]])
-            self._put(INDICES, np.asarray(track.indices)[indptr[0] : indptr[-1]])
+            self._put_entries(
+                np.asarray(track.data).reshape(-1, 3)[indptr[0] : indptr[-1]],
+                np.asarray(track.indices)[indptr[0] : indptr[-1]],
+            )
         self._put(INDPTR, (indptr[1:] - indptr[0] + self.entries).astype(POINTER_DTYPE))
         self.rows += len(indptr) - 1
         self.entries += nnz
 
     def close(self, shots: list[tuple[int, int]]) -> None:
-        for name in (DATA, INDICES, INDPTR):
-            self._flush(name)
+        self._flush(DATA, INDICES)
+        self._flush(INDPTR)
         self.buffers.clear()
+        for name, size in self.sizes.items():
+            if self.written[name] != size:
+                raise FormatError(
+                    f"{self.timeline.where()}/{name}: {self.written[name]} rows written, "
+                    f"{size} declared by the source; did it change while being converted?"
+                )
         if self.table:
             self.arrays[TRACKS].append(np.asarray(self.table, TABLE_DTYPE))
         if shots:

@@ -38,7 +38,7 @@ from skelstore.packed import (
 )
 from skelstore.storage import Array, Group
 
-__all__ = ["PackedTimeline", "PartsSource", "ReadCache"]
+__all__ = ["PackedTimeline", "PartsSource", "ReadCache", "parts_with_bytes", "unseg_range"]
 
 
 class PackedTimeline:
@@ -69,6 +69,11 @@ class PackedTimeline:
             shots = shots[: intact_shots(root)]
         if self.incomplete:
             tracks = tracks[: written_parts(tracks)]
+            if self.fmt_type == "unseg":
+                # its writer appends the shots row when it ends: the range is the
+                # parts whose bytes are all there, as repair cuts it
+                tracks = tracks[: parts_with_bytes(a, tracks)]
+                shots = unseg_range(timeline, tracks)
             keep = int(np.searchsorted(tracks[:, C_SHOT], len(shots))) if len(tracks) else 0
             tracks = tracks[:keep]
         _check_tables(self.where, shots, tracks)
@@ -108,6 +113,34 @@ class PackedTimeline:
     def source(self, t0: int, t1: int, cache: ReadCache, limbs: int) -> PartsSource:
         """The dense-block source of parts ``t0:t1``."""
         return PartsSource(self, t0, t1, cache, limbs)
+
+
+def parts_with_bytes(arrays: dict[str, Array], tracks: np.ndarray) -> int:
+    """How many leading (written) rows of an interrupted writer's ``tracks`` table
+    have all their rows in ``indptr`` and their entries in ``data``/``indices``
+    (a writer appends a part's bytes before its row, so only trailing rows can
+    lack them)."""
+    n_ptr = len(arrays[INDPTR])
+    n_entries = min(len(arrays[DATA]), len(arrays[INDICES]))
+    keep = len(tracks)
+    while keep:
+        t = tracks[keep - 1]
+        end_row = int(t[C_ROW] + t[C_END] - t[C_START])
+        if end_row < n_ptr and int(arrays[INDPTR][end_row]) <= n_entries:
+            break
+        keep -= 1
+    return keep
+
+
+def unseg_range(timeline: Group, tracks: np.ndarray) -> np.ndarray:
+    """The ``shots`` table of an unsegmented packed timeline whose writer did not
+    end (and so wrote neither its shots row nor the timeline's ``end_frame``):
+    one row, from the timeline's ``start_frame`` (0 if not set) to the end of its
+    last part."""
+    start = timeline.attrs.get("start_frame", 0)
+    start = start if isinstance(start, int) and not isinstance(start, bool) else 0
+    end = max([start, *(int(e) for e in tracks[:, C_END])]) if len(tracks) else start
+    return np.array([[start, end]], np.int64)
 
 
 def _align_down(x: int, unit: int) -> int:

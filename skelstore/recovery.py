@@ -229,6 +229,15 @@ class IncompleteView(Group):
                     self._overlay["end_frame"] = start + self._track_rows()[0]
             elif self._unseg and self._is_timeline() and "end_frame" not in attrs:
                 start = attrs.get("start_frame", 0)
+                from skelstore.packed import is_packed
+
+                if is_packed(self._root):  # the range its parts cover (see PackedTimeline)
+                    from skelstore.packed_read import PackedTimeline
+
+                    assert isinstance(self._node, Group)
+                    start, end = PackedTimeline(self._root, self._node).shot_range(0)
+                    self._overlay.update({"start_frame": start, "end_frame": end})
+                    return self._overlay
                 ends = [
                     child.attrs.get("end_frame")
                     for _, child in self.groups()

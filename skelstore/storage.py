@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from skelstore.compression import Encoding, check_lossy, effective_scale_digits
-from skelstore.errors import NotFoundError, ReadOnlyError
+from skelstore.errors import FormatError, NotFoundError, ReadOnlyError
 
 __all__ = [
     "Array",
@@ -50,6 +50,7 @@ __all__ = [
     "GroupSpec",
     "Mode",
     "Node",
+    "NodeInfo",
     "Probe",
     "check_specs",
     "natural_key",
@@ -95,6 +96,30 @@ class ArraySpec:
     chunks: tuple[int, ...] | None = None
     encoding: Encoding | None = None
     engine_options: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What :meth:`Group.list_tree` says of one node, without keeping it open."""
+
+    #: Absolute path inside the file, as reached from the listed group.
+    path: str
+    #: The node's attributes as :attr:`Node.attrs` reads them (normalised).
+    attrs: dict[str, Any]
+    #: A group's member names in natural order (as :meth:`Group.keys`); ``None``
+    #: for an array.
+    members: tuple[str, ...] | None = None
+    #: An array's shape and dtype (``None`` for a group).
+    shape: tuple[int, ...] | None = None
+    dtype: np.dtype | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.members is not None
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def check_specs(where: str, nodes: Sequence[GroupSpec | ArraySpec]) -> None:
@@ -437,6 +462,57 @@ class Group(Node):
     def arrays(self) -> list[tuple[str, Array]]:
         """Child arrays in natural order."""
         return [(k, v) for k, v in self.items() if isinstance(v, Array)]
+
+    def list_tree(self, depth: int = 1) -> dict[str, NodeInfo]:
+        """This group and every node below it down to ``depth`` levels (1: its
+        children), keyed by absolute path (as reached from this group: a member
+        reached through a soft link is listed under the link's path), parents
+        before children and members in natural order: what :attr:`~Node.attrs`,
+        :meth:`keys`, :attr:`Array.shape` and :attr:`Array.dtype` say of each,
+        without keeping any node open. Members the interface does not return
+        (dangling links) are left out, as :meth:`items` leaves them out.
+
+        The default walks the interface; engines that can list a tree faster
+        override it (HDF5: object headers read directly, no per-node wrappers).
+        Raises what the interface raises for the same nodes.
+        """
+        out: dict[str, NodeInfo] = {}
+
+        def visit(group: Group, path: str, level: int) -> None:
+            names = tuple(group.keys())
+            out[path] = NodeInfo(path, dict(group.attrs), names)
+            if level >= depth:
+                return
+            for name in names:
+                child = group.child(name)
+                child_path = f"{path.rstrip('/')}/{name}"
+                if isinstance(child, Group):
+                    visit(child, child_path, level + 1)
+                elif child is not None:
+                    out[child_path] = NodeInfo(
+                        child_path, dict(child.attrs), shape=child.shape, dtype=child.dtype
+                    )
+
+        visit(self, self.path, 0)
+        return out
+
+    def arrays_at(self, paths: Sequence[str]) -> list[Array]:
+        """The arrays at ``paths`` (relative to this group), as ``self[path]``
+        gives them, in one call: engines that can open many nodes faster than one
+        path component at a time override it (HDF5: groups shared by the paths
+        are looked at once).
+
+        Raises:
+            NotFoundError: nothing at a path.
+            FormatError: a group where an array was asked for.
+        """
+        out = []
+        for path in paths:
+            node = self[path]
+            if not isinstance(node, Array):
+                raise FormatError(f"{node.where()}: expected an array, found a group")
+            out.append(node)
+        return out
 
     # -- writing ---------------------------------------------------------
     @abstractmethod

@@ -346,6 +346,40 @@ class EngineTests:
             np.testing.assert_array_equal(out[3], np.arange(10))
             assert root.read_many([]) == []
 
+    def test_list_tree_agrees_with_the_interface(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            shot = root.create_group("t/shot10", {"start_frame": 3, "end_frame": 9})
+            root.create_group("t/shot2", {"start_frame": 0, "end_frame": 3, "name": "x"})
+            pose = shot.create_group("pose1", {"start_frame": 4, "end_frame": 6})
+            pose.create_array("data", data=np.ones((5, 3), np.float32))
+            arr = pose.create_array("indptr", data=np.arange(3, dtype=np.uint32))
+            arr.attrs["unit"] = "rows"
+            root["t"].attrs.update({"list": [1, 2], "none": None, "f": 1.5})
+        with skelstore.open(url) as root:
+            timeline = root["t"]
+            tree = timeline.list_tree(3)
+            # the default walk, through the interface, says the same
+            assert tree == skelstore.Group.list_tree(timeline, 3)
+            assert list(tree) == [
+                "/t", "/t/shot2", "/t/shot10", "/t/shot10/pose1",
+                "/t/shot10/pose1/data", "/t/shot10/pose1/indptr",
+            ]  # fmt: skip
+            assert tree["/t"].attrs == {"list": [1, 2], "none": None, "f": 1.5}
+            assert tree["/t"].members == ("shot2", "shot10")
+            assert tree["/t/shot2"].attrs == {"start_frame": 0, "end_frame": 3, "name": "x"}
+            data = tree["/t/shot10/pose1/data"]
+            assert (data.shape, data.dtype, data.members) == ((5, 3), np.float32, None)
+            assert tree["/t/shot10/pose1/indptr"].attrs == {"unit": "rows"}
+            assert set(timeline.list_tree(1)) == {"/t", "/t/shot2", "/t/shot10"}
+            got = timeline.arrays_at(["shot10/pose1/indptr", "shot10/pose1/data"])
+            assert [a.path for a in got] == ["/t/shot10/pose1/indptr", "/t/shot10/pose1/data"]
+            np.testing.assert_array_equal(got[0][...], [0, 1, 2])
+            with pytest.raises(skelstore.NotFoundError, match=basename(url)):
+                timeline.arrays_at(["shot10/pose1/indices"])
+            with pytest.raises(skelstore.FormatError, match="expected an array"):
+                timeline.arrays_at(["shot10/pose1"])
+
     # ------------------------------------------------------------ read only
 
     def test_writes_in_read_mode_raise_read_only(self, store):

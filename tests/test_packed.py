@@ -490,3 +490,45 @@ def test_untrusted_open_reads_packed_dumps(tmp_path: Path, suffix: str) -> None:
     with skelstore.open(url, untrusted=True) as root:
         assert describe(root).layout == "packed"
         assert [s.index for s in ShotSegmentedReader(root)] == [-1, 0, 1, 2, 3]  # from frame 2
+
+
+@pytest.mark.parametrize("declared", [(1, 3, 5), (1, 3, 9)])
+def test_pack_stream_refuses_tracks_that_do_not_add_up(tmp_path, declared):
+    """Conversion writes the packed arrays at the sizes the source declared; tracks
+    that disagree (a source changed while being converted) are an error, not a
+    short or overflowing array."""
+    from skelstore.compression import get_preset
+    from skelstore.layout import ArraySettings, Track
+    from skelstore.packed_ops import PackedStream
+
+    track = Track(0, 3, np.ones((7, 3), np.float32), np.zeros(7, np.uint16), np.array([0, 2, 4, 7]))
+    with skelstore.open(tmp_path / "p.zarr", "w") as root:
+        stream = PackedStream(
+            root, root.create_group("timeline"), ArraySettings.make(25, get_preset("none")),
+            declared, 1,
+        )  # fmt: skip
+        with pytest.raises(skelstore.FormatError, match="change while being converted"):
+            stream.add(0, 0, track)
+            stream.close([(0, 3)])
+        root.abort()
+
+
+def test_an_empty_shot_with_attributes_is_not_packed(tmp_path: Path) -> None:
+    """A shot without tracks is checked like any other: its extra attributes have
+    no place in the packed layout (they used to be dropped silently)."""
+    import h5py
+
+    src = tmp_path / "s.h5"
+    with skelstore.open(src, "w") as root:
+        add_fmt_metadata(root, "trackshots")
+        add_metadata(root, "v.mp4", 20, "BODY_25", 25)
+        write_shots(root, 25, [[(0, np.ones((25, 3), np.float32))]] * 5, compression="none")
+    with h5py.File(src, "r+") as f:
+        empty = f["timeline"].create_group("shot1")
+        empty.attrs.update({"start_frame": 5, "end_frame": 9, "scene": "credits"})
+    with pytest.raises(skelstore.FormatError, match=r"shot1: attributes \['scene'\]"):
+        convert(src, tmp_path / "p.zarr", layout="packed")
+    report = convert(src, tmp_path / "s.zarr", verify=True)  # keeps skelshop's layout
+    assert report.layout == "skelshop"
+    with skelstore.open(tmp_path / "s.zarr") as root:
+        assert root["timeline/shot1"].attrs["scene"] == "credits"

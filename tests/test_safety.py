@@ -466,7 +466,7 @@ def test_writers_refuse_a_raw_root_left_unfinished(tmp_path: Path):
 # ------------------------------------------------------------------ 13. unfinished unseg dumps read
 
 
-@pytest.mark.parametrize("layout", ["skelshop"])
+@pytest.mark.parametrize("layout", ["skelshop", "packed"])
 @pytest.mark.parametrize("suffix", [".h5", ".zarr"])
 def test_unfinished_unsegmented_dump_reads_with_allow_incomplete(
     tmp_path: Path, suffix: str, layout: str

@@ -3,6 +3,7 @@ and exact chunk byte ranges for remote reads; what groups and arrays share."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import h5py
@@ -59,10 +60,11 @@ def _row_span(ds: h5py.Dataset, sel: Any) -> tuple[int, int]:
 def _selection_bytes(ds: h5py.Dataset, sel: Any) -> int:
     """Bytes ``ds[sel]`` allocates (for the whole first axis if ``sel`` is not a
     simple int/slice selection)."""
-    if not ds.shape:
-        return ds.dtype.itemsize
+    shape, itemsize = ds.shape, ds.dtype.itemsize  # each an HDF5 call: asked once
+    if not shape:
+        return itemsize
     a, b = _row_span(ds, sel)
-    return (b - a) * ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+    return (b - a) * itemsize * math.prod(shape[1:])
 
 
 def chunk_byte_ranges(ds: h5py.Dataset, sel: Any = ...) -> list[tuple[int, int]]:

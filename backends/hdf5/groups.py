@@ -37,6 +37,7 @@ from skelstore.storage import (
     ArraySpec,
     Group,
     GroupSpec,
+    NodeInfo,
     check_specs,
     natural_key,
 )
@@ -284,6 +285,18 @@ class HDF5Group(_H5Node, Group):
         failed = h5_errors(self.where, "cannot write chunks", error=EngineError)
         with failed, _writing(self._grp, self._source):
             write_chunks(direct)
+
+    def list_tree(self, depth: int = 1) -> dict[str, NodeInfo]:
+        """See :meth:`Group.list_tree`; listed by :mod:`skelstore.backends.hdf5.tree`."""
+        from skelstore.backends.hdf5.tree import list_tree
+
+        return list_tree(self, depth)
+
+    def arrays_at(self, paths: Sequence[str]) -> list[Array]:
+        """See :meth:`Group.arrays_at`; opened by :mod:`skelstore.backends.hdf5.tree`."""
+        from skelstore.backends.hdf5.tree import arrays_at
+
+        return arrays_at(self, paths)
 
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read in sequence; on remote files, first fetch every chunk the requests

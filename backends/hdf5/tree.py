@@ -1,0 +1,163 @@
+"""Listing an HDF5 tree in one go (:func:`list_tree`, behind
+:meth:`HDF5Group.list_tree <skelstore.storage.Group.list_tree>`), and opening many
+arrays at once (:func:`arrays_at`).
+
+The interface's default walk wraps every node in an :class:`HDF5Group` or
+:class:`HDF5Array` (each looking up its file object and options) and reads
+attributes through h5py's high-level managers; a skelshop dump has thousands of
+tiny nodes, and that per-node Python cost is most of what listing it takes. Here
+hard links are opened with h5py's low-level calls, attributes are read only from
+nodes that have any (through the same :class:`_H5Attrs` the nodes use, so values
+are identical), and anything else (soft, external or user-defined links) is
+handed to the group's own ``child``, so every link rule of the interface holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import h5py
+import numpy as np
+
+from skelstore.backends.hdf5.attrs import _H5Attrs
+from skelstore.backends.hdf5.errors import _H5_ERRORS, h5_errors
+from skelstore.errors import FormatError, SkelstoreError
+from skelstore.storage import Array, Attrs, Group, NodeInfo, natural_key, normalize_attr
+
+if TYPE_CHECKING:
+    from skelstore.backends.hdf5.groups import HDF5Group
+
+
+def _scalar_attrs(oid: Any) -> dict[str, Any] | None:
+    """Every attribute of the object ``oid`` if all are plain numeric scalars with
+    ASCII names (what skelshop's shot and pose groups hold), read by index as
+    :func:`skelstore.backends.hdf5.attrs._scalar_attr` reads one; ``None`` for
+    anything else (strings, arrays, JSON values: :class:`_H5Attrs` reads those)."""
+    out: dict[str, Any] = {}
+    for i in range(h5py.h5a.get_num_attrs(oid)):
+        aid = h5py.h5a.open(oid, index=i)
+        name, dtype = aid.name, aid.dtype
+        if not name.isascii() or aid.shape != () or dtype.kind not in "iuf" or dtype.names:
+            return None
+        value = np.empty((), dtype=dtype)
+        aid.read(value)
+        out[name.decode("ascii")] = normalize_attr(value[()])
+    return out
+
+
+def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
+    """See :meth:`skelstore.storage.Group.list_tree`."""
+    source = group.source
+    out: dict[str, NodeInfo] = {}
+
+    def attrs_of(oid: Any, path: str) -> dict[str, Any]:
+        where = f"{source}:{path}"
+        try:
+            fast = _scalar_attrs(oid)
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS:
+            fast = None  # the nodes' own reader names the problem
+        if fast is not None:
+            return fast
+        obj = h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else h5py.Dataset(oid)
+        return dict(Attrs(_H5Attrs(obj, where, source), writable=False, where=where))
+
+    def members(gid: Any) -> list[tuple[str, bool | None]]:
+        """``(name, hard link?)`` of a group's members in natural order (``None``:
+        not known, looked at one by one)."""
+        found: list[tuple[bytes, int]] = []
+        gid.links.iterate(lambda n, info: found.append((n, info.type)), info=True)
+        if all(n.isascii() for n, _ in found):
+            named = [(n.decode("ascii"), t == h5py.h5l.TYPE_HARD) for n, t in found]
+            return sorted(named, key=lambda nt: natural_key(nt[0]))
+        return [(n, None) for n in sorted(h5py.Group(gid).keys(), key=natural_key)]
+
+    def visit(gid: Any, path: str, level: int) -> None:
+        where = f"{source}:{path}"
+        with h5_errors(where, "cannot list the group"):
+            names = members(gid)
+            links = gid.links
+        out[path] = NodeInfo(path, attrs_of(gid, path), tuple(n for n, _ in names))
+        if level >= depth:
+            return
+        wrapper: HDF5Group | None = None
+        for name, hard in names:
+            child_path = f"{path.rstrip('/')}/{name}"
+            key = name.encode("utf-8", "surrogateescape")
+            try:
+                if hard is None:
+                    hard = links.exists(key) and links.get_info(key).type == h5py.h5l.TYPE_HARD
+                oid = h5py.h5o.open(gid, key) if hard else None
+            except SkelstoreError:
+                raise
+            except _H5_ERRORS:
+                oid, hard = None, False  # the group's own child() names the problem
+            if isinstance(oid, h5py.h5g.GroupID):
+                visit(oid, child_path, level + 1)
+            elif isinstance(oid, h5py.h5d.DatasetID):
+                with h5_errors(f"{source}:{child_path}", "cannot read"):
+                    shape, dtype = oid.shape, oid.dtype
+                if shape and max(shape) >= 2**63:  # as HDF5Array.shape refuses it
+                    raise FormatError(f"{source}:{child_path}: impossible shape {shape}")
+                out[child_path] = NodeInfo(
+                    child_path, attrs_of(oid, child_path), shape=shape, dtype=dtype
+                )
+            elif not hard:
+                # links, and objects that would not open: the interface's own rules
+                wrapper = wrapper or group._wrap(h5py.Group(gid))  # type: ignore[assignment]
+                child = wrapper.child(name)  # type: ignore[union-attr]
+                if isinstance(child, Group):
+                    visit(child.raw.id, child_path, level + 1)
+                elif child is not None:
+                    out[child_path] = NodeInfo(
+                        child_path, dict(child.attrs), shape=child.shape, dtype=child.dtype
+                    )
+            # else: a named datatype, which is not a node of the interface
+
+    visit(group.raw.id, group.path, 0)
+    return out
+
+
+def arrays_at(group: HDF5Group, paths: Sequence[str]) -> list[Array]:
+    """See :meth:`skelstore.storage.Group.arrays_at`. Paths made of hard links
+    only are opened directly, each group on the way looked at once per call; any
+    other path (links, missing or damaged nodes) goes through ``group[path]``,
+    which applies the interface's rules and names the problem. The arrays read
+    as any other (:class:`HDF5Array`: the same guards)."""
+    base = group.raw.id
+    links = base.links
+    hard_links: set[bytes] = set()  # relative paths whose every link is hard
+
+    def open_hard(parts: list[str]) -> Any:
+        keys = [p.encode("utf-8", "surrogateescape") for p in parts]
+        for i in range(1, len(keys) + 1):
+            key = b"/".join(keys[:i])
+            if key in hard_links:
+                continue
+            # the components before the last are hard links already: the lookup
+            # follows no soft or external link
+            if links.get_info(key).type != h5py.h5l.TYPE_HARD:
+                return None
+            if i < len(keys):
+                hard_links.add(key)
+        oid = h5py.h5o.open(base, b"/".join(keys))
+        return oid if isinstance(oid, h5py.h5d.DatasetID) else None
+
+    out: list[Array] = []
+    for path in paths:
+        parts = [p for p in path.split("/") if p]
+        try:
+            oid = open_hard(parts) if parts else None
+        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+            raise
+        except _H5_ERRORS:
+            oid = None
+        if oid is None:
+            out.extend(Group.arrays_at(group, [path]))  # the interface's rules
+        else:
+            node = group._wrap(h5py.Dataset(oid, readonly=not group.writable))
+            assert isinstance(node, Array)
+            out.append(node)
+    return out
