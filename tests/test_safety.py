@@ -727,6 +727,43 @@ def test_failed_write_is_raised_again_and_by_close(tmp_path: Path, monkeypatch: 
     assert not (path.parent / f".{path.name}{LOCK_SUFFIX}").exists()
 
 
+def test_failed_write_waits_for_the_writes_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A chunk write that fails leaves its concurrent siblings running in zarr's
+    event loop; the error is raised only once they are done and their errors taken
+    (else a full disk prints "exception was never retrieved" tracebacks at exit)."""
+    import asyncio
+
+    import zarr.storage
+
+    from skelstore.backends.zarr import compat
+
+    path = tmp_path / "d.zarr"
+    root = skelstore.open(path, "w", zarr_format=2)  # a chunk an object
+    arr = root.create_array("a", shape=(8,), chunks=(1,), dtype="f4")
+    finished: list[str] = []
+
+    async def full(self: Any, key: str, value: Any) -> None:
+        await asyncio.sleep(0.01 if key == "a/0" else 0.3)  # the first chunk fails first
+        finished.append(key)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", full)
+    with pytest.raises(skelstore.StorageFullError):
+        arr[:] = 1
+    monkeypatch.undo()
+
+    async def unfinished() -> int:
+        me = asyncio.current_task()
+        return sum(1 for t in asyncio.all_tasks() if t is not me and not t.done())
+
+    assert sorted(finished) == [f"a/{i}" for i in range(8)]
+    assert compat.run(unfinished()) == 0
+    with pytest.raises(skelstore.StorageFullError):
+        root.close()
+
+
 # ------------------------------------------------------------------ 5. stale temporary files
 
 

@@ -118,6 +118,7 @@ class _Session:
             if err is None:
                 raise
             self.failed = self.failed or err
+            _settle_pending_writes()
             raise err from exc
 
     def check_stale(self) -> bool:
@@ -175,6 +176,34 @@ class _Session:
                 self._unlock()  # the lock goes last: nothing is written after it
         if failure is not None and ok:
             raise failure
+
+
+#: How long a failed write waits for its sibling writes still in flight.
+SETTLE_SECONDS = 30.0
+
+
+def _settle_pending_writes() -> None:
+    """Wait for the writes still running on zarr's event loop after one of them
+    failed, and take their errors.
+
+    zarr writes a chunk's siblings concurrently; when one fails, the others are
+    left running. Waiting for them means nothing is written behind the failure's
+    back, and their errors (a full disk fails them all) are not reported as
+    "exception was never retrieved" tracebacks when the process exits.
+    """
+    if not compat.has_sync():  # pragma: no cover - zarr without its sync helper
+        return
+
+    async def settle() -> None:
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=SETTLE_SECONDS)
+        for task in pending:
+            if task.done() and not task.cancelled():
+                task.exception()  # taken: not reported at exit
+
+    compat.run(settle())
 
 
 _METADATA_KEYS = frozenset({"zarr.json", ".zgroup", ".zattrs", ".zarray", ".zmetadata"})
