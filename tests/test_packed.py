@@ -498,8 +498,9 @@ def test_pack_stream_refuses_tracks_that_do_not_add_up(tmp_path, declared):
     that disagree (a source changed while being converted) are an error, not a
     short or overflowing array."""
     from skelstore.compression import get_preset
-    from skelstore.layout import ArraySettings, Track
+    from skelstore.layout import Track
     from skelstore.packed_ops import PackedStream
+    from skelstore.trackwriter import ArraySettings
 
     track = Track(0, 3, np.ones((7, 3), np.float32), np.zeros(7, np.uint16), np.array([0, 2, 4, 7]))
     with skelstore.open(tmp_path / "p.zarr", "w") as root:
