@@ -20,7 +20,8 @@ It holds: layout detection and choice (:func:`layout_of`, :func:`writer_layout`)
 the chunking and sharding plan, and the crash-safe appending writers
 (:class:`PackedWriter`, :class:`PartBuffer`). Reading is in
 :mod:`skelstore.packed_read`; whole-dump operations (conversion's view of a dump
-as whole tracks, repair, validation, summary) in :mod:`skelstore.packed_ops`.
+as whole tracks, conversion, comparison) in :mod:`skelstore.packed_ops`; repair,
+validation and summary in :mod:`skelstore.packed_check`.
 Nothing here knows h5py or zarr.
 """
 

@@ -392,7 +392,7 @@ def repair(root: Group) -> tuple[int, list[str]]:
     intact = _intact(root)
     deleted: list[str] = []
     from skelstore.packed import is_packed
-    from skelstore.packed_ops import repair_packed
+    from skelstore.packed_check import repair_packed
 
     if isinstance(timeline, Group) and is_packed(root):
         intact, deleted = repair_packed(root, timeline, intact)

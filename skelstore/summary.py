@@ -159,7 +159,7 @@ def describe(
     fmt_type = attrs.get("fmt_type")
     layout = None if fmt_type is None and TIMELINE not in root else layout_of(root)
     if layout == PACKED:
-        from skelstore.packed_ops import describe_packed
+        from skelstore.packed_check import describe_packed
 
         packed = describe_packed(root, root[TIMELINE])  # type: ignore[arg-type]
         shots, n_tracks = packed.shots, packed.pose_tracks

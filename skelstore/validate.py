@@ -25,7 +25,7 @@ from skelstore.layout import (
     parse_index,
 )
 from skelstore.packed import is_packed
-from skelstore.packed_ops import validate_packed
+from skelstore.packed_check import validate_packed
 from skelstore.pose import CUSTOM_MODE, LIMBS, MODES
 from skelstore.storage import Array, Group
 
