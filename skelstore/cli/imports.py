@@ -35,7 +35,6 @@ from skelstore.pose import MODES
 )
 @new_dump_options
 @click.option("--video", help="The dump's video attribute (default: the files' base name.mp4).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 @storage_option
 @guarded
@@ -86,7 +85,6 @@ def import_openpose(
 @click.argument("dst")
 @new_dump_options
 @click.option("--video", help="The dump's video attribute (default: the source's video file).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing DST.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line.")
 @storage_option
 @guarded

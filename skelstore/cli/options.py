@@ -48,8 +48,9 @@ def layout_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def new_dump_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--compression, --engine, --zarr-format and --layout of a command that writes a
-    new dump."""
+    """--compression, --engine, --zarr-format, --layout and --overwrite of a command
+    that writes a new dump."""
+    fn = click.option("--overwrite", is_flag=True, help="Replace an existing DST.")(fn)
     fn = layout_option(fn)
     fn = zarr_format_option(fn)
     fn = click.option(
