@@ -531,8 +531,6 @@ class Group(Node):
         if node is None:
             return self.create_group(name)
         if not isinstance(node, Group):
-            from skelstore.errors import FormatError
-
             raise FormatError(f"{node.where()}: expected a group, found an array")
         return node
 

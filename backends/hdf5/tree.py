@@ -15,7 +15,7 @@ handed to the group's own ``child``, so every link rule of the interface holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import h5py
 import numpy as np
@@ -106,8 +106,9 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
                 )
             elif not hard:
                 # links, and objects that would not open: the interface's own rules
-                wrapper = wrapper or group._wrap(h5py.Group(gid))  # type: ignore[assignment]
-                child = wrapper.child(name)  # type: ignore[union-attr]
+                if wrapper is None:  # this group's wrapper, made once and only if needed
+                    wrapper = cast("HDF5Group", group._wrap(h5py.Group(gid)))
+                child = wrapper.child(name)
                 if isinstance(child, Group):
                     visit(child.raw.id, child_path, level + 1)
                 elif child is not None:

@@ -183,13 +183,16 @@ SETTLE_SECONDS = 30.0
 
 
 def _settle_pending_writes() -> None:
-    """Wait for the writes still running on zarr's event loop after one of them
-    failed, and take their errors.
+    """After a failed write, wait (at most :data:`SETTLE_SECONDS`) for every task
+    still running on zarr's event loop, and take their errors.
 
     zarr writes a chunk's siblings concurrently; when one fails, the others are
     left running. Waiting for them means nothing is written behind the failure's
     back, and their errors (a full disk fails them all) are not reported as
-    "exception was never retrieved" tracebacks when the process exits.
+    "exception was never retrieved" tracebacks when the process exits. The loop is
+    zarr's one for the whole process: tasks of other roots in other threads are
+    waited for too (their results stay theirs; only errors of finished tasks are
+    marked as seen).
     """
     if not compat.has_sync():  # pragma: no cover - zarr without its sync helper
         return
