@@ -7,6 +7,7 @@ See :mod:`skelstore.packed` for the layout itself.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -232,15 +233,12 @@ class SkelshopWalk:
         """Every track, read one shot at a time (its arrays in one bulk call),
         with the checks readers make on a track's arrays."""
         for idx, path, records in self.parents:
-            group = self.root[path] if path != "/" else self.root
-            assert isinstance(group, Group)
-            requests = group.arrays_at(
-                [f"{r.name}/{role}" for r in records for role in ("data", "indices", "indptr")]
-            )
-            got = group.read_many(requests)
+            prefix = f"{path.strip('/')}/".lstrip("/")
+            roles = ("data", "indices", "indptr")
+            got = self.root.read_at([f"{prefix}{r.name}/{role}" for r in records for role in roles])
             for k, r in enumerate(records):
                 data, indices, indptr = got[3 * k : 3 * k + 3]
-                where = f"{group.where().rstrip('/')}/{r.name}"
+                where = f"{self.root.source}:{path.rstrip('/')}/{r.name}"
                 ip = np.asarray(indptr).astype(np.int64)
                 rows = r.end_frame - r.start_frame
                 if len(ip) != rows + 1 or ip[0] != 0 or (np.diff(ip) < 0).any():
@@ -248,7 +246,7 @@ class SkelshopWalk:
                 if int(ip[-1]) != len(data) or len(indices) != len(data):
                     raise FormatError(f"{where}: indptr does not match data/indices lengths")
                 yield idx, r.pose_id, Track(r.start_frame, r.end_frame, data, indices, ip)
-            del got, requests
+            del got
 
 
 def _packed_tracks(pt: PackedTimeline) -> Iterator[tuple[int, int, Track]]:
@@ -410,10 +408,17 @@ class PackedStream:
             name: min(plans[name].shard or plans[name].chunk * 16, max(1, self.sizes[name]))
             for name in (INDPTR, DATA, INDICES)
         }
+        #: Two buffers per array: one filled while the other's unit is written
+        #: (:meth:`~skelstore.storage.Group.start_set_many`; one write in flight).
+        self.spare = {
+            name: np.empty((self.units[name], *TRAILING[name]), DTYPES[name])
+            for name in (INDPTR, DATA, INDICES)
+        }
         self.buffers = {
             name: np.empty((self.units[name], *TRAILING[name]), DTYPES[name])
             for name in (INDPTR, DATA, INDICES)
         }
+        self.in_flight: Any = None
         self.buffered = dict.fromkeys((INDPTR, DATA, INDICES), 0)
         self.written = dict.fromkeys((INDPTR, DATA, INDICES), 0)
         self.table: list[tuple[int, int, int, int, int, int]] = []
@@ -465,7 +470,22 @@ class PackedStream:
             self.written[name] = at + n
             self.buffered[name] = 0
         if items:
-            self.timeline.set_many(items)
+            self._finish()  # the spare buffers are free again
+            self.in_flight = self.timeline.start_set_many(items)
+            for name in names:
+                self.buffers[name], self.spare[name] = self.spare[name], self.buffers[name]
+
+    def _finish(self) -> None:
+        """Wait for the write in flight, if any (raising its error)."""
+        if self.in_flight is not None:
+            finish, self.in_flight = self.in_flight, None
+            finish()
+
+    def abandon(self) -> None:
+        """After a failure: wait for the write in flight, if any, without raising
+        (the failure on its way out is the one to tell)."""
+        with contextlib.suppress(Exception):
+            self._finish()
 
     def add(self, shot: int, pose_id: int, track: Track) -> None:
         indptr = np.asarray(track.indptr, np.int64)
@@ -485,7 +505,9 @@ class PackedStream:
     def close(self, shots: list[tuple[int, int]]) -> None:
         self._flush(DATA, INDICES)
         self._flush(INDPTR)
+        self._finish()
         self.buffers.clear()
+        self.spare.clear()
         for name, size in self.sizes.items():
             if self.written[name] != size:
                 raise FormatError(
@@ -513,11 +535,15 @@ def pack_timeline(
         walk = check_packable(src, walk)
     shots = walk.shots if walk is not None else dump_shots(src)
     stream = PackedStream(dst, dst_timeline, settings, packed_sizes(src, walk), len(shots))
-    for shot, pid, track in dump_tracks(src, walk):
-        stream.add(shot, pid, track)
-        if tick is not None:
-            tick()
-    stream.close([(s.start_frame, s.end_frame) for s in shots])
+    try:
+        for shot, pid, track in dump_tracks(src, walk):
+            stream.add(shot, pid, track)
+            if tick is not None:
+                tick()
+        stream.close([(s.start_frame, s.end_frame) for s in shots])
+    except BaseException:
+        stream.abandon()
+        raise
 
 
 def unpack_timeline(src: Group, dst_timeline: Group, settings: Any, tick: Any = None) -> None:

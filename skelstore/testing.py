@@ -346,6 +346,44 @@ class EngineTests:
             np.testing.assert_array_equal(out[3], np.arange(10))
             assert root.read_many([]) == []
 
+    def test_read_at_reads_as_read_many(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            root.create_array("g/a", data=np.arange(6, dtype=np.uint16).reshape(3, 2))
+            root.create_array("g/h/b", data=np.linspace(0, 1, 5, dtype=np.float32))
+            root.create_array("c", data=np.array(3.5))
+        with skelstore.open(url) as root:
+            paths = ["g/h/b", "c", "g/a", "g/h/b"]
+            got = root.read_at(paths)
+            want = root.read_many(root.arrays_at(paths))
+            assert [(a.dtype, a.shape) for a in got] == [(b.dtype, b.shape) for b in want]
+            for a, b in zip(got, want, strict=True):
+                np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(root["g"].read_at(["h/b"])[0], want[0])
+            assert root.read_at([]) == []
+            with pytest.raises(skelstore.NotFoundError, match=basename(url)):
+                root.read_at(["g/a", "g/missing"])
+            with pytest.raises(skelstore.FormatError, match="expected an array"):
+                root.read_at(["g/h"])
+
+    def test_set_many_and_start_set_many_write_slices(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            a = root.create_array("a", shape=(10,), dtype=np.int32)
+            b = root.create_array("b", shape=(6, 3), dtype=np.float32)
+            root.set_many([(a, 0, np.arange(4, dtype=np.int32)), (b, 2, np.ones((2, 3)))])
+            values = np.full(6, 9, np.int32)
+            finish = root.start_set_many([(a, 4, values), (b, 4, np.full((2, 3), 2.0))])
+            finish()  # after this the caller may change the values again
+            values[:] = -1
+            finish = root.start_set_many([])
+            finish()
+        with skelstore.open(url) as root:
+            np.testing.assert_array_equal(root["a"].read(), [0, 1, 2, 3, 9, 9, 9, 9, 9, 9])
+            np.testing.assert_array_equal(
+                root["b"].read(), np.repeat([[0], [0], [1], [1], [2], [2]], 3, axis=1)
+            )
+
     def test_list_tree_agrees_with_the_interface(self, store):
         url, kw, _ = store
         with skelstore.open(url, "w", **kw) as root:

@@ -7,7 +7,7 @@ from typing import Any
 
 import h5py
 
-from skelstore.backends.hdf5.encoding import FILE_KWARGS
+from skelstore.backends.hdf5.encoding import FILE_KWARGS, limit_metadata_cache
 from skelstore.backends.hdf5.errors import h5_errors
 from skelstore.backends.hdf5.files import _OPEN_ON_FILE_OBJECTS, _open_local, _open_local_root
 from skelstore.backends.hdf5.groups import HDF5Group
@@ -87,6 +87,7 @@ class HDF5Engine(Engine):
         try:
             with h5_errors(url, "not an HDF5 file", catch=(OSError,)):
                 f = h5py.File(fobj, "r", **FILE_KWARGS)
+                limit_metadata_cache(f)
         except BaseException:
             fobj.close()
             raise

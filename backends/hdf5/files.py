@@ -9,7 +9,7 @@ import weakref
 
 import h5py
 
-from skelstore.backends.hdf5.encoding import FILE_KWARGS
+from skelstore.backends.hdf5.encoding import FILE_KWARGS, limit_metadata_cache
 from skelstore.backends.hdf5.groups import HDF5Group
 from skelstore.errors import (
     EngineError,
@@ -49,7 +49,10 @@ def _open_local(path: str, mode: str, url: str) -> h5py.File:
     try:
         if mode in ("w", "a", "r+") and os.path.isfile(path):  # (w-/x never change a file)
             check_file_unlocked(url, path, _HDF5_RULE)
-        return h5py.File(path, _h5_mode(mode), **FILE_KWARGS)
+        f = h5py.File(path, _h5_mode(mode), **FILE_KWARGS)
+        if mode == "r":
+            limit_metadata_cache(f)
+        return f
     except LockedError:
         raise
     except FileNotFoundError:

@@ -225,7 +225,7 @@ class HDF5Group(_H5Node, Group):
         elif growable or kwargs:
             chunks = True  # type: ignore[assignment]
         maxshape = (None, *shape[1:]) if growable or shape[:1] == (0,) else None
-        if data is not None and len(data) == 0:
+        if data is not None and data.ndim and len(data) == 0:
             data = None  # h5py rejects empty data with filters; the shape says it all
         refused = h5_errors(
             lambda: f"{self.where()}/{name}",
@@ -297,6 +297,16 @@ class HDF5Group(_H5Node, Group):
         from skelstore.backends.hdf5.tree import arrays_at
 
         return arrays_at(self, paths)
+
+    def read_at(self, paths: Sequence[str]) -> list[np.ndarray]:
+        """See :meth:`Group.read_at`; local files are read by
+        :mod:`skelstore.backends.hdf5.tree`, remote ones through :meth:`read_many`
+        (one concurrent fetch of every chunk)."""
+        if self._rangefile is not None:
+            return super().read_at(paths)
+        from skelstore.backends.hdf5.tree import read_at
+
+        return read_at(self, paths)
 
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read in sequence; on remote files, first fetch every chunk the requests

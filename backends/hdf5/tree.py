@@ -1,6 +1,6 @@
 """Listing an HDF5 tree in one go (:func:`list_tree`, behind
-:meth:`HDF5Group.list_tree <skelstore.storage.Group.list_tree>`), and opening many
-arrays at once (:func:`arrays_at`).
+:meth:`HDF5Group.list_tree <skelstore.storage.Group.list_tree>`), and opening or
+reading many arrays at once (:func:`arrays_at`, :func:`read_at`).
 
 The interface's default walk wraps every node in an :class:`HDF5Group` or
 :class:`HDF5Array` (each looking up its file object and options) and reads
@@ -14,6 +14,7 @@ handed to the group's own ``child``, so every link rule of the interface holds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,7 +24,15 @@ import numpy as np
 from skelstore.backends.hdf5.attrs import _H5Attrs
 from skelstore.backends.hdf5.errors import _H5_ERRORS, h5_errors
 from skelstore.errors import FormatError, SkelstoreError
-from skelstore.storage import Array, Attrs, Group, NodeInfo, natural_key, normalize_attr
+from skelstore.storage import (
+    CHECKED_READ_BYTES,
+    Array,
+    Attrs,
+    Group,
+    NodeInfo,
+    natural_key,
+    normalize_attr,
+)
 
 if TYPE_CHECKING:
     from skelstore.backends.hdf5.groups import HDF5Group
@@ -121,44 +130,118 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
     return out
 
 
+class _HardPaths:
+    """Opens the datasets at paths relative to the group ``gid`` whose every link
+    is hard; each group on the way is looked at and opened once (its datasets are
+    then looked up in it, not from ``gid`` again)."""
+
+    def __init__(self, gid: Any) -> None:
+        #: Groups reached through hard links only, by relative path (``None``:
+        #: not a group, or a link on the way is not hard).
+        self.groups: dict[str, tuple[Any, Any] | None] = {"": (gid, gid.links)}
+
+    def _group(self, path: str) -> tuple[Any, Any] | None:
+        """``(GroupID, its links)`` at ``path`` (relative, no leading slash)."""
+        if path in self.groups:
+            return self.groups[path]
+        parent, _, name = path.rpartition("/")
+        found = self._group(parent)
+        oid = self._member(found, name) if found is not None else None
+        group = (oid, oid.links) if isinstance(oid, h5py.h5g.GroupID) else None
+        self.groups[path] = group
+        return group
+
+    @staticmethod
+    def _member(group: tuple[Any, Any], name: str) -> Any:
+        """The object ``name`` of ``group`` if it is a hard link, else ``None``."""
+        gid, links = group
+        key = name.encode("utf-8", "surrogateescape")
+        if links.get_info(key).type != h5py.h5l.TYPE_HARD:
+            return None
+        return h5py.h5o.open(gid, key)
+
+    def open(self, path: str) -> Any:
+        """The ``DatasetID`` at ``path``, or ``None`` (a soft or external link on
+        the way, a group, an empty path): the interface's own rules apply to it."""
+        parent, _, name = path.strip("/").rpartition("/")
+        group = self._group(parent)
+        if not name or group is None:
+            return None
+        oid = self._member(group, name)
+        return oid if isinstance(oid, h5py.h5d.DatasetID) else None
+
+
+def _open_hard(opener: _HardPaths, path: str) -> Any:
+    """``opener.open(path)``, ``None`` where h5py fails (the interface's own rules
+    then name the problem)."""
+    try:
+        return opener.open(path)
+    except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
+        raise
+    except _H5_ERRORS:
+        return None
+
+
 def arrays_at(group: HDF5Group, paths: Sequence[str]) -> list[Array]:
     """See :meth:`skelstore.storage.Group.arrays_at`. Paths made of hard links
     only are opened directly, each group on the way looked at once per call; any
     other path (links, missing or damaged nodes) goes through ``group[path]``,
     which applies the interface's rules and names the problem. The arrays read
     as any other (:class:`HDF5Array`: the same guards)."""
-    base = group.raw.id
-    links = base.links
-    hard_links: set[bytes] = set()  # relative paths whose every link is hard
-
-    def open_hard(parts: list[str]) -> Any:
-        keys = [p.encode("utf-8", "surrogateescape") for p in parts]
-        for i in range(1, len(keys) + 1):
-            key = b"/".join(keys[:i])
-            if key in hard_links:
-                continue
-            # the components before the last are hard links already: the lookup
-            # follows no soft or external link
-            if links.get_info(key).type != h5py.h5l.TYPE_HARD:
-                return None
-            if i < len(keys):
-                hard_links.add(key)
-        oid = h5py.h5o.open(base, b"/".join(keys))
-        return oid if isinstance(oid, h5py.h5d.DatasetID) else None
-
+    opener = _HardPaths(group.raw.id)
     out: list[Array] = []
     for path in paths:
-        parts = [p for p in path.split("/") if p]
-        try:
-            oid = open_hard(parts) if parts else None
-        except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
-            raise
-        except _H5_ERRORS:
-            oid = None
+        oid = _open_hard(opener, path)
         if oid is None:
             out.extend(Group.arrays_at(group, [path]))  # the interface's rules
         else:
             node = group._wrap(h5py.Dataset(oid, readonly=not group.writable))
             assert isinstance(node, Array)
             out.append(node)
+    return out
+
+
+def _read_plain(oid: Any, check_external: bool) -> np.ndarray | None:
+    """The whole dataset ``oid`` if it is plain and small: a numeric dtype, raw
+    data in this file (unless ``check_external`` is off), at most
+    :data:`~skelstore.storage.CHECKED_READ_BYTES`; ``None`` for any other, which
+    :class:`HDF5Array` reads with its guards."""
+    if check_external:
+        dcpl = oid.get_create_plist()
+        if dcpl.get_external_count() or dcpl.get_layout() == h5py.h5d.VIRTUAL:
+            return None
+    shape, dtype = oid.shape, oid.dtype
+    if shape is None or dtype.kind not in "iuf" or dtype.names is not None or dtype.subdtype:
+        return None
+    if any(n >= 2**63 for n in shape) or math.prod(shape) * dtype.itemsize > CHECKED_READ_BYTES:
+        return None
+    out = np.empty(shape, dtype=dtype)
+    if out.size:
+        oid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+    return out
+
+
+def read_at(group: HDF5Group, paths: Sequence[str]) -> list[np.ndarray]:
+    """See :meth:`skelstore.storage.Group.read_at`. A plain small dataset
+    (:func:`_read_plain`) reached through hard links is read with h5py's
+    low-level calls, its shape and type asked once, and no array object made;
+    any other path, and any read h5py fails, goes through :func:`arrays_at` and
+    :class:`HDF5Array`, whose guards and messages apply."""
+    opener = _HardPaths(group.raw.id)
+    check_external = not group._allow_external
+    out: list[np.ndarray] = []
+    for path in paths:
+        values: np.ndarray | None = None
+        oid = _open_hard(opener, path)
+        if oid is not None:
+            try:
+                values = _read_plain(oid, check_external)
+            except SkelstoreError:
+                raise
+            except _H5_ERRORS:
+                values = None  # read again below, where the failure is named
+        if values is None:
+            (array,) = arrays_at(group, [path])
+            values = array[...]
+        out.append(values)
     return out

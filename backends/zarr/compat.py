@@ -10,8 +10,9 @@ says yes, the engine's tests fail, as they should.
 
 The internals, with the zarr versions known to have them (3.1.3 to 3.3):
 
-- ``zarr.core.sync.sync``: run a coroutine on zarr's event loop from
-  synchronous code (:func:`run`; :func:`has_sync`).
+- ``zarr.core.sync.sync`` and ``zarr.core.sync._get_loop``: run a coroutine on
+  zarr's event loop from synchronous code, waiting for it (:func:`run`) or not
+  (:func:`submit`); :func:`has_sync`.
 - ``zarr.core.array.init_array``, ``zarr.core.group.GroupMetadata`` and
   ``zarr.core.metadata.v3.ArrayV3Metadata``: metadata documents made without a
   store round trip, for batch writes (:func:`has_batch_writes`).
@@ -22,6 +23,8 @@ The internals, with the zarr versions known to have them (3.1.3 to 3.3):
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -30,9 +33,10 @@ import zarr
 from zarr.storage import MemoryStore, StorePath
 
 try:
+    from zarr.core.sync import _get_loop
     from zarr.core.sync import sync as _sync
 except ImportError:  # pragma: no cover - depends on the zarr version
-    _sync = None
+    _sync = _get_loop = None
 
 try:
     from zarr.core.array import init_array as _init_array
@@ -50,14 +54,16 @@ __all__ = [
     "has_consolidated_lookup",
     "has_sync",
     "run",
+    "submit",
 ]
 
 T = TypeVar("T")
 
 
 def has_sync() -> bool:
-    """Whether :func:`run` can run coroutines on zarr's own event loop."""
-    return _sync is not None
+    """Whether :func:`run` and :func:`submit` can run coroutines on zarr's own
+    event loop."""
+    return _sync is not None and _get_loop is not None
 
 
 def has_batch_writes() -> bool:
@@ -79,6 +85,16 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     if _sync is None:  # pragma: no cover - a caller that did not ask has_sync()
         raise RuntimeError("zarr has no sync helper here: ask has_sync() first")
     return _sync(coro)
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start ``coro`` on zarr's event loop and return at once: the future's
+    ``result()`` waits for it (and raises its error).
+
+    Only call it where :func:`has_sync` is true."""
+    if _get_loop is None:  # pragma: no cover - a caller that did not ask has_sync()
+        raise RuntimeError("zarr has no event loop helper here: ask has_sync() first")
+    return asyncio.run_coroutine_threadsafe(coro, _get_loop())
 
 
 def array_v3_document(

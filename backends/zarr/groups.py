@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import numpy as np
@@ -363,6 +363,34 @@ class ZarrGroup(_ZarrNode, Group):
     def set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> None:
         """Write every slice concurrently in one event-loop call (zarr's async
         ``setitem``); arrays of other engines one by one."""
+        jobs = self._set_jobs(items)
+        if jobs:
+            self._run_concurrently(jobs, "writing to arrays")
+
+    def start_set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> Callable[[], None]:
+        """:meth:`set_many` handed to zarr's event loop, returning at once (see
+        :meth:`Group.start_set_many`); a store's first write is made at once
+        (it may first drop stale consolidated metadata)."""
+        if not self._s.dirty or not compat.has_sync():
+            return super().start_set_many(items)
+        jobs = self._set_jobs(items)
+        if not jobs:
+            return super().start_set_many([])
+
+        async def run_all() -> None:
+            await asyncio.gather(*jobs)
+
+        future = compat.submit(run_all())
+        self._s.pending.add(future)
+
+        def finish() -> None:
+            self._finish(lambda: self._s.wait_for(future), "writing to arrays")
+
+        return finish
+
+    def _set_jobs(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> list[Any]:
+        """zarr's ``setitem`` coroutines of ``items`` (arrays of other engines are
+        written here, one by one)."""
         self._check_writable()
         batch = []
         for arr, start, values in items:
@@ -373,9 +401,7 @@ class ZarrGroup(_ZarrNode, Group):
             elif len(values):
                 sel = slice(start, start + len(values))
                 batch.append((async_arr, sel, values.astype(arr.dtype, copy=False)))
-        if batch:
-            jobs = [a.setitem(sel, v) for a, sel, v in batch]
-            self._run_concurrently(jobs, "writing to arrays")
+        return [a.setitem(sel, v) for a, sel, v in batch]
 
     def _run_concurrently(self, jobs: list[Coroutine[Any, Any, Any]], doing: str) -> None:
         """Await ``jobs`` together in one call on zarr's event loop, inside the
@@ -384,9 +410,14 @@ class ZarrGroup(_ZarrNode, Group):
         async def run_all() -> None:
             await asyncio.gather(*jobs)
 
+        self._finish(lambda: compat.run(run_all()), doing)
+
+    def _finish(self, wait: Callable[[], Any], doing: str) -> None:
+        """``wait()`` for a write inside the failed-write guard; a failure other
+        than skelstore's is an EngineError."""
         try:
             with _quiet(), self._s.writing():
-                compat.run(run_all())
+                wait()
         except SkelstoreError:
             raise
         except Exception as exc:

@@ -4,6 +4,7 @@ failed-write guard, node cache, consolidation on close."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 import weakref
@@ -75,6 +76,9 @@ class _Session:
         self._fresh: dict[str, Any] = {}
         self.closed = False
         self.failed: WriteError | None = None
+        #: Writes started and not yet waited for (:meth:`ZarrGroup.start_set_many`):
+        #: :meth:`close` waits for them, so nothing is written after it.
+        self.pending: set[concurrent.futures.Future[Any]] = set()
         self._close_lock = threading.Lock()
         self._cleanup = weakref.finalize(self, build.discard) if build is not None else None
         # a root dropped without close() still lets the next writer in
@@ -121,6 +125,15 @@ class _Session:
             _settle_pending_writes()
             raise err from exc
 
+    def wait_for(self, future: concurrent.futures.Future[Any]) -> Any:
+        """The result of a write started on zarr's event loop, inside
+        :meth:`writing` (a failed write is remembered)."""
+        try:
+            with _quiet(), self.writing():
+                return future.result()
+        finally:
+            self.pending.discard(future)
+
     def check_stale(self) -> bool:
         """True if the consolidated metadata was found stale (checked once, on first
         need: reading members by name costs no listing)."""
@@ -151,6 +164,15 @@ class _Session:
                 return
             self.closed = True
         failure: WriteError | None = self.failed
+        for future in list(self.pending):
+            try:
+                self.wait_for(future)
+            except WriteError as exc:
+                failure = failure or exc
+            except Exception as exc:  # a write nobody waited for: the dump is not whole
+                failure = failure or WriteError(
+                    f"{self.source}: a write failed ({exc})", path=self.source
+                )
         if not finish:
             self.dirty = False
         try:
