@@ -426,11 +426,12 @@ class PackedStream:
         self._put(INDPTR, np.zeros(1, POINTER_DTYPE))
 
     def _put(self, name: str, values: np.ndarray) -> None:
-        buf, unit = self.buffers[name], self.units[name]
+        unit = self.units[name]
         while len(values):
             at = self.buffered[name]
             take = min(len(values), unit - at)
-            buf[at : at + take] = values[:take]
+            # (the buffer is looked up each time: a flush swaps it for the spare one)
+            self.buffers[name][at : at + take] = values[:take]
             self.buffered[name] = at + take
             values = values[take:]
             if self.buffered[name] == unit:
@@ -443,12 +444,13 @@ class PackedStream:
             self._put(DATA, data)
             self._put(INDICES, indices)
             return
-        unit, bd, bi = self.units[DATA], self.buffers[DATA], self.buffers[INDICES]
+        unit = self.units[DATA]
         while len(data):
             at = self.buffered[DATA]
             take = min(len(data), unit - at)
-            bd[at : at + take] = data[:take]
-            bi[at : at + take] = indices[:take]
+            # (the buffers are looked up each time: a flush swaps them for the spares)
+            self.buffers[DATA][at : at + take] = data[:take]
+            self.buffers[INDICES][at : at + take] = indices[:take]
             self.buffered[DATA] = self.buffered[INDICES] = at + take
             data, indices = data[take:], indices[take:]
             if at + take == unit:

@@ -16,7 +16,7 @@ import zarr.storage
 
 import skelstore
 import skelstore.packed
-from skelstore.conversion import convert
+from skelstore.conversion import compare_dumps, convert
 from skelstore.io import ShotSegmentedWriter
 
 
@@ -72,17 +72,50 @@ def test_a_failed_background_write_is_raised_by_finish_and_again(tmp_path: Path,
         root.close()
 
 
-def _dump_with_a_damaged_last_track(path: Path) -> None:
-    """A skelshop-layout HDF5 dump of 40 shots whose last track's ``indptr`` does
-    not match its ``data`` (found only when that track is read)."""
+def _dump(path: Path, shots: int = 40) -> None:
+    """A skelshop-layout HDF5 dump: shots of 50 frames, one or two tracks of
+    varying length each, some keypoints missing."""
     rng = np.random.default_rng(1)
     with skelstore.open(path, "w") as root:
         w = ShotSegmentedWriter(root, 25)
-        for s in range(40):
+        for s in range(shots):
             w.start_shot(s * 50)
             for f in range(s * 50, s * 50 + 50):
-                w.add_pose(f, 0, rng.uniform(1, 500, (25, 3)).astype("f4"))
+                for pose in range(1 + (f % 7 < s % 3)):
+                    kps = rng.uniform(1, 500, (25, 3)).astype("f4")
+                    kps[rng.random(25) < 0.3] = 0
+                    w.add_pose(f, pose, kps)
             w.end_shot()
+
+
+def _small_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 512 rows: a test dump's packed arrays make many units of shards,
+    and tracks straddle their boundaries."""
+    for table in ("NOMINAL_CHUNK", "GROWING_CHUNK"):  # (Zarr, HDF5)
+        small = dict(getattr(skelstore.packed, table), data=512, indices=512, indptr=512)
+        monkeypatch.setattr(skelstore.packed, table, small)
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_conversions_written_in_many_units_are_exact(tmp_path: Path, monkeypatch, suffix: str):
+    """Each unit of shards is written while the next is filled (two buffers per
+    array): the copy equals its source, whichever unit a track's rows fall in."""
+    src = tmp_path / "src.h5"
+    _dump(src)
+    _small_units(monkeypatch)
+    dst = tmp_path / f"out{suffix}"
+    report = convert(src, dst, layout="packed")
+    assert report.layout == "packed"
+    with skelstore.open(src) as a, skelstore.open(dst) as b:
+        assert compare_dumps(a, b) is None
+        data = b["timeline/data"]
+        assert data.chunks is not None and data.shape[0] > 40 * data.chunks[0]  # > 3 units
+
+
+def _dump_with_a_damaged_last_track(path: Path) -> None:
+    """:func:`_dump` whose last track's ``indptr`` does not match its ``data``
+    (found only when that track is read)."""
+    _dump(path)
     with h5py.File(path, "a") as f:
         indptr = f["timeline/shot39/pose0/indptr"]
         indptr[-1] = indptr[-1] + 7
@@ -96,10 +129,7 @@ def test_a_conversion_failing_with_a_write_in_flight_leaves_nothing(
     copy is removed (nothing is written after it, nothing is left behind)."""
     src = tmp_path / "src.h5"
     _dump_with_a_damaged_last_track(src)
-    # small chunks: 50,000 keypoints make many units of shards, each written in
-    # the background while the next is read
-    small = dict(skelstore.packed.NOMINAL_CHUNK, data=512, indices=512, indptr=512)
-    monkeypatch.setattr(skelstore.packed, "NOMINAL_CHUNK", small)
+    _small_units(monkeypatch)  # each unit written in the background while the next is read
     written = _slow_local_store(monkeypatch, 0.2, ("timeline/data", "timeline/indices"))
     dst = tmp_path / "out.zarr"
     with pytest.raises(skelstore.FormatError, match=r"src\.h5:/timeline/shot39/pose0"):

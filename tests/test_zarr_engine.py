@@ -688,3 +688,16 @@ def test_write_many_does_not_hide_errors_of_the_batch_path(tmp_path, monkeypatch
     with skelstore.open(tmp_path / "g.zarr", "w") as root:
         root.write_many([GroupSpec("g"), ArraySpec("g/data", data)])  # batch path again
         np.testing.assert_array_equal(root["g/data"].read(), data)
+
+
+def test_set_many_stores_chunks_of_fill_values(tmp_path: Path):
+    """What set_many writes is stored, also chunks holding only the fill value (as
+    HDF5 stores them; zarr's default would store nothing for these zeros)."""
+    path = tmp_path / "e.zarr"
+    with skelstore.open(path, "w") as root:
+        arr = root.create_array("a", shape=(400,), dtype=np.int32, chunks=(100,))
+        root.set_many([(arr, 0, np.zeros(400, np.int32))])
+    assert [p.name for p in (path / "a" / "c").iterdir()]
+    with skelstore.open(path) as root:
+        assert root["a"].raw.nchunks_initialized == 4
+        np.testing.assert_array_equal(root["a"].read(), np.zeros(400))

@@ -46,11 +46,12 @@ def _scalar_attrs(oid: Any) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for i in range(h5py.h5a.get_num_attrs(oid)):
         aid = h5py.h5a.open(oid, index=i)
-        name, dtype = aid.name, aid.dtype
+        name, tid = aid.name, aid.get_type()
+        dtype = tid.dtype
         if not name.isascii() or aid.shape != () or dtype.kind not in "iuf" or dtype.names:
             return None
         value = np.empty((), dtype=dtype)
-        aid.read(value)
+        aid.read(value, mtype=tid)  # the stored type is the array's: nothing converts
         out[name.decode("ascii")] = normalize_attr(value[()])
     return out
 
@@ -210,14 +211,15 @@ def _read_plain(oid: Any, check_external: bool) -> np.ndarray | None:
         dcpl = oid.get_create_plist()
         if dcpl.get_external_count() or dcpl.get_layout() == h5py.h5d.VIRTUAL:
             return None
-    shape, dtype = oid.shape, oid.dtype
+    shape, tid = oid.shape, oid.get_type()
+    dtype = tid.dtype
     if shape is None or dtype.kind not in "iuf" or dtype.names is not None or dtype.subdtype:
         return None
     if any(n >= 2**63 for n in shape) or math.prod(shape) * dtype.itemsize > CHECKED_READ_BYTES:
         return None
     out = np.empty(shape, dtype=dtype)
-    if out.size:
-        oid.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+    if out.size:  # read as stored (the array's dtype is the stored type's): no conversion
+        oid.read(h5py.h5s.ALL, h5py.h5s.ALL, out, mtype=tid)
     return out
 
 

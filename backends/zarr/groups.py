@@ -362,7 +362,10 @@ class ZarrGroup(_ZarrNode, Group):
 
     def set_many(self, items: Sequence[tuple[Array, int, np.ndarray]]) -> None:
         """Write every slice concurrently in one event-loop call (zarr's async
-        ``setitem``); arrays of other engines one by one."""
+        ``setitem``); arrays of other engines one by one. Chunks are stored even
+        where they hold only the fill value (zarr's ``write_empty_chunks``): what
+        was written is then what the store holds, as on HDF5, and no chunk is
+        compared with the fill value first."""
         jobs = self._set_jobs(items)
         if jobs:
             self._run_concurrently(jobs, "writing to arrays")
@@ -392,16 +395,18 @@ class ZarrGroup(_ZarrNode, Group):
         """zarr's ``setitem`` coroutines of ``items`` (arrays of other engines are
         written here, one by one)."""
         self._check_writable()
-        batch = []
+        jobs: list[Any] = []
         for arr, start, values in items:
             values = np.asarray(values)
             async_arr = _async_target(arr, values)
             if async_arr is None:
                 arr[start : start + len(values)] = values
             elif len(values):
-                sel = slice(start, start + len(values))
-                batch.append((async_arr, sel, values.astype(arr.dtype, copy=False)))
-        return [a.setitem(sel, v) for a, sel, v in batch]
+                values = values.astype(arr.dtype, copy=False)
+                if hasattr(async_arr, "with_config"):  # zarr >= 3.1
+                    async_arr = async_arr.with_config({"write_empty_chunks": True})
+                jobs.append(async_arr.setitem(slice(start, start + len(values)), values))
+        return jobs
 
     def _run_concurrently(self, jobs: list[Coroutine[Any, Any, Any]], doing: str) -> None:
         """Await ``jobs`` together in one call on zarr's event loop, inside the
