@@ -15,9 +15,12 @@ Settings, each with the environment variable it starts from:
   file it reads in a watchdog child process first, as ``untrusted=True`` does.
 - ``allow_external`` (``SKELSTORE_HDF5_ALLOW_EXTERNAL=1``): HDF5 external links
   and raw data in other files are followed, as ``allow_external=True`` does.
-- ``threads`` (``SKELSTORE_THREADS=N``): threads the HDF5 engine compresses
-  chunks on; ``None`` means the CPUs this process may use, at most 4, and ``1``
-  only the calling thread.
+- ``threads`` (``SKELSTORE_THREADS=N``): threads the engines compress chunks on
+  (:func:`codec_threads`); ``None`` means the CPUs this process may use, at most
+  4, and ``1`` only the calling thread (HDF5). For Zarr it sizes zarr's own
+  codec thread pool, unless zarr's ``threading.max_workers`` is set: zarr makes
+  that pool once, so the value in force when the Zarr engine is first used
+  counts.
 - ``legacy_skels`` (``LEGACY_SKELS``, set to anything): recorded in a new
   dump's ``legacy_skels`` attribute, as skelshop does.
 - ``remote_timeout`` (``SKELSTORE_REMOTE_TIMEOUT=SECONDS``, ``0`` or ``none`` for
@@ -45,7 +48,7 @@ from typing import Any
 
 from skelstore.errors import InputError
 
-__all__ = ["Settings", "get_options", "set_options"]
+__all__ = ["Settings", "codec_threads", "get_options", "set_options"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,19 @@ _current = Settings.from_environ()
 def get_options() -> Settings:
     """The settings in force."""
     return _current
+
+
+def codec_threads() -> int:
+    """Threads that compress (or decompress) chunks at once: the ``threads``
+    setting, else the CPUs this process may use, at most 4."""
+    threads = get_options().threads
+    if threads is not None:
+        return threads
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def _validated(changes: dict[str, Any]) -> dict[str, Any]:

@@ -128,3 +128,22 @@ def test_remote_limits_are_settings(monkeypatch):
     for bad in ({"remote_timeout": 0}, {"remote_timeout": "1"}, {"remote_attempts": 0}):
         with pytest.raises(skelstore.InputError):
             skelstore.set_options(**bad)
+
+
+def test_zarr_thread_pool_sized_from_threads_unless_zarr_says(monkeypatch):
+    """The Zarr engine sizes zarr's codec thread pool from the ``threads`` setting,
+    only where zarr's own configuration leaves it unset."""
+    import zarr
+
+    from skelstore.backends.zarr.engine import size_zarr_thread_pool
+    from skelstore.config import codec_threads
+
+    with zarr.config.set({"threading.max_workers": None}), skelstore.set_options(threads=3):
+        assert codec_threads() == 3
+        size_zarr_thread_pool()
+        assert zarr.config.get("threading.max_workers") == 3
+    with zarr.config.set({"threading.max_workers": 7}):
+        size_zarr_thread_pool()
+        assert zarr.config.get("threading.max_workers") == 7
+    with skelstore.set_options(threads=None):
+        assert 1 <= codec_threads() <= 4

@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from skelstore.compression import BLOSC_FILTER_ID
-from skelstore.config import get_options
+from skelstore.config import codec_threads
 
 __all__ = ["BloscSettings", "blosc_settings", "max_threads", "write_chunks"]
 
@@ -41,17 +41,9 @@ PARALLEL_MIN_BYTES = 256 * 2**10
 
 
 def max_threads() -> int:
-    """Threads that compress at once: the ``threads`` setting
-    (:mod:`skelstore.config`; 1 = only the calling thread), else the CPUs this
-    process may use, at most 4."""
-    threads = get_options().threads
-    if threads is not None:
-        return threads
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    """Threads that compress at once (:func:`skelstore.config.codec_threads`; 1 =
+    only the calling thread)."""
+    return codec_threads()
 
 
 _POOL: ThreadPoolExecutor | None = None

@@ -21,6 +21,7 @@ from skelstore.backends.zarr.targets import (
     _remote_state,
 )
 from skelstore.backends.zarr.zipsink import _ZipSink
+from skelstore.config import codec_threads
 from skelstore.errors import (
     EngineError,
     FormatError,
@@ -42,6 +43,17 @@ from skelstore.urls import (
 )
 
 
+def size_zarr_thread_pool() -> None:
+    """zarr compresses and decompresses chunks on a thread pool it makes once,
+    the first time it runs; unless zarr's own ``threading.max_workers`` says how
+    large, make it skelstore's ``threads`` setting
+    (:func:`skelstore.config.codec_threads`). Python's default, CPUs + 4 threads,
+    only competes for the CPUs with the thread that reads or writes the dump, and
+    each thread keeps its own memory arena (docs/performance.md)."""
+    if zarr.config.get("threading.max_workers", None) is None:
+        zarr.config.set({"threading.max_workers": codec_threads()})
+
+
 class ZarrEngine(Engine):
     """Entry point of the Zarr engine (directory stores, fsspec URLs, ``.zarr.zip``)."""
 
@@ -60,6 +72,7 @@ class ZarrEngine(Engine):
 
     def wrap(self, obj: Any) -> ZarrGroup:
         """Adapt an open ``zarr.Group``; its store stays the caller's to close."""
+        size_zarr_thread_pool()
         store = obj.store
         session = _Session(
             source=str(store),
@@ -98,6 +111,7 @@ class ZarrEngine(Engine):
             raise EngineError(f"{url}: invalid mode {mode!r}; use one of {', '.join(MODES)}")
         if zarr_format not in (None, 2, 3):
             raise EngineError(f"{url}: zarr_format must be 2 or 3, not {zarr_format!r}")
+        size_zarr_thread_pool()
         if _is_zip_url(url):
             return self._open_zip(url, mode, storage_options, zarr_format)
         if is_local(url):
