@@ -62,7 +62,6 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
     out: dict[str, NodeInfo] = {}
 
     def attrs_of(oid: Any, path: str) -> dict[str, Any]:
-        where = f"{source}:{path}"
         try:
             fast = _scalar_attrs(oid)
         except SkelstoreError:  # e.g. a RemoteError raised while HDF5 read
@@ -71,6 +70,7 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
             fast = None  # the nodes' own reader names the problem
         if fast is not None:
             return fast
+        where = f"{source}:{path}"
         obj = h5py.Group(oid) if isinstance(oid, h5py.h5g.GroupID) else h5py.Dataset(oid)
         return dict(Attrs(_H5Attrs(obj, where, source), writable=False, where=where))
 
@@ -107,8 +107,12 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
             if isinstance(oid, h5py.h5g.GroupID):
                 visit(oid, child_path, level + 1)
             elif isinstance(oid, h5py.h5d.DatasetID):
-                with h5_errors(f"{source}:{child_path}", "cannot read"):
-                    shape, dtype = oid.shape, oid.dtype
+                try:  # (not h5_errors: a context manager per dataset costs more here)
+                    shape, dtype = oid.shape, oid.get_type().dtype
+                except SkelstoreError:
+                    raise
+                except _H5_ERRORS as exc:
+                    raise FormatError(f"{source}:{child_path}: cannot read ({exc})") from exc
                 if shape and max(shape) >= 2**63:  # as HDF5Array.shape refuses it
                     raise FormatError(f"{source}:{child_path}: impossible shape {shape}")
                 out[child_path] = NodeInfo(
