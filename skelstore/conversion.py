@@ -422,7 +422,12 @@ class _SourceInfo:
 
         tracks = [(p, t) for _, p, ts in walk.parents for t in ts]
         preset = None
-        if tracks:
+        if walk.damaged:  # the sizes the walk read are not all there: look at the arrays
+            from skelstore.summary import detect_preset
+
+            groups = [(p, root[p]) for p, _ in walk.pose_groups()]
+            preset = detect_preset([(p, g) for p, g in groups if isinstance(g, Group)])
+        elif tracks:
             path, big = max(tracks, key=lambda pt: pt[1].entries)
             grp = root[f"{path.rstrip('/')}/{big.name}"]
             assert isinstance(grp, Group)

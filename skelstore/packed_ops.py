@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
 
@@ -111,6 +111,10 @@ def dump_tracks(root: Group, walk: SkelshopWalk | None = None) -> Iterator[tuple
     yield from (walk or SkelshopWalk.of(root)).tracks()
 
 
+#: The arrays of a pose group, with the kinds of dtype each may have.
+ROLE_KINDS = {"data": "fiu", "indices": "iu", "indptr": "iu"}
+
+
 @dataclass
 class TrackRecord:
     """What a :class:`SkelshopWalk` keeps of a track: no open arrays (an engine's
@@ -120,14 +124,23 @@ class TrackRecord:
     name: str
     start_frame: int
     end_frame: int
-    entries: int
+    #: Keypoints stored: the last offset of its ``indptr`` (0 if that is damaged).
+    entries: int = 0
+    #: Its ``indptr`` as int64, read while listing.
+    indptr: np.ndarray | None = field(default=None, repr=False)
+    #: Its pose group, as listed.
+    pose: NodeInfo | None = field(default=None, repr=False)
+    #: What is wrong with its ``indptr``, raised when the track is read (a copy in
+    #: skelshop's layout keeps such arrays as they are).
+    problem: FormatError | None = field(default=None, repr=False)
 
 
 def _track_record(
-    tree: dict[str, NodeInfo], src: str, parent: NodeInfo, name: str, check: Any
+    tree: dict[str, NodeInfo], src: str, parent: NodeInfo, name: str
 ) -> TrackRecord | None:
-    """The record of the pose group ``name`` of ``parent`` from a listed tree, with
-    the checks :class:`skelstore.layout.TrackSource` makes on an open track."""
+    """The record of the pose group ``name`` of ``parent`` from a listed tree
+    (down to the pose groups), with the checks :class:`skelstore.layout.TrackSource`
+    makes on an open track's group; its arrays are checked as they are read."""
     gwhere = f"{src}:{parent.path}"
     pid = parse_index(name, "pose", gwhere)
     pose = tree.get(f"{parent.path.rstrip('/')}/{name}")
@@ -137,58 +150,76 @@ def _track_record(
     if not pose.is_group:
         raise FormatError(f"{gwhere.rstrip('/')}/{name}: expected a pose group")
     start, end = frame_attrs(pose, where)  # type: ignore[arg-type]
-    arrays: dict[str, NodeInfo] = {}
-    for role in ("data", "indices", "indptr"):
-        path = f"{pose.path}/{role}"
-        node = tree.get(path)
-        if node is None:
+    for role in ROLE_KINDS:
+        if role not in (pose.members or ()):
+            path = f"{pose.path}/{role}"
             raise FormatError(
                 f"{where}: incomplete pose group ({src}: no group or array at {path!r})"
             )
-        if node.is_group:
-            raise FormatError(f"{src}:{path}: expected an array, found a group")
-        arrays[role] = node
-    data = arrays["data"]
-    assert data.shape is not None and data.dtype is not None
-    if data.shape[1:] != (3,) or len(data.shape) != 2:
-        raise FormatError(f"{where}/data: shape {data.shape}, expected (n, 3)")
-    for role, kinds in (("data", "fiu"), ("indices", "iu"), ("indptr", "iu")):
-        arr = arrays[role]
-        assert arr.shape is not None and arr.dtype is not None
-        if role != "data" and len(arr.shape) != 1:
-            raise FormatError(f"{src}:{arr.path}: shape {arr.shape}, expected (n,)")
-        if arr.dtype.kind not in kinds:
-            what = "numbers" if kinds == "fiu" else "integers"
-            raise FormatError(f"{src}:{arr.path}: dtype {arr.dtype}, expected {what}")
-    if check is not None:
-        check(parent, pose, arrays)
-    return TrackRecord(pid, name, start, end, data.shape[0])
+    return TrackRecord(pid, name, start, end, pose=pose)
+
+
+def _check_array(src: str, role: str, node: NodeInfo) -> None:
+    """The shape and kind of dtype a pose group's array ``role`` must have."""
+    shape, dtype = node.shape, node.dtype
+    assert shape is not None and dtype is not None
+    if role == "data" and (len(shape) != 2 or shape[1:] != (3,)):
+        raise FormatError(f"{src}:{node.path}: shape {shape}, expected (n, 3)")
+    if role != "data" and len(shape) != 1:
+        raise FormatError(f"{src}:{node.path}: shape {shape}, expected (n,)")
+    kinds = ROLE_KINDS[role]
+    if dtype.kind not in kinds:
+        what = "numbers" if kinds == "fiu" else "integers"
+        raise FormatError(f"{src}:{node.path}: dtype {dtype}, expected {what}")
+
+
+def _pointers(src: str, record: TrackRecord, node: NodeInfo, values: np.ndarray) -> np.ndarray:
+    """A track's ``indptr`` as int64, checked: one offset per row and one more,
+    from 0, never decreasing (its shape and dtype: :func:`_check_array`)."""
+    ip = values.astype(np.int64)
+    rows = record.end_frame - record.start_frame
+    if len(ip) != rows + 1 or ip[0] != 0 or (np.diff(ip) < 0).any():
+        where = f"{src}:{node.path}"
+        raise FormatError(f"{where}: not {rows + 1} monotone offsets from 0")
+    return ip
 
 
 @dataclass
 class SkelshopWalk:
     """A skelshop-layout dump's tree, listed once: every shot (or the unsegmented
     timeline) with its tracks' frame ranges and sizes, for the passes a conversion
-    makes over it; :func:`check_packable` fills it and checks it in one go."""
+    makes over it; :func:`check_packable` fills it and checks it in one go.
+
+    The tree is listed down to the pose groups, and every track's ``indptr`` is
+    read with it (its last offset is the track's size); ``data`` and ``indices``
+    are opened only once, when :meth:`tracks` reads them, and checked then."""
 
     root: Group
     unseg: bool
     shots: list[DumpShot]
     #: ``(shot index, parent path, tracks)``; the unsegmented timeline is shot 0.
     parents: list[tuple[int, str, list[TrackRecord]]]
-    #: Made by :func:`check_packable`, which found nothing the packed layout lacks.
+    #: Made by :func:`check_packable`, which found nothing the packed layout lacks
+    #: (``data`` and ``indices`` are checked by :meth:`tracks`, as they are read).
     checked: bool = False
+    #: The check :meth:`of` was given, applied to ``data`` and ``indices`` too.
+    check: Any = field(default=None, repr=False)
+    #: The shot groups (or the timeline), as listed, by path.
+    groups: dict[str, NodeInfo] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, root: Group, check: Any = None) -> SkelshopWalk:
         """List ``root``'s tree in one :meth:`~skelstore.storage.Group.list_tree`
-        call, with the checks readers make on a track's group and arrays;
-        ``check(parent, pose, arrays)`` is called on every shot (``pose`` ``None``)
-        and every track, with the :class:`~skelstore.storage.NodeInfo` of its shot
-        (or the timeline), its pose group and its arrays by name."""
+        call and read every ``indptr`` in one
+        :meth:`~skelstore.storage.Group.read_nodes` call, with the checks readers
+        make on a track's group and arrays; ``check(parent, pose, arrays)`` is
+        called on every shot (``pose`` ``None``), every track (``arrays`` empty),
+        and with the :class:`~skelstore.storage.NodeInfo` of each track's arrays
+        by name as they are read (``indptr`` here, ``data`` and ``indices`` by
+        :meth:`tracks`)."""
         timeline = _timeline_of(root)
         unseg = root.attrs.get("fmt_type") == "unseg"
-        tree = timeline.list_tree(2 if unseg else 3)
+        tree = timeline.list_tree(1 if unseg else 2)  # down to the pose groups
         src = root.source
         top = tree[timeline.path]
         if unseg:
@@ -213,17 +244,58 @@ class SkelshopWalk:
                     check(node, None, {})  # every shot, also one without tracks
         parents = []
         for idx, group in groups:
-            records = [_track_record(tree, src, group, name, check) for name in group.members or ()]
+            records = [_track_record(tree, src, group, name) for name in group.members or ()]
             records = [r for r in records if r is not None]
             records.sort(key=lambda r: r.pose_id)
+            if check is not None:
+                for r in records:
+                    check(group, r.pose, {})
             parents.append((idx, group.path, records))
-        return cls(root, unseg, shots, parents)
+        walk = cls(root, unseg, shots, parents, check=check)
+        walk.groups = {group.path: group for _, group in groups}
+        walk._read_pointers()
+        return walk
+
+    def _read_pointers(self) -> None:
+        """Read every track's ``indptr`` (one call; one by one only if that fails,
+        to tell the damaged ones, whose problem :meth:`tracks` raises)."""
+        src = self.root.source
+        todo = [(path, r) for _, path, records in self.parents for r in records]
+        paths = [f"{path.strip('/')}/{r.name}/indptr".lstrip("/") for path, r in todo]
+        try:
+            got: list[Any] = self.root.read_nodes(paths)
+        except FormatError:
+            got = []
+            for p in paths:
+                try:
+                    got.extend(self.root.read_nodes([p]))
+                except FormatError as exc:
+                    got.append(exc)
+        for (path, r), item in zip(todo, got, strict=True):
+            if isinstance(item, FormatError):  # unreadable: raised when the track is read
+                r.problem = item
+                continue
+            node, values = item
+            _check_array(src, "indptr", node)  # not a pose array at all: refused now
+            if self.check is not None:
+                self.check(self.groups[path], r.pose, {"indptr": node})
+            try:
+                ip = _pointers(src, r, node, values)
+            except FormatError as exc:  # damaged offsets: raised when the track is read
+                r.problem = exc
+                continue
+            r.indptr, r.entries = ip, int(ip[-1])
 
     def sizes(self) -> tuple[int, int, int]:
         """``(tracks, rows, entries)``."""
         tracks = [t for _, _, ts in self.parents for t in ts]
         rows = sum(t.end_frame - t.start_frame for t in tracks)
         return len(tracks), rows, sum(t.entries for t in tracks)
+
+    @property
+    def damaged(self) -> bool:
+        """Whether some track's ``indptr`` could not be read or makes no sense."""
+        return any(t.problem is not None for _, _, ts in self.parents for t in ts)
 
     def pose_groups(self) -> list[tuple[str, Group | None]]:
         """``(path, None)`` of every pose group (what :func:`iter_tracks` lists)."""
@@ -232,20 +304,26 @@ class SkelshopWalk:
     def tracks(self) -> Iterator[tuple[int, int, Track]]:
         """Every track, read one shot at a time (its arrays in one bulk call),
         with the checks readers make on a track's arrays."""
+        src = self.root.source
         for idx, path, records in self.parents:
             prefix = f"{path.strip('/')}/".lstrip("/")
-            roles = ("data", "indices", "indptr")
-            got = self.root.read_at([f"{prefix}{r.name}/{role}" for r in records for role in roles])
+            roles = ("data", "indices")
+            got = self.root.read_nodes(
+                [f"{prefix}{r.name}/{role}" for r in records for role in roles]
+            )
             for k, r in enumerate(records):
-                data, indices, indptr = got[3 * k : 3 * k + 3]
-                where = f"{self.root.source}:{path.rstrip('/')}/{r.name}"
-                ip = np.asarray(indptr).astype(np.int64)
-                rows = r.end_frame - r.start_frame
-                if len(ip) != rows + 1 or ip[0] != 0 or (np.diff(ip) < 0).any():
-                    raise FormatError(f"{where}/indptr: not {rows + 1} monotone offsets from 0")
-                if int(ip[-1]) != len(data) or len(indices) != len(data):
+                (dnode, data), (inode, indices) = got[2 * k : 2 * k + 2]
+                if r.problem is not None:
+                    raise r.problem
+                _check_array(src, "data", dnode)
+                _check_array(src, "indices", inode)
+                if self.check is not None:
+                    self.check(self.groups[path], r.pose, {"data": dnode, "indices": inode})
+                if r.entries != len(data) or len(indices) != len(data):
+                    where = f"{src}:{path.rstrip('/')}/{r.name}"
                     raise FormatError(f"{where}: indptr does not match data/indices lengths")
-                yield idx, r.pose_id, Track(r.start_frame, r.end_frame, data, indices, ip)
+                assert r.indptr is not None
+                yield idx, r.pose_id, Track(r.start_frame, r.end_frame, data, indices, r.indptr)
             del got
 
 

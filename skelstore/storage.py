@@ -444,6 +444,21 @@ class Group(Node):
         """
         return self.read_many(self.arrays_at(paths))
 
+    def read_nodes(self, paths: Sequence[str]) -> list[tuple[NodeInfo, np.ndarray]]:
+        """:meth:`read_at` with what :meth:`list_tree` says of each array (its
+        :class:`NodeInfo`: path, attributes, shape, dtype), for callers that check
+        arrays as they read them instead of listing them first.
+
+        Raises:
+            as :meth:`read_at`.
+        """
+        arrays = self.arrays_at(paths)
+        values = self.read_many(arrays)
+        return [
+            (NodeInfo(a.path, dict(a.attrs), shape=v.shape, dtype=v.dtype), v)
+            for a, v in zip(arrays, values, strict=True)
+        ]
+
     # -- writing ---------------------------------------------------------
     @abstractmethod
     def create_group(self, name: str, attrs: dict[str, Any] | None = None) -> Group:

@@ -366,6 +366,21 @@ class EngineTests:
             with pytest.raises(skelstore.FormatError, match="expected an array"):
                 root.read_at(["g/h"])
 
+    def test_read_nodes_say_what_list_tree_says(self, store):
+        url, kw, _ = store
+        with skelstore.open(url, "w", **kw) as root:
+            a = root.create_array("g/a", data=np.arange(6, dtype=np.uint16).reshape(3, 2))
+            a.attrs.update({"unit": "px", "scale": 2})
+            root.create_array("g/b", data=np.linspace(0, 1, 5, dtype=np.float32))
+        with skelstore.open(url) as root:
+            tree = root.list_tree(2)
+            got = root.read_nodes(["g/b", "g/a"])
+            assert [info for info, _ in got] == [tree["/g/b"], tree["/g/a"]]
+            np.testing.assert_array_equal(got[1][1], np.arange(6).reshape(3, 2))
+            assert got[1][0].attrs == {"unit": "px", "scale": 2}
+            with pytest.raises(skelstore.NotFoundError, match=basename(url)):
+                root.read_nodes(["g/missing"])
+
     def test_set_many_and_start_set_many_write_slices(self, store):
         url, kw, _ = store
         with skelstore.open(url, "w", **kw) as root:

@@ -148,3 +148,41 @@ def test_a_conversion_failing_with_a_write_in_flight_leaves_nothing(
         assert sorted(root["timeline"].keys())[:2] == ["shot0", "shot1"]
         assert "data" not in root["timeline"] and "indptr" not in root["timeline"]
     assert not (dst / "timeline" / "data").exists()
+
+
+@pytest.mark.parametrize("damage", ["float64 data", "attribute on indices", "indptr as floats"])
+def test_arrays_the_packed_layout_cannot_hold_are_found_as_they_are_read(
+    tmp_path: Path, damage: str
+):
+    """``data`` and ``indices`` are checked when conversion reads them (they are
+    opened once): a late track the packed layout cannot hold exactly makes a
+    conversion that asked for it fail naming the array and the way out, and one
+    that did not ask keep skelshop's layout, exactly."""
+    src = tmp_path / "src.h5"
+    _dump(src, shots=12)
+    track = "timeline/shot11/pose0"
+    with h5py.File(src, "a") as f:
+        if damage == "float64 data":
+            values = f[f"{track}/data"][()].astype("f8")
+            del f[f"{track}/data"]
+            f[f"{track}/data"] = values
+        elif damage == "attribute on indices":
+            f[f"{track}/indices"].attrs["note"] = 1
+        else:
+            values = f[f"{track}/indptr"][()].astype("f4")
+            del f[f"{track}/indptr"]
+            f[f"{track}/indptr"] = values
+    dst = tmp_path / "out.zarr"
+    if damage == "indptr as floats":  # not a pose dump at all: refused either way
+        for layout in ("packed", None):
+            with pytest.raises(skelstore.FormatError, match=r"pose0/indptr: dtype float32"):
+                convert(src, dst, layout=layout)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["src.h5"]
+        return
+    with pytest.raises(skelstore.FormatError, match=rf"{track}/\w+: .*layout='skelshop'"):
+        convert(src, dst, layout="packed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.h5"]
+    report = convert(src, dst, verify=True)
+    assert report.layout == "skelshop"
+    with skelstore.open(src) as a, skelstore.open(dst) as b:
+        assert compare_dumps(a, b) is None

@@ -308,6 +308,15 @@ class HDF5Group(_H5Node, Group):
 
         return read_at(self, paths)
 
+    def read_nodes(self, paths: Sequence[str]) -> list[tuple[NodeInfo, np.ndarray]]:
+        """See :meth:`Group.read_nodes`; local files are read by
+        :mod:`skelstore.backends.hdf5.tree`, remote ones as :meth:`read_at`."""
+        if self._rangefile is not None:
+            return super().read_nodes(paths)
+        from skelstore.backends.hdf5.tree import read_nodes
+
+        return read_nodes(self, paths)
+
     def read_many(self, requests: Sequence[Array | tuple[Array, Any]]) -> list[np.ndarray]:
         """Read in sequence; on remote files, first fetch every chunk the requests
         touch in one concurrent batch of byte ranges (h5py then reads from memory)."""

@@ -228,26 +228,46 @@ def _read_plain(oid: Any, check_external: bool) -> np.ndarray | None:
 
 
 def read_at(group: HDF5Group, paths: Sequence[str]) -> list[np.ndarray]:
-    """See :meth:`skelstore.storage.Group.read_at`. A plain small dataset
+    """See :meth:`skelstore.storage.Group.read_at`; read as :func:`read_nodes`
+    reads, without the attributes."""
+    return [values for _, values in _read(group, paths, with_attrs=False)]
+
+
+def read_nodes(group: HDF5Group, paths: Sequence[str]) -> list[tuple[NodeInfo, np.ndarray]]:
+    """See :meth:`skelstore.storage.Group.read_nodes`. A plain small dataset
     (:func:`_read_plain`) reached through hard links is read with h5py's
-    low-level calls, its shape and type asked once, and no array object made;
-    any other path, and any read h5py fails, goes through :func:`arrays_at` and
+    low-level calls, its shape and type asked once, numeric scalar attributes
+    read by index (:func:`_scalar_attrs`), and no array object made; any other
+    path, and any read h5py fails, goes through :func:`arrays_at` and
     :class:`HDF5Array`, whose guards and messages apply."""
+    return _read(group, paths, with_attrs=True)
+
+
+def _read(
+    group: HDF5Group, paths: Sequence[str], *, with_attrs: bool
+) -> list[tuple[NodeInfo, np.ndarray]]:
     opener = _HardPaths(group.raw.id)
     check_external = not group._allow_external
-    out: list[np.ndarray] = []
+    base = group.path.rstrip("/")
+    out: list[tuple[NodeInfo, np.ndarray]] = []
     for path in paths:
         values: np.ndarray | None = None
+        attrs: dict[str, Any] | None = {}
         oid = _open_hard(opener, path)
         if oid is not None:
             try:
                 values = _read_plain(oid, check_external)
+                if values is not None and with_attrs:
+                    attrs = _scalar_attrs(oid)
             except SkelstoreError:
                 raise
             except _H5_ERRORS:
                 values = None  # read again below, where the failure is named
-        if values is None:
+        full = f"{base}/{path.strip('/')}"
+        if values is None or attrs is None:
             (array,) = arrays_at(group, [path])
             values = array[...]
-        out.append(values)
+            attrs = dict(array.attrs) if with_attrs else {}
+            full = array.path
+        out.append((NodeInfo(full, attrs, shape=values.shape, dtype=values.dtype), values))
     return out
