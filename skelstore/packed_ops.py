@@ -206,6 +206,16 @@ class SkelshopWalk:
     check: Any = field(default=None, repr=False)
     #: The shot groups (or the timeline), as listed, by path.
     groups: dict[str, NodeInfo] = field(default_factory=dict, repr=False)
+    #: The listed timeline group: arrays are read through it (an engine may keep
+    #: what its listing opened, HDF5 the groups).
+    timeline: Group | None = field(default=None, repr=False)
+
+    def _below(self, path: str, name: str, role: str) -> str:
+        """The path of array ``role`` of pose group ``name`` of the shot group (or
+        timeline) at ``path``, relative to :attr:`timeline`."""
+        assert self.timeline is not None
+        rel = path[len(self.timeline.path.rstrip("/")) :].strip("/")
+        return f"{rel}/{name}/{role}" if rel else f"{name}/{role}"
 
     @classmethod
     def of(cls, root: Group, check: Any = None) -> SkelshopWalk:
@@ -251,7 +261,7 @@ class SkelshopWalk:
                 for r in records:
                     check(group, r.pose, {})
             parents.append((idx, group.path, records))
-        walk = cls(root, unseg, shots, parents, check=check)
+        walk = cls(root, unseg, shots, parents, check=check, timeline=timeline)
         walk.groups = {group.path: group for _, group in groups}
         walk._read_pointers()
         return walk
@@ -261,14 +271,16 @@ class SkelshopWalk:
         to tell the damaged ones, whose problem :meth:`tracks` raises)."""
         src = self.root.source
         todo = [(path, r) for _, path, records in self.parents for r in records]
-        paths = [f"{path.strip('/')}/{r.name}/indptr".lstrip("/") for path, r in todo]
+        assert self.timeline is not None
+        timeline = self.timeline
+        paths = [self._below(path, r.name, "indptr") for path, r in todo]
         try:
-            got: list[Any] = self.root.read_nodes(paths)
+            got: list[Any] = timeline.read_nodes(paths)
         except FormatError:
             got = []
             for p in paths:
                 try:
-                    got.extend(self.root.read_nodes([p]))
+                    got.extend(timeline.read_nodes([p]))
                 except FormatError as exc:
                     got.append(exc)
         for (path, r), item in zip(todo, got, strict=True):
@@ -305,11 +317,11 @@ class SkelshopWalk:
         """Every track, read one shot at a time (its arrays in one bulk call),
         with the checks readers make on a track's arrays."""
         src = self.root.source
+        assert self.timeline is not None
         for idx, path, records in self.parents:
-            prefix = f"{path.strip('/')}/".lstrip("/")
             roles = ("data", "indices")
-            got = self.root.read_nodes(
-                [f"{prefix}{r.name}/{role}" for r in records for role in roles]
+            got = self.timeline.read_nodes(
+                [self._below(path, r.name, role) for r in records for role in roles]
             )
             for k, r in enumerate(records):
                 (dnode, data), (inode, indices) = got[2 * k : 2 * k + 2]

@@ -72,6 +72,10 @@ def test_read_at_reads_as_the_arrays_read(tmp_path: Path) -> None:
         timeline = root["t"]
         got = timeline.read_at(paths)
         want = Group.read_at(timeline, paths)  # the interface's default
+        timeline.list_tree(3)  # keeps the groups it opened (read only): same reads
+        assert "shot0/pose0" in timeline._listed and "shot1" not in timeline._listed
+        again = timeline.read_at(paths)
+        assert all(np.array_equal(a, b) for a, b in zip(again, want, strict=True))
         assert len(got) == len(want) == 5
         for a, b in zip(got, want, strict=True):
             assert a.dtype == b.dtype and a.shape == b.shape

@@ -74,6 +74,9 @@ class HDF5Group(_H5Node, Group):
         self._finalize = finalize
         self._publish = publish
         self._rangefile = rangefile
+        #: Groups below this one that a listing opened (read-only files only),
+        #: by relative path: see :mod:`skelstore.backends.hdf5.tree`.
+        self._listed: dict[str, tuple[Any, Any]] = {}
         self._allow_external = allow_external or get_options().allow_external
         self._writable = grp.file.mode == "r+"
         # a root dropped without close() still lets the next writer in

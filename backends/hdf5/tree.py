@@ -57,9 +57,13 @@ def _scalar_attrs(oid: Any) -> dict[str, Any] | None:
 
 
 def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
-    """See :meth:`skelstore.storage.Group.list_tree`."""
+    """See :meth:`skelstore.storage.Group.list_tree`. On a read-only file the
+    groups reached through hard links stay open in ``group`` (at most
+    :data:`LISTED_GROUPS`), for later reads below it."""
     source = group.source
     out: dict[str, NodeInfo] = {}
+    listed = None if group.writable else group._listed
+    skip = len(group.path.rstrip("/")) + 1  # child paths relative to ``group``
 
     def attrs_of(oid: Any, path: str) -> dict[str, Any]:
         try:
@@ -105,6 +109,8 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
             except _H5_ERRORS:
                 oid, hard = None, False  # the group's own child() names the problem
             if isinstance(oid, h5py.h5g.GroupID):
+                if listed is not None and len(listed) < LISTED_GROUPS:
+                    listed[child_path[skip:]] = (oid, oid.links)
                 visit(oid, child_path, level + 1)
             elif isinstance(oid, h5py.h5d.DatasetID):
                 try:  # (not h5_errors: a context manager per dataset costs more here)
@@ -135,20 +141,30 @@ def list_tree(group: HDF5Group, depth: int) -> dict[str, NodeInfo]:
     return out
 
 
+#: Most groups a read-only group keeps open after listing its tree (~1.5 KB of
+#: libhdf5's memory each), for :func:`read_at` and :func:`read_nodes` to look up
+#: arrays in without opening their groups again.
+LISTED_GROUPS = 2**14
+
+
 class _HardPaths:
     """Opens the datasets at paths relative to the group ``gid`` whose every link
     is hard; each group on the way is looked at and opened once (its datasets are
     then looked up in it, not from ``gid`` again)."""
 
-    def __init__(self, gid: Any) -> None:
+    def __init__(self, gid: Any, known: dict[str, tuple[Any, Any]] | None = None) -> None:
         #: Groups reached through hard links only, by relative path (``None``:
-        #: not a group, or a link on the way is not hard).
+        #: not a group, or a link on the way is not hard); ``known``: groups a
+        #: listing of this read-only group opened already.
         self.groups: dict[str, tuple[Any, Any] | None] = {"": (gid, gid.links)}
+        self.known = known or {}
 
     def _group(self, path: str) -> tuple[Any, Any] | None:
         """``(GroupID, its links)`` at ``path`` (relative, no leading slash)."""
         if path in self.groups:
             return self.groups[path]
+        if path in self.known:
+            return self.known[path]
         parent, _, name = path.rpartition("/")
         found = self._group(parent)
         oid = self._member(found, name) if found is not None else None
@@ -193,7 +209,7 @@ def arrays_at(group: HDF5Group, paths: Sequence[str]) -> list[Array]:
     other path (links, missing or damaged nodes) goes through ``group[path]``,
     which applies the interface's rules and names the problem. The arrays read
     as any other (:class:`HDF5Array`: the same guards)."""
-    opener = _HardPaths(group.raw.id)
+    opener = _HardPaths(group.raw.id, group._listed)
     out: list[Array] = []
     for path in paths:
         oid = _open_hard(opener, path)
@@ -246,7 +262,7 @@ def read_nodes(group: HDF5Group, paths: Sequence[str]) -> list[tuple[NodeInfo, n
 def _read(
     group: HDF5Group, paths: Sequence[str], *, with_attrs: bool
 ) -> list[tuple[NodeInfo, np.ndarray]]:
-    opener = _HardPaths(group.raw.id)
+    opener = _HardPaths(group.raw.id, group._listed)
     check_external = not group._allow_external
     base = group.path.rstrip("/")
     out: list[tuple[NodeInfo, np.ndarray]] = []
