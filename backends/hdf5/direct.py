@@ -31,19 +31,13 @@ import numpy as np
 from skelstore.compression import BLOSC_FILTER_ID
 from skelstore.config import codec_threads
 
-__all__ = ["BloscSettings", "blosc_settings", "max_threads", "write_chunks"]
+__all__ = ["BloscSettings", "blosc_settings", "write_chunks"]
 
 #: Blosc's compressor codes (the last parameter of HDF5's Blosc filter).
 _COMPRESSORS = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
 #: Below this many raw bytes a batch is compressed in the calling thread (handing
 #: work to a pool costs more than it saves).
 PARALLEL_MIN_BYTES = 256 * 2**10
-
-
-def max_threads() -> int:
-    """Threads that compress at once (:func:`skelstore.config.codec_threads`; 1 =
-    only the calling thread)."""
-    return codec_threads()
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -54,7 +48,7 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_threads(), thread_name_prefix="skelstore-blosc")
+            _POOL = ThreadPoolExecutor(codec_threads(), thread_name_prefix="skelstore-blosc")
         return _POOL
 
 
@@ -132,7 +126,7 @@ def write_chunks(jobs: Sequence[tuple[h5py.Dataset, BloscSettings, np.ndarray]])
     ]
     if not work:
         return
-    threads = max_threads()
+    threads = codec_threads()
     if threads == 1 or len(work) < 2 or sum(w[3].nbytes for w in work) < PARALLEL_MIN_BYTES:
         parts = [work]
         results: Iterator[list[bytes]] = map(_compress_part, parts)

@@ -387,7 +387,10 @@ class ZarrGroup(_ZarrNode, Group):
         self._s.pending.add(future)
 
         def finish() -> None:
-            self._finish(lambda: self._s.wait_for(future), "writing to arrays")
+            try:
+                self._finish(future.result, "writing to arrays")
+            finally:
+                self._s.pending.discard(future)
 
         return finish
 
